@@ -1,0 +1,56 @@
+//! The backend-independent heart of `executor`: Python's `concurrent.futures` model in Rust.
+//!
+//! - [`Future`]: a cloneable handle on one task's outcome, with CPython's state machine
+//!   (pending, running, cancelled, finished), blocking and timed reads, done-callbacks and
+//!   `.await`. [`Promise`] is the backend's side that completes it.
+//! - [`Executor`] and [`Submit`]: the traits every backend implements; [`Submit::map`] is the
+//!   ordered, chunked, bounded `map`.
+//! - [`wait`] and [`as_completed`]: wait for some or all of many futures.
+//! - [`TaskError`] and friends: every failure, typed.
+//!
+//! ```
+//! use executor_core::{Future, ReturnWhen, as_completed, wait};
+//!
+//! let (promise, future) = Future::<u32>::pending();
+//! let worker = std::thread::spawn(move || promise.set_result(7).unwrap());
+//! let sets = wait([&future], None, ReturnWhen::AllCompleted);
+//! assert_eq!(sets.done.len(), 1);
+//! assert_eq!(as_completed([&future]).count(), 1);
+//! assert_eq!(future.result(), Ok(7));
+//! worker.join().unwrap();
+//! ```
+//!
+//! Deliberate differences from CPython: cancellation notifies `wait`/`as_completed` at once (so
+//! they never hang on futures cancelled by `shutdown(cancel_futures)`, gh-87893); a panicking
+//! callback never stops the others; callbacks never run under an executor or future lock; `map`
+//! keeps going after a failing item.
+
+mod as_completed;
+mod callback;
+mod error;
+mod executor;
+mod future;
+mod map;
+mod panic;
+mod promise;
+mod state;
+mod sync;
+mod task;
+mod wait;
+mod waiter;
+
+pub use crate::as_completed::{AsCompleted, AsCompletedWithin, as_completed, as_completed_within};
+pub use crate::callback::set_callback_panic_hook;
+pub use crate::error::{
+    AsCompletedTimeout, BackendError, BrokenExecutor, CodecError, CodecStage, InvalidStateError,
+    PanicInfo, PanicLocation, Rejected, SubmitError, TaskError, WorkerExit,
+};
+pub use crate::executor::{Executor, Shutdown, Submit};
+pub use crate::future::Future;
+pub use crate::map::{Map, MapOptions};
+pub use crate::panic::{catch_panic, payload_message};
+pub use crate::promise::Promise;
+pub use crate::state::{Start, State};
+pub use crate::task::{Chunk, ChunkOutput, Fallible, Task, fallible, run_caught};
+pub use crate::wait::{ReturnWhen, WaitSets, wait};
+pub use crate::waiter::{Waitable, WatchHandle};

@@ -1,0 +1,275 @@
+//! [`Map`]: the ordered, bounded, cancel-on-drop iterator behind [`Submit::map`].
+//!
+//! Differences from CPython, on purpose: a failing item yields its own error and iteration goes
+//! on (gh-108518); the task's own errors can never be confused with the map deadline
+//! (gh-155852); with `buffersize`, a refused refill yields a typed error instead of losing the
+//! buffered results (gh-146392).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::time::{Duration, Instant};
+
+use crate::error::{Rejected, TaskError};
+use crate::executor::Submit;
+use crate::future::Future;
+use crate::task::{Chunk, ChunkOutput, Task};
+use crate::wait::far_future;
+
+/// Options of [`Submit::map`].
+///
+/// ```
+/// use executor_core::MapOptions;
+/// use std::time::Duration;
+///
+/// let options = MapOptions::new().chunksize(64).buffersize(4).timeout(Duration::from_secs(5));
+/// assert_eq!(options.get_chunksize(), 64);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapOptions {
+    timeout: Option<Duration>,
+    chunksize: NonZeroUsize,
+    buffersize: Option<NonZeroUsize>,
+}
+
+impl Default for MapOptions {
+    fn default() -> Self {
+        MapOptions {
+            timeout: None,
+            chunksize: NonZeroUsize::MIN,
+            buffersize: None,
+        }
+    }
+}
+
+impl MapOptions {
+    /// No deadline, one task per chunk, everything submitted at once.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A deadline for the whole iteration, counted from the `map` call.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How many tasks travel together as one [`Chunk`].
+    ///
+    /// # Panics
+    /// If `chunksize` is zero.
+    pub fn chunksize(mut self, chunksize: usize) -> Self {
+        self.chunksize = NonZeroUsize::new(chunksize).expect("chunksize must be at least 1");
+        self
+    }
+
+    /// At most this many chunks are submitted ahead of the consumer, so endless input runs in
+    /// bounded memory.
+    ///
+    /// # Panics
+    /// If `buffersize` is zero.
+    pub fn buffersize(mut self, buffersize: usize) -> Self {
+        self.buffersize =
+            Some(NonZeroUsize::new(buffersize).expect("buffersize must be at least 1"));
+        self
+    }
+
+    /// The chunk size.
+    pub fn get_chunksize(&self) -> usize {
+        self.chunksize.get()
+    }
+}
+
+/// One chunk in flight, or one the executor refused.
+enum Slot<T: Task> {
+    Submitted {
+        future: Future<ChunkOutput<T>>,
+        len: usize,
+    },
+    Refused {
+        reason: Rejected,
+        len: usize,
+    },
+}
+
+/// The iterator returned by [`Submit::map`]: one outcome per task, in input order.
+pub struct Map<'a, X: ?Sized, T: Task, I> {
+    executor: &'a X,
+    tasks: Option<I>,
+    chunksize: usize,
+    buffersize: Option<usize>,
+    deadline: Option<Instant>,
+    slots: VecDeque<Slot<T>>,
+    current: std::vec::IntoIter<Result<T::Output, TaskError<T::Error>>>,
+    /// Items of a failed chunk still to report, with the chunk's error.
+    failing: Option<(TaskError<T::Error>, usize)>,
+    finished: bool,
+}
+
+impl<'a, X, T, I> Map<'a, X, T, I>
+where
+    X: Submit<Chunk<T>> + ?Sized,
+    T: Task,
+    I: Iterator<Item = T>,
+{
+    pub(crate) fn new(executor: &'a X, tasks: I, options: MapOptions) -> Self {
+        let deadline = options
+            .timeout
+            .map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
+        let mut map = Map {
+            executor,
+            tasks: Some(tasks),
+            chunksize: options.chunksize.get(),
+            buffersize: options.buffersize.map(NonZeroUsize::get),
+            deadline,
+            slots: VecDeque::new(),
+            current: Vec::new().into_iter(),
+            failing: None,
+            finished: false,
+        };
+        let initial = map.buffersize.unwrap_or(usize::MAX);
+        while map.slots.len() < initial && map.submit_next_chunk() {}
+        map
+    }
+
+    /// Submits the next chunk of input; returns `false` when the input is exhausted or refused.
+    fn submit_next_chunk(&mut self) -> bool {
+        let Some(tasks) = self.tasks.as_mut() else {
+            return false;
+        };
+        let chunk: Vec<T> = tasks.by_ref().take(self.chunksize).collect();
+        if chunk.is_empty() {
+            self.tasks = None;
+            return false;
+        }
+        let len = chunk.len();
+        match self.executor.submit(Chunk(chunk)) {
+            Ok(future) => {
+                self.slots.push_back(Slot::Submitted { future, len });
+                true
+            }
+            Err(refused) => {
+                // Nothing after a refusal can be submitted either: report it and stop reading.
+                self.slots.push_back(Slot::Refused {
+                    reason: refused.into_parts().0,
+                    len,
+                });
+                self.tasks = None;
+                false
+            }
+        }
+    }
+
+    fn cancel_all(&mut self) {
+        for slot in self.slots.drain(..) {
+            if let Slot::Submitted { future, .. } = slot {
+                future.cancel();
+            }
+        }
+        self.tasks = None;
+    }
+}
+
+impl<X, T, I> Iterator for Map<'_, X, T, I>
+where
+    X: Submit<Chunk<T>> + ?Sized,
+    T: Task,
+    I: Iterator<Item = T>,
+{
+    type Item = Result<T::Output, TaskError<T::Error>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(item) = self.current.next() {
+            return Some(item);
+        }
+        if let Some((error, left)) = self.failing.take() {
+            if left > 1 {
+                self.failing = Some((error.clone_shallow(), left - 1));
+            }
+            return Some(Err(error));
+        }
+        if self.finished {
+            return None;
+        }
+        if self.buffersize.is_some() {
+            self.submit_next_chunk();
+        }
+        let slot = self.slots.pop_front()?;
+        let (outcome, len) = match slot {
+            Slot::Refused { reason, len } => (Err(TaskError::Rejected(reason)), len),
+            Slot::Submitted { future, len } => {
+                let in_time = match self.deadline {
+                    Some(deadline) => future.wait_deadline(deadline),
+                    None => {
+                        future.wait();
+                        true
+                    }
+                };
+                if !in_time {
+                    future.cancel();
+                    self.finished = true;
+                    self.cancel_all();
+                    return Some(Err(TaskError::Timeout));
+                }
+                (future.into_result(), len)
+            }
+        };
+        match outcome {
+            Ok(results) => {
+                self.current = results.into_iter();
+                self.current.next()
+            }
+            Err(error) => {
+                let error = error.map_failure(|never: Infallible| match never {});
+                if len > 1 {
+                    self.failing = Some((error.clone_shallow(), len - 1));
+                }
+                Some(Err(error))
+            }
+        }
+    }
+}
+
+impl<T> TaskError<T> {
+    /// A copy of an error that is not the task's own (`Failed` cannot occur for a whole chunk).
+    fn clone_shallow(&self) -> TaskError<T> {
+        match self {
+            TaskError::Failed(_) => {
+                unreachable!("a chunk as a whole never fails with a task error")
+            }
+            TaskError::Panicked(p) => TaskError::Panicked(p.clone()),
+            TaskError::Cancelled => TaskError::Cancelled,
+            TaskError::Timeout => TaskError::Timeout,
+            TaskError::Expired { limit } => TaskError::Expired { limit: *limit },
+            TaskError::WorkerLost(w) => TaskError::WorkerLost(w.clone()),
+            TaskError::Broken(b) => TaskError::Broken(b.clone()),
+            TaskError::Rejected(r) => TaskError::Rejected(r.clone()),
+            TaskError::Codec(c) => TaskError::Codec(c.clone()),
+            TaskError::Abandoned => TaskError::Abandoned,
+            TaskError::Taken => TaskError::Taken,
+            TaskError::Backend(b) => TaskError::Backend(b.clone()),
+        }
+    }
+}
+
+impl<X: ?Sized, T: Task, I> Drop for Map<'_, X, T, I> {
+    fn drop(&mut self) {
+        for slot in self.slots.drain(..) {
+            if let Slot::Submitted { future, .. } = slot {
+                future.cancel();
+            }
+        }
+    }
+}
+
+impl<X: ?Sized, T: Task, I> fmt::Debug for Map<'_, X, T, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Map")
+            .field("chunks_in_flight", &self.slots.len())
+            .field("chunksize", &self.chunksize)
+            .field("buffersize", &self.buffersize)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,402 @@
+//! The future state machine: the shared cell behind a [`Future`] and its [`Promise`].
+//!
+//! ```text
+//! Pending --cancel()------------> Cancelled   (waiters, wakers and callbacks notified at once)
+//! Pending --Promise::start()----> Running
+//! Pending|Running --set_*()-----> Finished    (value or error)
+//! Pending|Running --set_cancelled()--> Cancelled (backend stopped a running task on request)
+//! ```
+//!
+//! Nothing leaves `Cancelled` or `Finished`. Unlike CPython there is no separate
+//! "cancelled and notified" state: cancellation notifies `wait`/`as_completed` waiters immediately,
+//! which is what keeps them from hanging on futures cancelled by `shutdown(cancel_futures)`.
+//!
+//! Invariants, all under `guarded`'s lock:
+//! - `outcome` is set exactly once, in the same critical section that moves the state to a
+//!   terminal one; `phase` mirrors the state for lock-free `done()` checks. The outcome can later
+//!   be moved out only by an explicit take (`Future::into_result`), after which reads see
+//!   [`TaskError::Taken`].
+//! - On the terminal transition the callback, waiter and waker lists are taken out; they are run
+//!   after the lock is released, so a callback may touch this future, other futures, or an
+//!   executor without deadlock.
+
+use std::fmt;
+use std::task::Waker;
+
+use crate::callback;
+use crate::error::{InvalidStateError, TaskError};
+use crate::future::Future;
+use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::waiter::{Waiter, Watch};
+
+/// Where a future is in its life.
+///
+/// ```
+/// use executor_core::{Future, State};
+///
+/// let (promise, future) = Future::<i32>::pending();
+/// assert_eq!(future.state(), State::Pending);
+/// promise.set_result(1).unwrap();
+/// assert_eq!(future.state(), State::Finished);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Submitted, not started; can still be cancelled.
+    Pending = 0,
+    /// A worker is running it.
+    Running = 1,
+    /// Cancelled; it will never run (or was stopped while running, on request).
+    Cancelled = 2,
+    /// It ran to completion, with a value or an error.
+    Finished = 3,
+}
+
+impl State {
+    /// `true` for the terminal states, `Cancelled` and `Finished`.
+    pub fn is_done(self) -> bool {
+        matches!(self, State::Cancelled | State::Finished)
+    }
+
+    fn from_u8(v: u8) -> State {
+        match v {
+            0 => State::Pending,
+            1 => State::Running,
+            2 => State::Cancelled,
+            _ => State::Finished,
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Pending => "pending",
+            State::Running => "running",
+            State::Cancelled => "cancelled",
+            State::Finished => "finished",
+        })
+    }
+}
+
+pub(crate) type Callback<T, E> = Box<dyn FnOnce(&Future<T, E>) + Send>;
+pub(crate) type Interrupt = Box<dyn FnOnce() + Send>;
+
+/// What the future's lock protects.
+struct Guarded<T, E> {
+    state: State,
+    callbacks: Vec<Callback<T, E>>,
+    waiters: Vec<(Arc<Waiter>, usize)>,
+    wakers: Vec<Waker>,
+    interrupt: Option<Interrupt>,
+    outcome: Outcome<T, E>,
+}
+
+enum Outcome<T, E> {
+    Unset,
+    Set {
+        outcome: Result<T, TaskError<E>>,
+        failed: bool,
+    },
+    Taken {
+        failed: bool,
+    },
+}
+
+/// The shared cell behind one future.
+pub(crate) struct Inner<T, E> {
+    guarded: Mutex<Guarded<T, E>>,
+    /// Signalled on every terminal transition, for blocking `wait`s on this one future.
+    done: Condvar,
+    /// Mirror of `guarded.state` for lock-free reads.
+    phase: AtomicU8,
+}
+
+/// What a backend should do after [`Promise::start`](crate::Promise::start).
+#[must_use = "a cancelled task must not be run"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The future is now running: run the task and complete the promise.
+    Run,
+    /// The future was cancelled before it started: do not run the task.
+    Cancelled,
+}
+
+/// The lists taken out of the cell on its terminal transition, to be run with no lock held.
+struct Notifications<T, E> {
+    callbacks: Vec<Callback<T, E>>,
+    waiters: Vec<(Arc<Waiter>, usize)>,
+    wakers: Vec<Waker>,
+    interrupt: Option<Interrupt>,
+    failed: bool,
+}
+
+impl<T, E> Inner<T, E> {
+    pub(crate) fn new() -> Self {
+        Inner {
+            guarded: Mutex::new(Guarded {
+                state: State::Pending,
+                callbacks: Vec::new(),
+                waiters: Vec::new(),
+                wakers: Vec::new(),
+                interrupt: None,
+                outcome: Outcome::Unset,
+            }),
+            done: Condvar::new(),
+            phase: AtomicU8::new(State::Pending as u8),
+        }
+    }
+
+    pub(crate) fn state(&self) -> State {
+        State::from_u8(self.phase.load(Ordering::Acquire))
+    }
+
+    /// A copy of the outcome, once the future is done.
+    pub(crate) fn cloned_outcome(&self) -> Option<Result<T, TaskError<E>>>
+    where
+        T: Clone,
+        E: Clone,
+    {
+        match &self.guarded.lock().outcome {
+            Outcome::Unset => None,
+            Outcome::Set { outcome, .. } => Some(outcome.clone()),
+            Outcome::Taken { .. } => Some(Err(TaskError::Taken)),
+        }
+    }
+
+    /// Moves the outcome out, once the future is done; later reads see `TaskError::Taken`.
+    pub(crate) fn take_outcome(&self) -> Option<Result<T, TaskError<E>>> {
+        let mut guard = self.guarded.lock();
+        match std::mem::replace(&mut guard.outcome, Outcome::Unset) {
+            Outcome::Unset => None,
+            Outcome::Set { outcome, failed } => {
+                guard.outcome = Outcome::Taken { failed };
+                Some(outcome)
+            }
+            taken @ Outcome::Taken { .. } => {
+                guard.outcome = taken;
+                Some(Err(TaskError::Taken))
+            }
+        }
+    }
+
+    /// Inspects the outcome under the lock (for `Debug`).
+    pub(crate) fn inspect<R>(&self, f: impl FnOnce(Option<&Result<T, TaskError<E>>>) -> R) -> R {
+        match &self.guarded.lock().outcome {
+            Outcome::Set { outcome, .. } => f(Some(outcome)),
+            _ => f(None),
+        }
+    }
+
+    fn set_state(&self, guard: &mut MutexGuard<'_, Guarded<T, E>>, state: State) {
+        guard.state = state;
+        self.phase.store(state as u8, Ordering::Release);
+    }
+
+    /// Blocks until the future is done or `deadline` passes; returns whether it is done.
+    pub(crate) fn wait_until(&self, deadline: Option<std::time::Instant>) -> bool {
+        if self.state().is_done() {
+            return true;
+        }
+        let mut guard = self.guarded.lock();
+        loop {
+            if guard.state.is_done() {
+                return true;
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return false;
+            }
+            guard = self.done.wait_until(guard, deadline);
+        }
+    }
+
+    /// Moves to a terminal state with `outcome`, if the current state allows it.
+    fn terminate(
+        &self,
+        to: State,
+        outcome: Result<T, TaskError<E>>,
+        allowed: impl Fn(State) -> bool,
+        operation: &'static str,
+    ) -> Result<Notifications<T, E>, InvalidStateError> {
+        let mut guard = self.guarded.lock();
+        if !allowed(guard.state) {
+            return Err(InvalidStateError {
+                state: guard.state,
+                operation,
+            });
+        }
+        let failed = matches!(&outcome, Err(e) if !e.is_cancelled());
+        debug_assert!(
+            matches!(guard.outcome, Outcome::Unset),
+            "two terminal transitions"
+        );
+        guard.outcome = Outcome::Set { outcome, failed };
+        self.set_state(&mut guard, to);
+        let notifications = Notifications {
+            callbacks: std::mem::take(&mut guard.callbacks),
+            waiters: std::mem::take(&mut guard.waiters),
+            wakers: std::mem::take(&mut guard.wakers),
+            interrupt: guard.interrupt.take(),
+            failed,
+        };
+        drop(guard);
+        self.done.notify_all();
+        Ok(notifications)
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
+    fn notify(self: &Arc<Self>, n: Notifications<T, E>) {
+        drop(n.interrupt);
+        for (waiter, index) in n.waiters {
+            waiter.notify(index, n.failed);
+        }
+        for waker in n.wakers {
+            waker.wake();
+        }
+        if !n.callbacks.is_empty() {
+            let handle = Future::from_inner(self.clone());
+            for callback in n.callbacks {
+                callback::run(callback, &handle);
+            }
+        }
+    }
+
+    /// `Future::cancel`: Pending → Cancelled.
+    pub(crate) fn cancel(self: &Arc<Self>) -> bool {
+        match self.terminate(
+            State::Cancelled,
+            Err(TaskError::Cancelled),
+            |s| s == State::Pending,
+            "cancel",
+        ) {
+            Ok(n) => {
+                self.notify(n);
+                true
+            }
+            Err(e) => e.state == State::Cancelled,
+        }
+    }
+
+    /// `Promise::start`: Pending → Running, or report a cancellation.
+    pub(crate) fn start(&self) -> Result<Start, InvalidStateError> {
+        let mut guard = self.guarded.lock();
+        match guard.state {
+            State::Pending => {
+                self.set_state(&mut guard, State::Running);
+                Ok(Start::Run)
+            }
+            State::Cancelled => Ok(Start::Cancelled),
+            state => Err(InvalidStateError {
+                state,
+                operation: "start",
+            }),
+        }
+    }
+
+    /// `Promise::set_*`: Pending|Running → Finished.
+    pub(crate) fn finish(
+        self: &Arc<Self>,
+        outcome: Result<T, TaskError<E>>,
+    ) -> Result<(), InvalidStateError> {
+        let n = self.terminate(
+            State::Finished,
+            outcome,
+            |s| matches!(s, State::Pending | State::Running),
+            "complete",
+        )?;
+        self.notify(n);
+        Ok(())
+    }
+
+    /// `Promise::set_cancelled`: Pending|Running → Cancelled.
+    pub(crate) fn cancel_from_backend(self: &Arc<Self>) -> Result<(), InvalidStateError> {
+        let n = self.terminate(
+            State::Cancelled,
+            Err(TaskError::Cancelled),
+            |s| matches!(s, State::Pending | State::Running),
+            "cancel",
+        )?;
+        self.notify(n);
+        Ok(())
+    }
+
+    /// Runs `callback` now if done, else queues it; never loses or repeats one.
+    pub(crate) fn add_callback(self: &Arc<Self>, callback: Callback<T, E>) {
+        let mut guard = self.guarded.lock();
+        if guard.state.is_done() {
+            drop(guard);
+            callback::run(callback, &Future::from_inner(self.clone()));
+        } else {
+            guard.callbacks.push(callback);
+        }
+    }
+
+    /// Registers `waker` unless done; returns whether the future is done.
+    pub(crate) fn register_waker(&self, waker: &Waker) -> bool {
+        let mut guard = self.guarded.lock();
+        if guard.state.is_done() {
+            return true;
+        }
+        if !guard.wakers.iter().any(|w| w.will_wake(waker)) {
+            guard.wakers.push(waker.clone());
+        }
+        false
+    }
+
+    pub(crate) fn set_interrupt(&self, interrupt: Interrupt) {
+        let mut guard = self.guarded.lock();
+        if !guard.state.is_done() {
+            guard.interrupt = Some(interrupt);
+        }
+    }
+
+    /// `Future::interrupt`: cancel if pending, ask the backend to stop it if running.
+    pub(crate) fn interrupt(self: &Arc<Self>) -> bool {
+        loop {
+            let mut guard = self.guarded.lock();
+            match guard.state {
+                State::Pending => {
+                    drop(guard);
+                    if self.cancel() {
+                        return true;
+                    }
+                    // It started between the two locks: go round and interrupt the running task.
+                }
+                State::Running => {
+                    return match guard.interrupt.take() {
+                        Some(interrupt) => {
+                            drop(guard);
+                            interrupt();
+                            true
+                        }
+                        None => false,
+                    };
+                }
+                State::Cancelled => return true,
+                State::Finished => return false,
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Watch for Inner<T, E> {
+    fn watch(&self, waiter: &Arc<Waiter>, index: usize) -> Option<bool> {
+        let mut guard = self.guarded.lock();
+        match guard.outcome {
+            Outcome::Set { failed, .. } | Outcome::Taken { failed } => return Some(failed),
+            Outcome::Unset => {}
+        }
+        guard.waiters.push((waiter.clone(), index));
+        None
+    }
+
+    fn unwatch(&self, waiter: &Arc<Waiter>) {
+        let mut guard = self.guarded.lock();
+        guard.waiters.retain(|(w, _)| !Arc::ptr_eq(w, waiter));
+    }
+
+    fn key(&self) -> usize {
+        self as *const Self as *const () as usize
+    }
+}

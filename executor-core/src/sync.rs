@@ -1,0 +1,78 @@
+//! The one place this crate takes its synchronisation primitives from.
+//!
+//! Under `--cfg executor_loom` every type here is loom's model-checked twin, so the state machine
+//! and the waiter protocol in [`crate::state`] and [`crate::waiter`] are explored by the loom
+//! suite in `executor-testkit` exactly as they run in production. Nothing else in the crate may
+//! import `std::sync` or `std::thread` directly.
+//!
+//! The mutex wrapper drops poisoning: every critical section in this crate leaves its data
+//! consistent before it calls anything that can panic, so a poisoned lock carries no information.
+
+#[cfg(executor_loom)]
+pub(crate) use loom::sync::{Arc, atomic};
+#[cfg(not(executor_loom))]
+pub(crate) use std::sync::{Arc, atomic};
+
+#[cfg(executor_loom)]
+use loom::sync as imp;
+#[cfg(not(executor_loom))]
+use std::sync as imp;
+
+use std::time::Instant;
+
+/// A mutex whose `lock` cannot fail.
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T>(imp::Mutex<T>);
+
+/// The guard of [`Mutex`].
+pub(crate) type MutexGuard<'a, T> = imp::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(imp::Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A condition variable paired with [`Mutex`]; waits may wake spuriously, so callers loop.
+#[derive(Debug, Default)]
+pub(crate) struct Condvar(imp::Condvar);
+
+impl Condvar {
+    pub(crate) fn new() -> Self {
+        Self(imp::Condvar::new())
+    }
+
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.0
+            .wait(guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until notified or until `deadline` passes (`None`: no deadline).
+    pub(crate) fn wait_until<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Option<Instant>,
+    ) -> MutexGuard<'a, T> {
+        match deadline {
+            None => self.wait(guard),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.0.wait_timeout(guard, left) {
+                    Ok((guard, _)) => guard,
+                    Err(poisoned) => poisoned.into_inner().0,
+                }
+            }
+        }
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
