@@ -1,0 +1,207 @@
+//! The command line of `cargo xtask`, parsed by hand: one struct per command, one `match` arm each.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+/// What `cargo xtask help` prints, and what a usage error is followed by.
+pub(crate) const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  conformance [--backend NAME] [--json PATH] [--release]
+        build and run every backend's conformance suite (tests/conformance*.rs) and print a
+        table of passed / failed / skipped checks per backend and check group
+  loom [--preemptions N]
+        run every loom_* test target under --cfg executor_loom, in release, in <target>/loom
+        (LOOM_MAX_PREEMPTIONS=N, default 2)
+  ci    the exact sequence .ci/run runs: fmt, clippy, tests, conformance, loom, with timings
+  tidy  the repository rules that `cargo test -p xtask` also enforces
+  help  this text";
+
+/// One parsed invocation.
+#[derive(Debug)]
+pub(crate) enum Xtask {
+    Help,
+    Conformance(Conformance),
+    Loom(Loom),
+    Ci(Ci),
+    Tidy(Tidy),
+}
+
+/// `cargo xtask conformance`.
+#[derive(Debug, Default)]
+pub(crate) struct Conformance {
+    /// Run only the backend with this name (or every backend of this package).
+    pub(crate) backend: Option<String>,
+    /// Also write the results as JSON to this file.
+    pub(crate) json: Option<PathBuf>,
+    /// Build the suites with `--release`.
+    pub(crate) release: bool,
+}
+
+/// `cargo xtask loom`.
+#[derive(Debug)]
+pub(crate) struct Loom {
+    /// `LOOM_MAX_PREEMPTIONS`: how many preemptions loom explores per execution.
+    pub(crate) preemptions: u32,
+}
+
+impl Default for Loom {
+    fn default() -> Self {
+        Self { preemptions: 2 }
+    }
+}
+
+/// `cargo xtask ci`.
+#[derive(Debug, Default)]
+pub(crate) struct Ci;
+
+/// `cargo xtask tidy`.
+#[derive(Debug, Default)]
+pub(crate) struct Tidy;
+
+impl Xtask {
+    /// Parses the arguments after the program name.
+    pub(crate) fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        let mut args = Args(args.into_iter().collect());
+        let Some(command) = args.0.pop_front() else {
+            return Ok(Self::Help);
+        };
+        let parsed = match command.as_str() {
+            "help" | "--help" | "-h" => Self::Help,
+            "conformance" => {
+                let mut cmd = Conformance::default();
+                while let Some(flag) = args.next_flag()? {
+                    match flag.as_str() {
+                        "--backend" => cmd.backend = Some(args.value(&flag)?),
+                        "--json" => {
+                            // Relative to where the user stands: main moves to the root later.
+                            let path = args.value(&flag)?;
+                            cmd.json = Some(
+                                std::path::absolute(&path)
+                                    .map_err(|error| format!("--json {path}: {error}"))?,
+                            );
+                        }
+                        "--release" => cmd.release = true,
+                        _ => return Err(unknown(&command, &flag)),
+                    }
+                }
+                Self::Conformance(cmd)
+            }
+            "loom" => {
+                let mut cmd = Loom::default();
+                while let Some(flag) = args.next_flag()? {
+                    match flag.as_str() {
+                        "--preemptions" => {
+                            let value = args.value(&flag)?;
+                            cmd.preemptions = value.parse().map_err(|_| {
+                                format!("--preemptions takes a whole number, not `{value}`")
+                            })?;
+                        }
+                        _ => return Err(unknown(&command, &flag)),
+                    }
+                }
+                Self::Loom(cmd)
+            }
+            "ci" => {
+                args.no_flags(&command)?;
+                Self::Ci(Ci)
+            }
+            "tidy" => {
+                args.no_flags(&command)?;
+                Self::Tidy(Tidy)
+            }
+            other => return Err(format!("unknown command `{other}`")),
+        };
+        Ok(parsed)
+    }
+}
+
+fn unknown(command: &str, flag: &str) -> String {
+    format!("`{command}` does not take `{flag}`")
+}
+
+/// The arguments after the command name; `--flag=value` is split into flag and value.
+struct Args(VecDeque<String>);
+
+impl Args {
+    fn next_flag(&mut self) -> Result<Option<String>, String> {
+        let Some(arg) = self.0.pop_front() else {
+            return Ok(None);
+        };
+        if !arg.starts_with("--") {
+            return Err(format!("unexpected argument `{arg}`"));
+        }
+        match arg.split_once('=') {
+            Some((flag, value)) => {
+                self.0.push_front(value.to_owned());
+                Ok(Some(flag.to_owned()))
+            }
+            None => Ok(Some(arg)),
+        }
+    }
+
+    fn value(&mut self, flag: &str) -> Result<String, String> {
+        self.0
+            .pop_front()
+            .ok_or_else(|| format!("`{flag}` needs a value"))
+    }
+
+    fn no_flags(&mut self, command: &str) -> Result<(), String> {
+        match self.0.pop_front() {
+            None => Ok(()),
+            Some(arg) => Err(format!("`{command}` takes no arguments, got `{arg}`")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Xtask, String> {
+        Xtask::from_args(args.iter().map(|arg| arg.to_string()))
+    }
+
+    #[test]
+    fn conformance_flags_in_both_spellings() {
+        let Ok(Xtask::Conformance(cmd)) = parse(&[
+            "conformance",
+            "--backend",
+            "threads",
+            "--json=out.json",
+            "--release",
+        ]) else {
+            panic!("expected a conformance command");
+        };
+        assert_eq!(cmd.backend.as_deref(), Some("threads"));
+        assert_eq!(
+            cmd.json,
+            Some(std::env::current_dir().unwrap().join("out.json"))
+        );
+        assert!(cmd.release);
+    }
+
+    #[test]
+    fn loom_preemptions_default_and_explicit() {
+        let Ok(Xtask::Loom(cmd)) = parse(&["loom"]) else {
+            panic!("expected a loom command");
+        };
+        assert_eq!(cmd.preemptions, 2);
+        let Ok(Xtask::Loom(cmd)) = parse(&["loom", "--preemptions", "3"]) else {
+            panic!("expected a loom command");
+        };
+        assert_eq!(cmd.preemptions, 3);
+        assert!(parse(&["loom", "--preemptions", "many"]).is_err());
+    }
+
+    #[test]
+    fn mistakes_are_errors_not_guesses() {
+        assert!(parse(&["conformance", "--backend"]).is_err());
+        assert!(parse(&["conformance", "--bogus"]).is_err());
+        assert!(parse(&["conformance", "stray"]).is_err());
+        assert!(parse(&["ci", "--fast"]).is_err());
+        assert!(parse(&["deploy"]).is_err());
+        assert!(matches!(parse(&[]), Ok(Xtask::Help)));
+    }
+}
