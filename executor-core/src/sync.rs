@@ -1,17 +1,23 @@
 //! The one place this crate takes its synchronisation primitives from.
 //!
-//! Under `--cfg executor_loom` every type here is loom's model-checked twin, so the state machine
-//! and the waiter protocol in [`crate::state`] and [`crate::waiter`] are explored by the loom
-//! suite in `executor-testkit` exactly as they run in production. Nothing else in the crate may
+//! Under `--cfg executor_loom` the mutex, condvar and atomics here are loom's model-checked twins
+//! (`Arc` stays `std`'s, see below), so the state machine and the waiter protocol in
+//! [`crate::state`] and [`crate::waiter`] are explored by the loom suite in `executor-testkit`
+//! exactly as they run in production. Nothing else in the crate may
 //! import `std::sync` or `std::thread` directly.
 //!
 //! The mutex wrapper drops poisoning: every critical section in this crate leaves its data
 //! consistent before it calls anything that can panic, so a poisoned lock carries no information.
 
 #[cfg(executor_loom)]
-pub(crate) use loom::sync::{Arc, atomic};
+pub(crate) use loom::sync::atomic;
 #[cfg(not(executor_loom))]
-pub(crate) use std::sync::{Arc, atomic};
+pub(crate) use std::sync::atomic;
+
+/// `std`'s `Arc` under loom too: `state.rs` takes `self: &Arc<Self>` receivers, which stable Rust
+/// allows only for `std`'s `Arc`. Loom's `Arc` would add nothing to the models but leak checks:
+/// every operation that can interleave (the mutexes, condvars and atomics) is still loom's.
+pub(crate) use std::sync::Arc;
 
 #[cfg(executor_loom)]
 use loom::sync as imp;
