@@ -1,1 +1,109 @@
-//! executor-process (in progress).
+//! An isolation-first process pool for `executor`: Python's `ProcessPoolExecutor`, minus its
+//! worst habits.
+//!
+//! A task runs in a worker process, so a task that panics, aborts, segfaults, leaks, hangs or
+//! calls `exit` fails **its own future only**: the pool starts a replacement worker and every
+//! other task completes normally. Tasks can have time limits (the worker is killed and
+//! replaced), a running task can be interrupted, and encoding failures are pinned on the one task
+//! they concern.
+//!
+//! # Set-up
+//!
+//! Workers are your own binary, started again in worker mode. Two things are needed:
+//!
+//! 1. call [`init`] first in `main` (in the parent it returns at once);
+//! 2. register what workers may run: task types with [`register_task!`], plain functions with
+//!    [`remote_fn!`]. Submitting an unregistered type gives a future failed with a message
+//!    that says so.
+//!
+//! ```no_run
+//! use executor_core::{Executor, Shutdown, Submit};
+//! use executor_process::ProcessPool;
+//! use serde::{Deserialize, Serialize};
+//!
+//! fn is_prime(n: u64) -> bool {
+//!     n > 1 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+//! }
+//! executor_process::remote_fn!(is_prime);
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Checksum(Vec<u8>);
+//! impl executor_core::Task for Checksum {
+//!     type Output = u32;
+//!     type Error = String;
+//!     fn run(self) -> Result<u32, String> {
+//!         Ok(self.0.iter().map(|&b| u32::from(b)).sum())
+//!     }
+//! }
+//! executor_process::register_task!(Checksum);
+//!
+//! fn main() {
+//!     executor_process::init();
+//!     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+//!     assert_eq!(pool.call(is_prime, 17).unwrap().result(), Ok(true));
+//!     assert_eq!(pool.submit(Checksum(vec![1, 2, 3])).unwrap().result(), Ok(6));
+//!     pool.shutdown(Shutdown::default());
+//! }
+//! ```
+//!
+//! In tests: integration tests with `harness = false` call [`init`] first in their `main`. With
+//! the default libtest harness, put [`libtest_worker!`] at the crate root of the test and build
+//! pools with [`ProcessPoolBuilder::libtest_worker`].
+//!
+//! # Guarantees
+//!
+//! - One long-lived channel pair per worker: queue depth never costs file descriptors.
+//! - `submit` only encodes and enqueues. Messages go only to idle workers and stay small (large
+//!   payloads travel in shared memory), so no send blocks and results are drained continuously.
+//! - Workers die with the parent (parent-death signal plus channel disconnect), inherit no
+//!   stray descriptors, and are reaped after shutdown. The start-up rendezvous lives in a private
+//!   directory and its name travels over an inherited pipe.
+//! - Parent and worker check that they run the same task registry; a mismatch is a clear error.
+
+mod builder;
+mod bytes;
+mod codec;
+mod connection;
+mod job;
+mod pool;
+mod protocol;
+mod registry;
+mod remote_fn;
+mod shared;
+mod spawn;
+mod supervisor;
+mod sys;
+mod worker;
+
+pub use crate::builder::{BuildError, ProcessPoolBuilder};
+pub use crate::bytes::Bytes;
+pub use crate::pool::{ProcessPool, SubmitOptions};
+pub use crate::remote_fn::{Call, RemoteFn};
+pub use crate::worker::init;
+
+/// Defines the worker entry point for test binaries that use the default libtest harness.
+///
+/// Put it at the crate root of the integration test, and build pools with
+/// [`ProcessPoolBuilder::libtest_worker`]: workers re-run the test binary with only this test
+/// selected, which calls [`init`]. In the parent it is an empty test that passes.
+///
+/// ```
+/// executor_process::libtest_worker!();
+/// ```
+#[macro_export]
+macro_rules! libtest_worker {
+    () => {
+        #[test]
+        fn executor_process_worker() {
+            $crate::init();
+        }
+    };
+}
+
+/// Items used by the macros' expansions. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::registry::{DecodeFn, Never, RunFn, RunResult, TaskEntry};
+    pub use crate::remote_fn::expand;
+    pub use inventory;
+}

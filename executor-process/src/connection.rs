@@ -1,0 +1,152 @@
+//! The parent's thread for one worker: handshake, then receive results until the worker's
+//! channel closes, then reap the process.
+//!
+//! The worker holds the only sender of its result channel, so the channel closes exactly when
+//! the worker process dies: that is how a crash is detected at once, without polling. The thread
+//! then waits for the exit status (with a SIGKILL scheduled after the grace period, in case the
+//! channel closed but the process lingers) and reports it.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+use ipc_channel::{IpcError, TryRecvError};
+
+use crate::protocol::{
+    FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, Setup, ToWorker,
+};
+use crate::registry::Registry;
+use crate::shared::{Link, Shared};
+use crate::supervisor::Command;
+use crate::sys::{self, ProcessHandle};
+
+thread_local! {
+    static POOL_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as one of a pool's own threads.
+pub(crate) fn mark_pool_thread() {
+    POOL_THREAD.with(|flag| flag.set(true));
+}
+
+/// `true` on a pool's own threads, where `shutdown(wait)` must not block (it would wait for
+/// the very thread that delivers results, for example from a done-callback).
+pub(crate) fn on_pool_thread() -> bool {
+    POOL_THREAD.with(Cell::get)
+}
+
+/// The connection thread's body.
+pub(crate) fn run(shared: Arc<Shared>, worker: u64, process: Arc<ProcessHandle>, rendezvous: File) {
+    mark_pool_thread();
+    let startup = match handshake(&shared, worker, rendezvous) {
+        Ok(results) => {
+            receive(&shared, worker, &process, &results);
+            None
+        }
+        Err(detail) => Some(detail),
+    };
+    // The channel is closed; the process should be exiting. Make sure it does.
+    shared.command(Command::Kill {
+        process: process.clone(),
+        at: Instant::now() + shared.config.kill_grace,
+    });
+    let status = process.wait();
+    shared.on_worker_exit(worker, status, startup);
+}
+
+fn handshake(
+    shared: &Shared,
+    worker: u64,
+    rendezvous: File,
+) -> Result<IpcReceiver<FromWorker>, String> {
+    let mut name = String::new();
+    match BufReader::new(rendezvous).read_line(&mut name) {
+        Ok(0) => return Err("exited before the rendezvous".to_string()),
+        Ok(_) => {}
+        Err(error) => return Err(format!("rendezvous pipe failed: {error}")),
+    }
+    let name = name.trim_end().to_string();
+    let sender = IpcSender::<ToWorker>::connect(name)
+        .map_err(|e| format!("could not connect to the worker's rendezvous socket: {e}"))?;
+    let (results, receiver) =
+        ipc::channel::<FromWorker>().map_err(|e| format!("could not create a channel: {e}"))?;
+    let progress = Progress::new();
+    let initializer = shared.config.initializer.as_ref().map(|init| JobMessage {
+        id: 0,
+        entry: init.entry,
+        payload: Payload::from_slice(&init.payload),
+    });
+    let setup = Setup {
+        protocol: PROTOCOL_VERSION,
+        fingerprint: Registry::get().fingerprint(),
+        results,
+        progress: progress.share(),
+        initializer,
+        spin_micros: shared.config.spin.as_micros() as u64,
+    };
+    // `setup` owns our copy of the result sender; sending drops it, so the worker holds the
+    // only one.
+    sender
+        .send(ToWorker::Setup(setup))
+        .map_err(|e| format!("could not send the set-up message: {e}"))?;
+    match receiver.recv() {
+        Ok(FromWorker::Ready { initializer, .. }) => {
+            shared.on_ready(worker, Link::new(sender, progress), initializer);
+            Ok(receiver)
+        }
+        Ok(FromWorker::Refused { reason }) => Err(format!("refused to serve: {reason}")),
+        Ok(FromWorker::Done { .. }) => Err("answered before it was ready".to_string()),
+        Err(IpcError::Disconnected) => Err("exited during the handshake".to_string()),
+        Err(error) => Err(format!("handshake failed: {error}")),
+    }
+}
+
+fn receive(
+    shared: &Shared,
+    worker: u64,
+    process: &ProcessHandle,
+    results: &IpcReceiver<FromWorker>,
+) {
+    loop {
+        match receive_spinning(results, shared.config.spin) {
+            Ok(FromWorker::Done { id, reply }) => {
+                shared.on_result(worker, id, reply);
+            }
+            Ok(_) => {
+                // A protocol violation: the worker cannot be trusted any more.
+                process.signal(sys::SIGKILL);
+            }
+            Err(IpcError::Disconnected) => return,
+            Err(_) => {
+                process.signal(sys::SIGKILL);
+                return;
+            }
+        }
+    }
+}
+
+/// Polls for up to `spin` before blocking: a result that arrives within that time is picked up
+/// without a wake-up.
+pub(crate) fn receive_spinning<T>(receiver: &IpcReceiver<T>, spin: Duration) -> Result<T, IpcError>
+where
+    T: serde::Serialize + for<'de> serde::Deserialize<'de>,
+{
+    if !spin.is_zero() {
+        let start = Instant::now();
+        loop {
+            match receiver.try_recv() {
+                Ok(message) => return Ok(message),
+                Err(TryRecvError::IpcError(error)) => return Err(error),
+                Err(TryRecvError::Empty) => {}
+            }
+            if start.elapsed() >= spin {
+                break;
+            }
+            std::thread::yield_now();
+        }
+    }
+    receiver.recv()
+}

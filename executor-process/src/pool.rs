@@ -1,0 +1,225 @@
+//! [`ProcessPool`]: the user's handle, and how a task is accepted.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use executor_core::{
+    BackendError, CodecError, CodecStage, Executor, Future, Shutdown, Submit, SubmitError, Task,
+    TaskError,
+};
+use serde::Serialize;
+
+use crate::builder::ProcessPoolBuilder;
+use crate::codec;
+use crate::connection::on_pool_thread;
+use crate::job::{Job, TypedPromise};
+use crate::registry::{Registry, not_registered};
+use crate::remote_fn::{Call, RemoteFn};
+use crate::shared::Shared;
+use crate::sys;
+
+/// A pool of worker processes that run registered tasks in isolation.
+///
+/// A task that panics, aborts, segfaults, exits or is killed fails only its own future; the pool
+/// replaces the worker and carries on (unless built with
+/// [`broken_on_worker_death`](ProcessPoolBuilder::broken_on_worker_death)). Tasks can be given a
+/// time limit, and [`Future::interrupt`] stops a running task by killing its worker.
+///
+/// Every binary that builds a pool must call [`init`](crate::init) first in `main`, and register
+/// the task types it submits ([`register_task!`](crate::register_task),
+/// [`remote_fn!`](crate::remote_fn)).
+///
+/// ```no_run
+/// use executor_core::{Executor, Shutdown, Submit};
+/// use executor_process::ProcessPool;
+///
+/// fn collatz_steps(mut n: u64) -> u32 {
+///     let mut steps = 0;
+///     while n > 1 { n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 }; steps += 1; }
+///     steps
+/// }
+/// executor_process::remote_fn!(collatz_steps);
+///
+/// fn main() {
+///     executor_process::init();
+///     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+///     let future = pool.call(collatz_steps, 27).unwrap();
+///     assert_eq!(future.result(), Ok(111));
+///     pool.shutdown(Shutdown::default());
+/// }
+/// ```
+///
+/// Dropping the pool shuts it down without waiting: queued tasks still run and the workers exit
+/// once idle. Call `shutdown(Shutdown::default())` to wait for that.
+pub struct ProcessPool {
+    shared: Arc<Shared>,
+}
+
+/// Per-task settings for [`ProcessPool::submit_with`].
+///
+/// ```
+/// use std::time::Duration;
+/// let options = executor_process::SubmitOptions::new().timeout(Duration::from_secs(5));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubmitOptions {
+    timeout: Option<Duration>,
+}
+
+impl SubmitOptions {
+    /// The pool's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A time limit for this task once it runs, instead of the pool's
+    /// [`task_timeout`](ProcessPoolBuilder::task_timeout).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+}
+
+impl ProcessPool {
+    /// A builder with the defaults.
+    pub fn builder() -> ProcessPoolBuilder {
+        ProcessPoolBuilder::new()
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
+        ProcessPool { shared }
+    }
+
+    /// Submits `task` with per-task options.
+    ///
+    /// Like [`Submit::submit`], a task that cannot be encoded, or whose type is not registered,
+    /// gives a future that has already failed (`TaskError::Codec` with
+    /// `CodecStage::EncodeTask`, or `TaskError::Backend`); the pool is unaffected.
+    pub fn submit_with<T>(
+        &self,
+        task: T,
+        options: SubmitOptions,
+    ) -> Result<Future<T::Output, T::Error>, SubmitError<T>>
+    where
+        T: Task + Serialize,
+    {
+        if let Some(reason) = self.shared.refusal() {
+            return Err(SubmitError::new(reason, task));
+        }
+        let Some(registered) = Registry::get().lookup::<T>() else {
+            let message = not_registered(std::any::type_name::<T>());
+            return Ok(Future::failed(TaskError::Backend(BackendError::new(
+                message,
+            ))));
+        };
+        let payload = match codec::encode(&task) {
+            Ok(payload) => payload,
+            Err(message) => {
+                return Ok(Future::failed(TaskError::Codec(CodecError {
+                    stage: CodecStage::EncodeTask,
+                    message,
+                })));
+            }
+        };
+        let (promise, future) = Future::pending();
+        let timeout = options.timeout.or(self.shared.config.task_timeout);
+        let promise = Box::new(TypedPromise::new(promise, registered.decode));
+        let job = Job::new(registered.index, payload, timeout, promise);
+        match self.shared.submit(job) {
+            Ok(()) => Ok(future),
+            Err((reason, job)) => {
+                // The never-seen future is abandoned with the job; the task goes back.
+                drop(job);
+                Err(SubmitError::new(reason, task))
+            }
+        }
+    }
+
+    /// Calls the registered function `function` with `args` in a worker (a tuple for functions
+    /// of several arguments).
+    ///
+    /// ```no_run
+    /// # use executor_process::ProcessPool;
+    /// fn add(a: i64, b: i64) -> i64 { a + b }
+    /// executor_process::remote_fn!(add);
+    /// # fn main() {
+    /// # executor_process::init();
+    /// # let pool = ProcessPool::builder().build().unwrap();
+    /// assert_eq!(pool.call(add, (2, 3)).unwrap().result(), Ok(5));
+    /// # }
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn call<F, Args, M>(
+        &self,
+        function: F,
+        args: Args,
+    ) -> Result<Future<F::Output>, SubmitError<Call<F, Args, M>>>
+    where
+        F: RemoteFn<Args, M>,
+        Args: Serialize + Send + 'static,
+        M: 'static,
+    {
+        self.submit_with(Call::new(function, args), SubmitOptions::new())
+    }
+
+    /// Python 3.14's `terminate_workers`: shuts down, cancels every task not yet sent to a
+    /// worker, and sends SIGTERM to every worker (SIGKILL after the grace period). Running
+    /// tasks fail with `TaskError::Broken`. Does not wait.
+    pub fn terminate_workers(&self) {
+        self.shared.terminate(sys::SIGTERM, "terminate_workers()");
+    }
+
+    /// Python 3.14's `kill_workers`: like [`terminate_workers`](Self::terminate_workers) with
+    /// SIGKILL.
+    pub fn kill_workers(&self) {
+        self.shared.terminate(sys::SIGKILL, "kill_workers()");
+    }
+
+    /// The process ids of the workers currently serving.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.shared.worker_pids()
+    }
+
+    /// How many workers run at once.
+    pub fn max_workers(&self) -> usize {
+        self.shared.config.max_workers
+    }
+}
+
+impl Executor for ProcessPool {
+    /// Stops accepting tasks. With `wait`, blocks until every accepted task finished and every
+    /// worker was reaped (not when called from a done-callback, which runs on a pool thread).
+    fn shutdown(&self, how: Shutdown) {
+        self.shared.shutdown(how.cancel_futures);
+        if how.wait && !on_pool_thread() {
+            self.shared.wait_until_stopped();
+        }
+    }
+
+    fn is_shutdown(&self) -> bool {
+        self.shared.is_shutdown()
+    }
+}
+
+impl<T: Task + Serialize> Submit<T> for ProcessPool {
+    fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
+        self.submit_with(task, SubmitOptions::new())
+    }
+}
+
+impl Drop for ProcessPool {
+    fn drop(&mut self) {
+        self.shared.shutdown(false);
+    }
+}
+
+impl fmt::Debug for ProcessPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessPool")
+            .field("max_workers", &self.shared.config.max_workers)
+            .field("shutdown", &self.shared.is_shutdown())
+            .finish_non_exhaustive()
+    }
+}

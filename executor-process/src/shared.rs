@@ -1,0 +1,921 @@
+//! [`Shared`]: the pool's state and every decision about it.
+//!
+//! One mutex guards the queue and the worker table. Each operation (submit, a result arriving, a
+//! worker exiting, a timer firing, shutdown) takes the lock, updates the state and records its
+//! side effects in [`Effects`]; the effects run after the lock is released, in a fixed order:
+//! messages to workers first (so they start on the next tasks at once), then signals, then
+//! supervisor commands, and last the futures' completions (whose done-callbacks may call back
+//! into the pool).
+//!
+//! Scheduling: workers are fed only when idle, so every send goes to a worker that has drained
+//! its channel and a send never blocks. An idle worker gets a batch of queued tasks whose size
+//! adapts to the measured task duration (about a millisecond of work, at most `max_batch`, at
+//! most a fair share of the queue): no-op tasks travel many per message, long tasks one at a time.
+//! A job's future becomes running when it is sent (as in CPython's call queue).
+//!
+//! Worker death: the worker's progress page says which task it had started. If that task has no
+//! result, it is the one that was running: it fails (`WorkerLost`, `Expired`, or cancelled after
+//! an interrupt) and the rest of the batch goes back to the front of the queue. With
+//! `broken_on_worker_death` an unexplained death breaks the pool instead, as in CPython.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use executor_core::{BrokenExecutor, Rejected, WorkerExit};
+use ipc_channel::ipc::IpcSender;
+
+use crate::builder::Config;
+use crate::job::{Failure, Job, Outcome};
+use crate::protocol::{BATCH_INLINE_BYTES, JobMessage, Payload, Progress, Reply, ToWorker};
+use crate::supervisor::Command;
+use crate::sys::{self, ExitStatus, ProcessHandle};
+
+/// How much work one batch should hold.
+const TARGET_BATCH: Duration = Duration::from_millis(1);
+
+/// The pool's state and the channel to its supervisor thread.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    me: Weak<Shared>,
+    state: Mutex<State>,
+    /// Notified whenever a worker is reaped or a spawn settles.
+    changed: Condvar,
+    supervisor: Mutex<Sender<Command>>,
+}
+
+struct State {
+    queue: VecDeque<Job>,
+    workers: Vec<Worker>,
+    next_job_id: u64,
+    next_worker_id: u64,
+    shutdown: bool,
+    broken: Option<BrokenExecutor>,
+    /// The first spawn error, for `build` to report.
+    spawn_error: Option<io::Error>,
+    /// Moving average of one task's duration, in nanoseconds.
+    task_nanos: Option<f64>,
+    /// The pool's threads, joined by `shutdown(wait)`.
+    threads: Vec<JoinHandle<()>>,
+    supervisor_stopped: bool,
+}
+
+/// The parent's view of one worker process.
+struct Worker {
+    id: u64,
+    phase: Phase,
+    process: Option<Arc<ProcessHandle>>,
+    link: Option<Arc<Link>>,
+    /// Sent and not yet answered, in order.
+    inflight: VecDeque<Job>,
+    /// When the head of `inflight` (presumably) started.
+    head_since: Instant,
+    /// Tasks sent to it, for `max_tasks_per_child`.
+    dispatched: usize,
+    /// Why the pool is killing it, if it is.
+    kill: Option<Kill>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the supervisor to start the process.
+    Spawning,
+    /// Process started, handshake under way.
+    Starting,
+    /// Serving.
+    Ready,
+    /// Told to exit (recycled, or the pool shut down).
+    Exiting,
+}
+
+#[derive(Debug, Clone)]
+enum Kill {
+    /// Its running task `job` passed its time limit.
+    Expired { job: u64, limit: Duration },
+    /// Its running task `job` was interrupted.
+    Interrupted { job: u64 },
+    /// `terminate_workers` or `kill_workers`.
+    Terminated { how: &'static str },
+    /// It did not finish starting in time.
+    StartTimeout,
+    /// The pool broke; its tasks were already failed.
+    Broken,
+}
+
+/// The open connection to a ready worker.
+pub(crate) struct Link {
+    sender: Mutex<IpcSender<ToWorker>>,
+    progress: Progress,
+}
+
+impl Link {
+    /// A link over `sender`, with the progress page shared with the worker.
+    pub(crate) fn new(sender: IpcSender<ToWorker>, progress: Progress) -> Link {
+        Link {
+            sender: Mutex::new(sender),
+            progress,
+        }
+    }
+}
+
+/// A message to send once the lock is released.
+enum Outgoing {
+    Run(Vec<(u64, u32, Arc<Vec<u8>>)>),
+    Exit,
+}
+
+/// Side effects of one state change, applied after unlocking (see the module docs).
+#[derive(Default)]
+struct Effects {
+    sends: Vec<(Arc<Link>, Outgoing)>,
+    signals: Vec<(Arc<ProcessHandle>, i32)>,
+    commands: Vec<Command>,
+    finish: Vec<(Box<dyn crate::job::ErasedPromise>, Outcome)>,
+}
+
+impl Effects {
+    fn finish(&mut self, job: Job, outcome: Outcome) {
+        if let Some(promise) = job.promise {
+            self.finish.push((promise, outcome));
+        }
+    }
+}
+
+/// How `on_worker_exit` learns what went wrong during start-up.
+pub(crate) type StartupError = Option<String>;
+
+impl Shared {
+    /// A pool state with no workers yet, and the supervisor's command channel.
+    pub(crate) fn new(config: Config, supervisor: Sender<Command>) -> Arc<Shared> {
+        Arc::new_cyclic(|me| Shared {
+            config,
+            me: me.clone(),
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                workers: Vec::new(),
+                next_job_id: 1,
+                next_worker_id: 1,
+                shutdown: false,
+                broken: None,
+                spawn_error: None,
+                task_nanos: None,
+                threads: Vec::new(),
+                supervisor_stopped: false,
+            }),
+            changed: Condvar::new(),
+            supervisor: Mutex::new(supervisor),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock would be a bug in this module; the state stays usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn apply(&self, effects: Effects) {
+        for (link, outgoing) in effects.sends {
+            let message = match outgoing {
+                Outgoing::Run(jobs) => ToWorker::Run(
+                    jobs.into_iter()
+                        .map(|(id, entry, payload)| JobMessage {
+                            id,
+                            entry,
+                            payload: Payload::from_slice(&payload),
+                        })
+                        .collect(),
+                ),
+                Outgoing::Exit => ToWorker::Exit,
+            };
+            let sender = link.sender.lock().unwrap_or_else(|p| p.into_inner());
+            // A failed send means the worker died; its connection thread handles that.
+            let _ = sender.send(message);
+        }
+        for (process, signal) in effects.signals {
+            process.signal(signal);
+        }
+        if !effects.commands.is_empty() {
+            let supervisor = self.supervisor.lock().unwrap_or_else(|p| p.into_inner());
+            for command in effects.commands {
+                // Fails only once the supervisor stopped, when nothing is left to do.
+                let _ = supervisor.send(command);
+            }
+        }
+        for (promise, outcome) in effects.finish {
+            promise.finish(outcome);
+        }
+    }
+
+    /// Starts the initial workers.
+    pub(crate) fn start(&self) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            self.maintain(&mut state, &mut effects);
+        }
+        self.apply(effects);
+    }
+
+    /// Waits until no worker is waiting to be spawned; returns the first spawn error, if any.
+    pub(crate) fn wait_for_spawns(&self) -> Option<io::Error> {
+        let mut state = self.lock();
+        while state.spawn_error.is_none()
+            && state.broken.is_none()
+            && state.workers.iter().any(|w| w.phase == Phase::Spawning)
+        {
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state.spawn_error.take()
+    }
+
+    /// Why a submit would be refused now, if it would.
+    pub(crate) fn refusal(&self) -> Option<Rejected> {
+        let state = self.lock();
+        refusal(&state)
+    }
+
+    /// `true` once shut down or broken.
+    pub(crate) fn is_shutdown(&self) -> bool {
+        let state = self.lock();
+        state.shutdown || state.broken.is_some()
+    }
+
+    /// Queues `job`, or hands it back with the reason for refusing it.
+    pub(crate) fn submit(&self, mut job: Job) -> Result<(), (Rejected, Job)> {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            if let Some(reason) = refusal(&state) {
+                return Err((reason, job));
+            }
+            job.id = state.next_job_id;
+            state.next_job_id += 1;
+            state.queue.push_back(job);
+            self.dispatch(&mut state, &mut effects);
+        }
+        self.apply(effects);
+        Ok(())
+    }
+
+    /// The pids of the live worker processes.
+    pub(crate) fn worker_pids(&self) -> Vec<u32> {
+        let state = self.lock();
+        state
+            .workers
+            .iter()
+            .filter(|w| w.phase == Phase::Ready && w.kill.is_none())
+            .filter_map(|w| w.process.as_ref().map(|p| p.pid()))
+            .collect()
+    }
+
+    // ---- scheduling -------------------------------------------------------------------------
+
+    /// Feeds idle workers from the queue, retires and dismisses workers that are done.
+    fn dispatch(&self, state: &mut State, effects: &mut Effects) {
+        let now = Instant::now();
+        let State {
+            queue,
+            workers,
+            task_nanos,
+            shutdown,
+            ..
+        } = state;
+        let serving = workers.iter().filter(|w| is_serving(w)).count().max(1);
+        for worker in workers.iter_mut() {
+            if queue.is_empty() {
+                break;
+            }
+            if !is_idle(worker) {
+                continue;
+            }
+            let allowance = self
+                .config
+                .max_tasks_per_child
+                .map_or(usize::MAX, |max| max.saturating_sub(worker.dispatched));
+            if allowance == 0 {
+                continue;
+            }
+            let limit =
+                batch_size(queue.len(), serving, *task_nanos, self.config.max_batch).min(allowance);
+            let mut batch: Vec<Job> = Vec::new();
+            let mut inline_bytes = 0;
+            while batch.len() < limit {
+                let Some(mut job) = queue.pop_front() else {
+                    break;
+                };
+                if !job.started {
+                    let Some(promise) = job.promise.as_ref() else {
+                        continue;
+                    };
+                    if !promise.start() {
+                        continue; // cancelled while queued
+                    }
+                    job.started = true;
+                    let shared = self.me.clone();
+                    let id = job.id;
+                    promise.on_interrupt(Box::new(move || {
+                        if let Some(shared) = shared.upgrade() {
+                            shared.interrupt(id);
+                        }
+                    }));
+                } else if job.promise.is_none() {
+                    continue; // interrupted while waiting to be resent
+                }
+                let size = job.payload.len();
+                if size < crate::protocol::SHARED_MEMORY_THRESHOLD {
+                    if inline_bytes + size > BATCH_INLINE_BYTES && !batch.is_empty() {
+                        queue.push_front(job);
+                        break;
+                    }
+                    inline_bytes += size;
+                }
+                batch.push(job);
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let Some(link) = worker.link.clone() else {
+                continue;
+            };
+            worker.dispatched += batch.len();
+            worker.head_since = now;
+            if let Some(limit) = batch[0].timeout {
+                effects.commands.push(Command::Expire {
+                    worker: worker.id,
+                    job: batch[0].id,
+                    limit,
+                    at: now + limit,
+                });
+            }
+            let messages = batch
+                .iter()
+                .map(|job| (job.id, job.entry, job.payload.clone()))
+                .collect();
+            effects.sends.push((link, Outgoing::Run(messages)));
+            worker.inflight.extend(batch);
+        }
+        // Idle workers with nothing left to do: recycle or dismiss.
+        let dismiss = *shutdown && queue.is_empty();
+        for worker in workers.iter_mut() {
+            if !is_idle(worker) {
+                continue;
+            }
+            let recycle = self
+                .config
+                .max_tasks_per_child
+                .is_some_and(|max| worker.dispatched >= max);
+            if dismiss || recycle {
+                worker.phase = Phase::Exiting;
+                if let Some(link) = worker.link.clone() {
+                    effects.sends.push((link, Outgoing::Exit));
+                }
+            }
+        }
+        self.maintain(state, effects);
+    }
+
+    /// Starts workers until `max_workers` serve (none if there is nothing left to do); stops
+    /// the supervisor once the pool is shut down and every worker is gone.
+    fn maintain(&self, state: &mut State, effects: &mut Effects) {
+        if state.broken.is_none() && !(state.shutdown && state.queue.is_empty()) {
+            let serving = state
+                .workers
+                .iter()
+                .filter(|w| w.kill.is_none() && w.phase != Phase::Exiting)
+                .count();
+            for _ in serving..self.config.max_workers {
+                let id = state.next_worker_id;
+                state.next_worker_id += 1;
+                state.workers.push(Worker {
+                    id,
+                    phase: Phase::Spawning,
+                    process: None,
+                    link: None,
+                    inflight: VecDeque::new(),
+                    head_since: Instant::now(),
+                    dispatched: 0,
+                    kill: None,
+                });
+                effects.commands.push(Command::Spawn(id));
+            }
+        }
+        let finished = state.shutdown || state.broken.is_some();
+        if finished && state.workers.is_empty() && !state.supervisor_stopped {
+            state.supervisor_stopped = true;
+            effects.commands.push(Command::Stop);
+        }
+    }
+
+    /// Breaks the pool: every queued and running task fails with `reason`, workers are killed.
+    fn break_pool(&self, state: &mut State, effects: &mut Effects, reason: String) {
+        if state.broken.is_some() {
+            return;
+        }
+        let broken = BrokenExecutor::new(reason);
+        state.broken = Some(broken.clone());
+        state.shutdown = true;
+        for job in state.queue.drain(..) {
+            effects.finish(job, Outcome::Failure(Failure::Broken(broken.clone())));
+        }
+        for worker in &mut state.workers {
+            for job in worker.inflight.drain(..) {
+                effects.finish(job, Outcome::Failure(Failure::Broken(broken.clone())));
+            }
+            worker.kill = Some(Kill::Broken);
+            if let Some(process) = &worker.process {
+                effects.signals.push((process.clone(), sys::SIGKILL));
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    // ---- events from the supervisor and the connection threads ------------------------------
+
+    /// The supervisor is about to spawn worker `id`; `false` if it is no longer wanted.
+    pub(crate) fn claim_spawn(&self, id: u64) -> bool {
+        let mut state = self.lock();
+        let unwanted = state.broken.is_some() || (state.shutdown && state.queue.is_empty()) || {
+            let worker = state.workers.iter().find(|w| w.id == id);
+            worker.is_none_or(|w| w.kill.is_some())
+        };
+        if unwanted {
+            state.workers.retain(|w| w.id != id);
+            let mut effects = Effects::default();
+            self.maintain(&mut state, &mut effects);
+            drop(state);
+            self.changed.notify_all();
+            self.apply(effects);
+            return false;
+        }
+        true
+    }
+
+    /// Worker `id`'s process started.
+    pub(crate) fn on_spawned(&self, id: u64, process: Arc<ProcessHandle>, thread: JoinHandle<()>) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            state.threads.push(thread);
+            match state.workers.iter_mut().find(|w| w.id == id) {
+                Some(worker) => {
+                    worker.phase = Phase::Starting;
+                    worker.process = Some(process.clone());
+                    if worker.kill.is_some() {
+                        effects.signals.push((process, sys::SIGKILL));
+                    } else {
+                        effects.commands.push(Command::StartDeadline {
+                            worker: id,
+                            at: Instant::now() + self.config.start_timeout,
+                        });
+                    }
+                }
+                None => effects.signals.push((process, sys::SIGKILL)),
+            }
+        }
+        self.changed.notify_all();
+        self.apply(effects);
+    }
+
+    /// Worker `id`'s process could not be started: the pool breaks.
+    pub(crate) fn on_spawn_failed(&self, id: u64, error: io::Error) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            state.workers.retain(|w| w.id != id);
+            let reason = format!(
+                "could not start a worker process from {}: {error}",
+                self.config.executable.display()
+            );
+            if state.spawn_error.is_none() {
+                state.spawn_error = Some(error);
+            }
+            self.break_pool(&mut state, &mut effects, reason);
+            self.maintain(&mut state, &mut effects);
+        }
+        self.changed.notify_all();
+        self.apply(effects);
+    }
+
+    /// Worker `id` is still starting after `start_timeout`: kill it.
+    pub(crate) fn on_start_deadline(&self, id: u64) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            if let Some(worker) = state.workers.iter_mut().find(|w| w.id == id) {
+                if worker.phase == Phase::Starting && worker.kill.is_none() {
+                    worker.kill = Some(Kill::StartTimeout);
+                    if let Some(process) = &worker.process {
+                        effects.signals.push((process.clone(), sys::SIGKILL));
+                    }
+                }
+            }
+        }
+        self.apply(effects);
+    }
+
+    /// Worker `id` finished its handshake; `initializer` is what its initializer returned.
+    pub(crate) fn on_ready(&self, id: u64, link: Link, initializer: Option<Reply>) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            let verdict = match (&self.config.initializer, initializer) {
+                (Some(init), Some(reply)) => (init.judge)(reply),
+                (Some(_), None) => Err("the worker did not run the initializer".to_string()),
+                (None, _) => Ok(()),
+            };
+            let pid = state
+                .workers
+                .iter()
+                .find(|w| w.id == id)
+                .and_then(|w| w.process.as_ref().map(|p| p.pid()));
+            match verdict {
+                Err(message) => {
+                    let reason = format!(
+                        "the initializer failed in worker process {}: {message}",
+                        pid.unwrap_or(0)
+                    );
+                    self.break_pool(&mut state, &mut effects, reason);
+                }
+                Ok(()) => {
+                    if let Some(worker) = state.workers.iter_mut().find(|w| w.id == id) {
+                        worker.link = Some(Arc::new(link));
+                        if worker.phase == Phase::Starting {
+                            worker.phase = Phase::Ready;
+                        }
+                    }
+                    self.dispatch(&mut state, &mut effects);
+                }
+            }
+        }
+        self.apply(effects);
+    }
+
+    /// Worker `id` answered task `job`; returns whether it still has work.
+    pub(crate) fn on_result(&self, id: u64, job: u64, reply: Reply) -> bool {
+        let mut effects = Effects::default();
+        let busy;
+        {
+            let mut state = self.lock();
+            let now = Instant::now();
+            let State {
+                workers,
+                task_nanos,
+                ..
+            } = &mut *state;
+            let Some(worker) = workers.iter_mut().find(|w| w.id == id) else {
+                return false;
+            };
+            let finished = match worker.inflight.iter().position(|j| j.id == job) {
+                Some(0) => worker.inflight.pop_front(),
+                Some(index) => worker.inflight.remove(index),
+                None => None,
+            };
+            let sample = now.duration_since(worker.head_since).as_nanos() as f64;
+            *task_nanos = Some(match *task_nanos {
+                Some(average) => average * 0.8 + sample * 0.2,
+                None => sample,
+            });
+            worker.head_since = now;
+            if let Some(next) = worker.inflight.front() {
+                if let Some(limit) = next.timeout {
+                    effects.commands.push(Command::Expire {
+                        worker: id,
+                        job: next.id,
+                        limit,
+                        at: now + limit,
+                    });
+                }
+            }
+            if let Some(finished) = finished {
+                effects.finish(finished, Outcome::Reply(reply));
+            }
+            self.dispatch(&mut state, &mut effects);
+            busy = state
+                .workers
+                .iter()
+                .find(|w| w.id == id)
+                .is_some_and(|w| !w.inflight.is_empty());
+        }
+        self.apply(effects);
+        busy
+    }
+
+    /// A task's time limit passed: if it is running, kill its worker.
+    pub(crate) fn on_expire(&self, id: u64, job: u64, limit: Duration) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            let Some(worker) = state.workers.iter_mut().find(|w| w.id == id) else {
+                return;
+            };
+            if worker.kill.is_some() || !worker.inflight.iter().any(|j| j.id == job) {
+                return;
+            }
+            let running = worker
+                .link
+                .as_ref()
+                .is_some_and(|l| l.progress.started() == job);
+            if running {
+                worker.kill = Some(Kill::Expired { job, limit });
+                self.stop_worker(worker, &mut effects);
+                self.maintain(&mut state, &mut effects);
+            } else {
+                // It has not started yet (the previous task's result was just in flight).
+                effects.commands.push(Command::Expire {
+                    worker: id,
+                    job,
+                    limit,
+                    at: Instant::now() + limit,
+                });
+            }
+        }
+        self.apply(effects);
+    }
+
+    /// SIGTERM now, SIGKILL after the grace period.
+    fn stop_worker(&self, worker: &Worker, effects: &mut Effects) {
+        if let Some(process) = &worker.process {
+            effects.signals.push((process.clone(), sys::SIGTERM));
+            effects.commands.push(Command::Kill {
+                process: process.clone(),
+                at: Instant::now() + self.config.kill_grace,
+            });
+        }
+    }
+
+    /// `Future::interrupt` on a running job: stop it, killing its worker if it really runs.
+    fn interrupt(&self, job: u64) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            let mut needs_dispatch = false;
+            if let Some(index) = state.queue.iter().position(|j| j.id == job) {
+                if let Some(found) = state.queue.remove(index) {
+                    effects.finish(found, Outcome::Cancelled);
+                }
+            } else {
+                for worker in &mut state.workers {
+                    let Some(index) = worker.inflight.iter().position(|j| j.id == job) else {
+                        continue;
+                    };
+                    let running = worker
+                        .link
+                        .as_ref()
+                        .is_some_and(|l| l.progress.started() == job);
+                    if running && worker.kill.is_none() {
+                        worker.kill = Some(Kill::Interrupted { job });
+                        self.stop_worker(worker, &mut effects);
+                        needs_dispatch = true;
+                    } else if let Some(promise) = worker.inflight[index].promise.take() {
+                        // Not started yet: it ends now; the worker's result will be ignored.
+                        effects.finish.push((promise, Outcome::Cancelled));
+                    }
+                    break;
+                }
+            }
+            if needs_dispatch {
+                self.maintain(&mut state, &mut effects);
+            }
+        }
+        self.apply(effects);
+    }
+
+    /// Worker `id`'s process was reaped with `status`.
+    pub(crate) fn on_worker_exit(&self, id: u64, status: ExitStatus, startup: StartupError) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            let Some(index) = state.workers.iter().position(|w| w.id == id) else {
+                return;
+            };
+            let worker = state.workers.remove(index);
+            let pid = worker.process.as_ref().map_or(0, |p| p.pid());
+            let exit = WorkerExit {
+                pid,
+                code: status.code,
+                signal: status.signal,
+            };
+            let started = worker.link.as_ref().map_or(0, |l| l.progress.started());
+            let mut inflight = worker.inflight;
+            let running = inflight
+                .iter()
+                .position(|j| j.id == started)
+                .and_then(|i| inflight.remove(i));
+            let mut cancel_rest = false;
+            match (&worker.kill, running) {
+                (Some(Kill::Broken), running) => {
+                    // Its tasks were failed when the pool broke.
+                    debug_assert!(running.is_none() && inflight.is_empty());
+                }
+                (Some(Kill::Terminated { how }), running) => {
+                    if let Some(job) = running {
+                        let reason = format!("the worker running this task was stopped by {how}");
+                        effects.finish(
+                            job,
+                            Outcome::Failure(Failure::Broken(BrokenExecutor::new(reason))),
+                        );
+                    }
+                    cancel_rest = true;
+                }
+                (
+                    Some(Kill::Expired {
+                        job: expired,
+                        limit,
+                    }),
+                    Some(job),
+                ) if job.id == *expired => {
+                    effects.finish(job, Outcome::Failure(Failure::Expired(*limit)));
+                }
+                (Some(Kill::Interrupted { job: stopped }), Some(job)) if job.id == *stopped => {
+                    effects.finish(job, Outcome::Cancelled);
+                }
+                (_, Some(job)) => {
+                    if self.config.broken_on_worker_death {
+                        effects.finish(
+                            job,
+                            Outcome::Failure(Failure::Broken(BrokenExecutor::new(format!(
+                                "a worker process died abruptly while running this task ({})",
+                                describe_exit(&exit)
+                            )))),
+                        );
+                    } else {
+                        effects.finish(job, Outcome::Failure(Failure::WorkerLost(exit.clone())));
+                    }
+                }
+                (kill, None) => {
+                    let never_ready = matches!(worker.phase, Phase::Spawning | Phase::Starting);
+                    let terminated = matches!(kill, Some(Kill::Terminated { .. } | Kill::Broken));
+                    let idle_work = state.shutdown && state.queue.is_empty();
+                    if never_ready && !terminated && !idle_work {
+                        let detail = match (kill, startup) {
+                            (Some(Kill::StartTimeout), _) => format!(
+                                "did not finish starting within {:?}",
+                                self.config.start_timeout
+                            ),
+                            (_, Some(detail)) => detail,
+                            (_, None) => "exited during start-up".to_string(),
+                        };
+                        let reason = format!(
+                            "worker process {pid} {detail} ({}); is executor_process::init() \
+                             called at the top of main?",
+                            describe_exit(&exit)
+                        );
+                        self.break_pool(&mut state, &mut effects, reason);
+                    }
+                }
+            }
+            // The rest of its batch never started: back to the front of the queue.
+            let broken = state.broken.clone();
+            for job in inflight.into_iter().rev() {
+                if let Some(broken) = &broken {
+                    effects.finish(job, Outcome::Failure(Failure::Broken(broken.clone())));
+                } else if cancel_rest {
+                    effects.finish(job, Outcome::Cancelled);
+                } else if job.promise.is_some() {
+                    state.queue.push_front(job);
+                }
+            }
+            // CPython's semantics: any unplanned death breaks the pool.
+            let unplanned = worker.kill.is_none() && worker.phase == Phase::Ready;
+            if self.config.broken_on_worker_death && unplanned {
+                let reason = format!(
+                    "a worker process died abruptly ({}); the pool is not usable any more",
+                    describe_exit(&exit)
+                );
+                self.break_pool(&mut state, &mut effects, reason);
+            }
+            self.dispatch(&mut state, &mut effects);
+        }
+        self.changed.notify_all();
+        self.apply(effects);
+    }
+
+    // ---- user operations --------------------------------------------------------------------
+
+    /// Stops accepting tasks; optionally cancels the queued ones.
+    pub(crate) fn shutdown(&self, cancel_futures: bool) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            state.shutdown = true;
+            if cancel_futures {
+                for job in state.queue.drain(..) {
+                    effects.finish(job, Outcome::Cancelled);
+                }
+            }
+            self.dispatch(&mut state, &mut effects);
+        }
+        self.changed.notify_all();
+        self.apply(effects);
+    }
+
+    /// Shuts down with `cancel_futures` and sends `signal` to every worker.
+    pub(crate) fn terminate(&self, signal: i32, how: &'static str) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            state.shutdown = true;
+            for job in state.queue.drain(..) {
+                effects.finish(job, Outcome::Cancelled);
+            }
+            for worker in &mut state.workers {
+                if worker.kill.is_some() {
+                    continue;
+                }
+                worker.kill = Some(Kill::Terminated { how });
+                if let Some(process) = &worker.process {
+                    effects.signals.push((process.clone(), signal));
+                    if signal != sys::SIGKILL {
+                        effects.commands.push(Command::Kill {
+                            process: process.clone(),
+                            at: Instant::now() + self.config.kill_grace,
+                        });
+                    }
+                }
+            }
+            self.maintain(&mut state, &mut effects);
+        }
+        self.changed.notify_all();
+        self.apply(effects);
+    }
+
+    /// Blocks until every worker was reaped, then joins the pool's threads.
+    pub(crate) fn wait_until_stopped(&self) {
+        let threads = {
+            let mut state = self.lock();
+            while !state.workers.is_empty() {
+                state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            std::mem::take(&mut state.threads)
+        };
+        for thread in threads {
+            if thread.thread().id() != std::thread::current().id() {
+                // A panic in a pool thread was already reported by its hook.
+                let _ = thread.join();
+            }
+        }
+    }
+
+    /// Registers a pool thread to be joined at shutdown.
+    pub(crate) fn adopt_thread(&self, thread: JoinHandle<()>) {
+        self.lock().threads.push(thread);
+    }
+
+    /// Sends a command to the supervisor (for the connection threads).
+    pub(crate) fn command(&self, command: Command) {
+        let supervisor = self.supervisor.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = supervisor.send(command);
+    }
+}
+
+fn refusal(state: &State) -> Option<Rejected> {
+    if let Some(broken) = &state.broken {
+        Some(Rejected::Broken(broken.clone()))
+    } else if state.shutdown {
+        Some(Rejected::ShutDown)
+    } else {
+        None
+    }
+}
+
+fn is_serving(worker: &Worker) -> bool {
+    worker.kill.is_none() && matches!(worker.phase, Phase::Ready | Phase::Starting)
+}
+
+fn is_idle(worker: &Worker) -> bool {
+    worker.phase == Phase::Ready && worker.kill.is_none() && worker.inflight.is_empty()
+}
+
+/// How many queued tasks one idle worker takes.
+fn batch_size(queued: usize, serving: usize, task_nanos: Option<f64>, max: usize) -> usize {
+    let fair = queued.div_ceil(serving);
+    let by_time = match task_nanos {
+        None => 1,
+        Some(nanos) => (TARGET_BATCH.as_nanos() as f64 / nanos.max(1.0)) as usize,
+    };
+    fair.min(by_time).clamp(1, max.max(1))
+}
+
+fn describe_exit(exit: &WorkerExit) -> String {
+    match (exit.code, exit.signal) {
+        (_, Some(signal)) => format!("killed by signal {signal}"),
+        (Some(code), None) => format!("exit code {code}"),
+        (None, None) => "exit status unknown".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_follow_task_duration_and_fair_share() {
+        assert_eq!(batch_size(100, 2, None, 64), 1);
+        assert_eq!(batch_size(100, 2, Some(10_000.0), 64), 50);
+        assert_eq!(batch_size(1000, 2, Some(1_000.0), 64), 64);
+        assert_eq!(batch_size(1000, 2, Some(50_000_000.0), 64), 1);
+        assert_eq!(batch_size(3, 4, Some(1.0), 64), 1);
+    }
+}

@@ -1,0 +1,233 @@
+//! Unix system calls used by the pool, each wrapped in a safe function.
+//!
+//! - In the parent: [`pipe_cloexec`] for the start-up rendezvous, [`ProcessHandle`] to signal a
+//!   worker without racing pid reuse (a pidfd on Linux), [`wait_for_exit`] to reap it.
+//! - In the forked child before `exec`: [`prepare_child`] (parent-death signal, the `getppid`
+//!   race check, close-on-exec for every inherited descriptor). It is async-signal-safe.
+//! - In the worker after `exec`: [`die_with_parent`], [`detach_stdin`].
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `SIGTERM`: ask a worker to stop.
+pub(crate) const SIGTERM: i32 = libc::SIGTERM;
+/// `SIGKILL`: stop a worker for sure.
+pub(crate) const SIGKILL: i32 = libc::SIGKILL;
+
+/// How a child process ended, as `waitpid` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ExitStatus {
+    /// The exit code, if it exited.
+    pub(crate) code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub(crate) signal: Option<i32>,
+}
+
+/// A pipe whose both ends are close-on-exec.
+pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok(ends)
+}
+
+/// Runs in the forked child before `exec` (so it may only make async-signal-safe calls):
+/// asks for `SIGKILL` when the forking thread dies, exits if the parent is already gone
+/// (the race `PR_SET_PDEATHSIG` alone leaves open), and marks every descriptor above 2
+/// close-on-exec so the worker inherits nothing it should not.
+pub(crate) fn prepare_child(parent: u32) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number; no memory is passed.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: getppid has no preconditions.
+    if unsafe { libc::getppid() } as u32 != parent {
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    mark_inherited_descriptors_cloexec();
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn mark_inherited_descriptors_cloexec() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors >= 3; it
+    // takes no pointers.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if rc != 0 {
+        mark_cloexec_one_by_one();
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn mark_inherited_descriptors_cloexec() {
+    mark_cloexec_one_by_one();
+}
+
+/// The fallback for kernels without `close_range`: a bounded loop of `fcntl` calls.
+fn mark_cloexec_one_by_one() {
+    for fd in 3..4096 {
+        // SAFETY: fcntl(F_SETFD) on a descriptor number that may or may not be open only sets a
+        // flag or fails with EBADF; no memory is involved.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+}
+
+/// In the worker: makes sure it dies with the parent, even if the parent died before
+/// [`prepare_child`]'s signal could be armed. Returns `false` if the parent is already gone.
+pub(crate) fn die_with_parent(parent: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: as in prepare_child.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        }
+    }
+    // SAFETY: getppid has no preconditions.
+    (unsafe { libc::getppid() }) as u32 == parent
+}
+
+/// In the worker: takes the rendezvous pipe that the parent passed as standard input, and puts
+/// `/dev/null` in its place, so tasks never read the parent's input.
+pub(crate) fn detach_stdin() -> io::Result<File> {
+    // SAFETY: dup returns a new descriptor (or -1); fd 0 stays valid.
+    let copy = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `copy` was just returned by fcntl and is owned by nobody else.
+    let pipe = unsafe { File::from_raw_fd(copy) };
+    let null = File::open("/dev/null")?;
+    // SAFETY: both descriptors are open; dup2 atomically replaces fd 0.
+    if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pipe)
+}
+
+/// A worker process that can be signalled without hitting a recycled pid.
+///
+/// On Linux it holds a pidfd, which keeps naming the same process after it is reaped (signals
+/// then fail harmlessly). Elsewhere it falls back to `kill(2)`, guarded by a reaped flag.
+#[derive(Debug)]
+pub(crate) struct ProcessHandle {
+    pid: u32,
+    pidfd: Option<OwnedFd>,
+    reaped: AtomicBool,
+}
+
+impl ProcessHandle {
+    /// A handle on the child `pid` that this process has not reaped yet.
+    pub(crate) fn new(pid: u32) -> Self {
+        ProcessHandle {
+            pid,
+            pidfd: pidfd_open(pid),
+            reaped: AtomicBool::new(false),
+        }
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Sends `signal`; does nothing once the process was reaped.
+    pub(crate) fn signal(&self, signal: i32) {
+        if self.reaped.load(Ordering::Acquire) {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.pidfd {
+            // SAFETY: pidfd_send_signal takes a pidfd we own, a signal number, a null siginfo
+            // (allowed: the kernel fills one in) and flags 0.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    signal,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0u32,
+                );
+            }
+            return;
+        }
+        // SAFETY: kill takes a pid and a signal number; the pid is our unreaped child, so it
+        // cannot have been recycled.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, signal);
+        }
+    }
+
+    /// Blocks until the process exits and reaps it.
+    pub(crate) fn wait(&self) -> ExitStatus {
+        let status = wait_for_exit(self.pid);
+        self.reaped.store(true, Ordering::Release);
+        status
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags 0 and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0u32) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the syscall returned a new descriptor that nobody else owns; pidfds are
+    // close-on-exec by default.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pidfd_open(_pid: u32) -> Option<OwnedFd> {
+    None
+}
+
+/// Blocks until the child `pid` exits, reaps it, and says how it ended.
+fn wait_for_exit(pid: u32) -> ExitStatus {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid int to write to; the pid is our own child.
+        let rc = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+        if rc == pid as libc::pid_t {
+            break;
+        }
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        // ECHILD: somebody else reaped it (for example a SIGCHLD set to SIG_IGN).
+        return ExitStatus {
+            code: None,
+            signal: None,
+        };
+    }
+    if libc::WIFEXITED(status) {
+        ExitStatus {
+            code: Some(libc::WEXITSTATUS(status)),
+            signal: None,
+        }
+    } else if libc::WIFSIGNALED(status) {
+        ExitStatus {
+            code: None,
+            signal: Some(libc::WTERMSIG(status)),
+        }
+    } else {
+        ExitStatus {
+            code: None,
+            signal: None,
+        }
+    }
+}

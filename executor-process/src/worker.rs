@@ -1,0 +1,134 @@
+//! Worker mode: what [`init`] does when this process was started as a worker.
+//!
+//! The loop receives batches, records each task's id on the progress page before running it,
+//! and sends each outcome back as soon as it is ready (so a crash can be pinned on exactly one
+//! task). It exits when told to, or when the parent's channel closes (the parent died; the
+//! parent-death signal covers a worker busy in a long task).
+
+use std::io::Write;
+use std::time::Duration;
+
+use ipc_channel::IpcError;
+use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
+
+use crate::connection::receive_spinning;
+use crate::protocol::{
+    FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply, Setup,
+    ToWorker,
+};
+use crate::registry::Registry;
+use crate::spawn::WORKER_ENV;
+use crate::sys;
+
+/// The worker-mode hook: call it first thing in `main` (and in every `harness = false` test).
+///
+/// In the parent it returns at once. In a process the pool started as a worker it never returns:
+/// it serves tasks and then exits the process.
+///
+/// ```no_run
+/// // The first line of `main`:
+/// executor_process::init();
+/// // ... the program, which may build a `ProcessPool` ...
+/// ```
+///
+/// Tests with the default harness cannot run code before libtest; see
+/// [`libtest_worker!`](crate::libtest_worker) for them.
+pub fn init() {
+    let Some(parent) = std::env::var_os(WORKER_ENV) else {
+        return;
+    };
+    // SAFETY: `init` is documented to run first in `main`, before the program starts threads,
+    // so nothing reads the environment concurrently. Removing the marker keeps processes that
+    // tasks start from taking themselves for workers.
+    unsafe { std::env::remove_var(WORKER_ENV) };
+    let parent: u32 = parent.to_str().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let code = match serve(parent) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("executor-process worker {}: {message}", std::process::id());
+            70
+        }
+    };
+    std::process::exit(code);
+}
+
+fn serve(parent: u32) -> Result<(), String> {
+    if !sys::die_with_parent(parent) {
+        return Err("the parent process is gone".to_string());
+    }
+    let mut pipe =
+        sys::detach_stdin().map_err(|e| format!("no rendezvous pipe on standard input: {e}"))?;
+    let (server, name) = IpcOneShotServer::<ToWorker>::new()
+        .map_err(|e| format!("could not create the rendezvous socket: {e}"))?;
+    writeln!(pipe, "{name}").map_err(|e| format!("could not write the rendezvous name: {e}"))?;
+    drop(pipe);
+    let (tasks, first) = server
+        .accept()
+        .map_err(|e| format!("rendezvous failed: {e}"))?;
+    let ToWorker::Setup(setup) = first else {
+        return Err("the first message was not the set-up".to_string());
+    };
+    let Setup {
+        protocol,
+        fingerprint,
+        results,
+        progress,
+        initializer,
+        spin_micros,
+    } = setup;
+    let registry = Registry::get();
+    if protocol != PROTOCOL_VERSION || fingerprint != registry.fingerprint() {
+        let reason = format!(
+            "the worker executable does not match the parent (protocol {protocol} vs \
+             {PROTOCOL_VERSION}, task registry {fingerprint:016x} vs {:016x})",
+            registry.fingerprint()
+        );
+        let _ = results.send(FromWorker::Refused {
+            reason: reason.clone(),
+        });
+        return Err(reason);
+    }
+    let Some(progress) = Progress::from_memory(progress) else {
+        return Err("the progress page is too small".to_string());
+    };
+    let initializer = initializer.map(|job| run_job(registry, job).1);
+    send(
+        &results,
+        FromWorker::Ready {
+            pid: std::process::id(),
+            initializer,
+        },
+    )?;
+    let spin = Duration::from_micros(spin_micros);
+    loop {
+        match receive_spinning(&tasks, spin) {
+            Ok(ToWorker::Run(jobs)) => {
+                for job in jobs {
+                    progress.set_started(job.id);
+                    let (id, reply) = run_job(registry, job);
+                    send(&results, FromWorker::Done { id, reply })?;
+                }
+            }
+            Ok(ToWorker::Exit) | Err(IpcError::Disconnected) => return Ok(()),
+            Ok(ToWorker::Setup(_)) => return Err("a second set-up message".to_string()),
+            Err(error) => return Err(format!("receive failed: {error}")),
+        }
+    }
+}
+
+fn send(results: &IpcSender<FromWorker>, message: FromWorker) -> Result<(), String> {
+    results
+        .send(message)
+        .map_err(|e| format!("the parent is gone ({e})"))
+}
+
+fn run_job(registry: &Registry, job: JobMessage) -> (u64, Reply) {
+    let reply = match registry.runner(job.entry) {
+        Some(run) => match run(job.payload.as_slice()).0 {
+            Ok(bytes) => Reply::Value(Payload::from_vec(bytes)),
+            Err(failure) => Reply::Failed(failure),
+        },
+        None => Reply::Failed(RemoteFailure::UnknownTask { index: job.entry }),
+    };
+    (job.id, reply)
+}
