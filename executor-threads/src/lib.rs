@@ -1,1 +1,57 @@
-//! executor-threads (in progress).
+//! Thread pools with Python's `concurrent.futures.ThreadPoolExecutor` semantics.
+//!
+//! [`ThreadPool`] runs any [`Task`](executor_core::Task) (every `FnOnce() -> R + Send` is
+//! one) on a bounded set of lazily started threads and hands back an
+//! [`executor_core::Future`]: cancel it while it is queued, wait on it, add done-callbacks,
+//! mix it with other futures in [`wait`](executor_core::wait) and
+//! [`as_completed`](executor_core::as_completed), or `.await` it.
+//!
+//! ```
+//! use executor_core::{Executor, Shutdown, Submit, TaskError};
+//! use executor_threads::ThreadPool;
+//!
+//! let pool = ThreadPool::builder().max_workers(4).thread_name_prefix("demo").build().unwrap();
+//! let name = pool.submit(|| std::thread::current().name().map(str::to_owned)).unwrap();
+//! assert_eq!(name.result().unwrap().as_deref(), Some("demo_0"));
+//!
+//! let boom = pool.submit(|| -> u32 { panic!("boom") }).unwrap();
+//! assert!(matches!(boom.result(), Err(TaskError::Panicked(p)) if p.message() == "boom"));
+//!
+//! let squares: Vec<u64> = pool
+//!     .map((0..10u64).map(|i| move || i * i), Default::default())
+//!     .map(Result::unwrap)
+//!     .collect();
+//! assert_eq!(squares[9], 81);
+//! pool.shutdown(Shutdown::default());
+//! ```
+//!
+//! With the `rayon` feature, [`RayonExecutor`] gives the same handles on top of a
+//! `rayon::ThreadPool`.
+//!
+//! # How it works
+//!
+//! - Jobs go into one lock-free FIFO (`crossbeam_deque::Injector`); one allocation for the
+//!   task and its promise, one for the future's shared cell.
+//! - A packed atomic word counts threads, idle workers, claims and parked workers
+//!   ([`idle`](crate::idle) module docs): submits claim an idle worker or spawn a thread with
+//!   one compare-and-swap, CPython's rule, without a pool lock.
+//! - Idle workers spin briefly, yield, then park on a condvar, so an idle pool uses no CPU.
+//! - Shutdown counts submits in flight, so none is lost or runs after `shutdown(wait)`.
+//! - Every primitive comes from `sync.rs`, which switches to loom under
+//!   `--cfg executor_loom`; `tests/loom_pool.rs` model-checks the protocols.
+
+mod builder;
+mod idle;
+mod job;
+mod lifecycle;
+mod pool;
+#[cfg(all(feature = "rayon", not(executor_loom)))]
+mod rayon;
+mod registry;
+mod sync;
+mod worker;
+
+pub use crate::builder::{BuildError, InitializerOutcome, ThreadPoolBuilder};
+pub use crate::pool::ThreadPool;
+#[cfg(all(feature = "rayon", not(executor_loom)))]
+pub use crate::rayon::RayonExecutor;

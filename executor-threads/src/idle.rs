@@ -1,0 +1,450 @@
+//! Which worker takes the next job, when a thread is spawned, who parks and who is woken.
+//!
+//! # The counts word
+//!
+//! One `AtomicU64` packs four 16-bit counters, so every decision below is one compare-and-swap
+//! on a consistent snapshot:
+//!
+//! | field      | meaning                                                                       |
+//! |------------|-------------------------------------------------------------------------------|
+//! | `threads`  | live worker threads (reserved by a spawner until the thread exits)            |
+//! | `idle`     | idle workers nobody has claimed yet: CPython's idle semaphore, as tokens      |
+//! | `wakeups`  | tokens claimed by submitters and not yet taken up by an idle worker           |
+//! | `sleeping` | idle workers parked on the condvar (a subset of `idle + wakeups`)             |
+//!
+//! Invariant: `idle + wakeups` is exactly the number of workers in the idle state, each of
+//! which will look at the queue again without outside help unless it is parked.
+//!
+//! # The protocol
+//!
+//! - **Submit** (after pushing the job and a `SeqCst` fence), [`Idle::dispatch`]: claim a token
+//!   if there is one (`idle - 1, wakeups + 1`), else reserve a new thread if below
+//!   `max_workers`, else leave the job to a busy worker. This is CPython's rule (a pool of 4
+//!   given 75 blocking tasks creates exactly 4 threads). A claim wakes a parked worker only if
+//!   claims outnumber the idle workers still awake, so a spinning worker takes the job without
+//!   a system call.
+//! - **A worker runs out of work**, [`Idle::become_idle`]: `idle + 1`, a `SeqCst` fence, then it
+//!   looks at the queue again. With the submitter's push-fence-CAS this is the classic Dekker
+//!   pattern: either the submitter sees the token or the worker sees the job; never neither. A
+//!   worker whose queue looks empty when its task returns becomes idle *before* the task's
+//!   future completes, so a caller that submits again as soon as it sees the result finds the
+//!   token: submit-then-wait in a loop uses one thread, deterministically.
+//! - **An idle worker leaves** the idle state, [`Idle::wait_for_work`], by taking a claim if
+//!   there is one, else its own token. It spins briefly, yields, then parks: to park it
+//!   registers (`sleeping + 1`) under the sleep mutex, fences, and re-checks the queue and the
+//!   shutdown flag before waiting; a claimer that must wake someone takes the same mutex before
+//!   `notify_one`. So no wake-up is lost, and an idle pool costs no CPU once its workers park.
+//! - **A worker exits** (shutdown, or keep-alive expiry), [`Idle::try_exit`], only by taking an
+//!   unclaimed token when no claim is pending: a claim is never stranded on an exiting thread.
+//!   If it races with a submit, either the submit claims the token first (and the worker stays)
+//!   or it sees the thread gone and spawns a new one.
+
+use std::time::{Duration, Instant};
+
+use crate::sync::atomic::{AtomicU64, Ordering::SeqCst, fence};
+use crate::sync::{Condvar, Mutex, spin_hint, thread};
+
+const FIELD_BITS: u32 = 16;
+const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
+
+/// The largest `max_workers` the counts word can hold.
+pub(crate) const MAX_THREADS: usize = FIELD_MASK as usize;
+
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    Threads = 0,
+    Idle = 1,
+    Wakeups = 2,
+    Sleeping = 3,
+}
+
+impl Field {
+    const fn one(self) -> u64 {
+        1 << (self as u32 * FIELD_BITS)
+    }
+}
+
+/// A snapshot of the counts word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counts(u64);
+
+impl Counts {
+    fn get(self, field: Field) -> u64 {
+        (self.0 >> (field as u32 * FIELD_BITS)) & FIELD_MASK
+    }
+
+    fn inc(self, field: Field) -> Counts {
+        debug_assert!(self.get(field) < FIELD_MASK, "{field:?} overflow");
+        Counts(self.0 + field.one())
+    }
+
+    fn dec(self, field: Field) -> Counts {
+        debug_assert!(self.get(field) > 0, "{field:?} underflow");
+        Counts(self.0 - field.one())
+    }
+
+    /// Idle workers that are not parked (spinning, about to park, or finishing a task).
+    fn awake(self) -> u64 {
+        self.get(Field::Idle) + self.get(Field::Wakeups) - self.get(Field::Sleeping)
+    }
+}
+
+/// What [`Idle::dispatch`] decided for a freshly queued job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dispatch {
+    /// An idle worker was claimed and will take it.
+    Claimed,
+    /// A thread was reserved: the caller must spawn it (or call [`Idle::spawn_failed`]).
+    Spawn,
+    /// The job was taken already, or every worker is busy and the pool is full (a busy worker
+    /// will take it when done).
+    Queued,
+}
+
+/// What an idle worker should do next.
+#[derive(Debug)]
+pub(crate) enum Next<J> {
+    /// It left the idle state, with the job it took (or `None`: look at the queue).
+    Work(Option<J>),
+    /// The pool is closing (or the keep-alive expired) and the queue looked empty: call
+    /// [`Idle::try_exit`].
+    MayExit,
+}
+
+/// How a park ended.
+enum Parked {
+    /// A claim was waiting: the worker took it and is no longer idle.
+    Claimed,
+    /// Work or shutdown appeared while registering, or a notification came: look again.
+    Recheck,
+    /// The keep-alive passed with no notification.
+    TimedOut,
+}
+
+/// The idle/wake state of one pool.
+#[derive(Debug)]
+pub(crate) struct Idle {
+    counts: AtomicU64,
+    /// Held while registering as a sleeper and while notifying one, so no notification is lost.
+    sleep: Mutex<()>,
+    wake: Condvar,
+    /// How long a parked worker waits before it may exit; `None`: forever.
+    keep_alive: Option<Duration>,
+}
+
+impl Idle {
+    pub(crate) fn new(keep_alive: Option<Duration>) -> Self {
+        Idle {
+            counts: AtomicU64::new(0),
+            sleep: Mutex::new(()),
+            wake: Condvar::new(),
+            keep_alive,
+        }
+    }
+
+    fn load(&self) -> Counts {
+        Counts(self.counts.load(SeqCst))
+    }
+
+    /// Applies `f` to the counts until the CAS succeeds; `f` returns the new counts and a value.
+    fn update<R>(&self, mut f: impl FnMut(Counts) -> (Counts, R)) -> (Counts, R) {
+        let mut current = self.load();
+        loop {
+            let (new, result) = f(current);
+            match self
+                .counts
+                .compare_exchange_weak(current.0, new.0, SeqCst, SeqCst)
+            {
+                Ok(_) => return (new, result),
+                Err(actual) => current = Counts(actual),
+            }
+        }
+    }
+
+    /// Live worker threads.
+    pub(crate) fn threads(&self) -> usize {
+        self.load().get(Field::Threads) as usize
+    }
+
+    /// Decides who takes a job just pushed (the caller fenced after the push).
+    ///
+    /// `queue_is_empty` is checked first: if the queue is empty, the job was already taken
+    /// (by an idle worker that saw it before this claim, or a busy one), so nobody is claimed.
+    pub(crate) fn dispatch(
+        &self,
+        max_workers: usize,
+        queue_is_empty: &dyn Fn() -> bool,
+    ) -> Dispatch {
+        if queue_is_empty() {
+            return Dispatch::Queued;
+        }
+        let mut current = self.load();
+        loop {
+            let (new, decision) = if current.get(Field::Idle) > 0 {
+                (
+                    current.dec(Field::Idle).inc(Field::Wakeups),
+                    Dispatch::Claimed,
+                )
+            } else if (current.get(Field::Threads) as usize) < max_workers {
+                // An idle worker may have popped the job and then left the idle state: that is
+                // why no token is left. Its pop happened before the leave this load saw, so
+                // the queue check below sees it: no thread is spawned for a job already taken.
+                if queue_is_empty() {
+                    return Dispatch::Queued;
+                }
+                (current.inc(Field::Threads), Dispatch::Spawn)
+            } else {
+                return Dispatch::Queued;
+            };
+            match self
+                .counts
+                .compare_exchange_weak(current.0, new.0, SeqCst, SeqCst)
+            {
+                Ok(_) => {
+                    if decision == Dispatch::Claimed {
+                        self.wake_if_needed(new);
+                    }
+                    return decision;
+                }
+                Err(actual) => current = Counts(actual),
+            }
+        }
+    }
+
+    /// Undoes the reservation of a thread that could not be spawned; returns the live threads.
+    pub(crate) fn spawn_failed(&self) -> usize {
+        let (new, ()) = self.update(|c| (c.dec(Field::Threads), ()));
+        new.get(Field::Threads) as usize
+    }
+
+    /// Wakes one parked worker if claims outnumber the idle workers still awake.
+    fn wake_if_needed(&self, counts: Counts) {
+        if counts.get(Field::Sleeping) > 0 && counts.get(Field::Wakeups) > counts.awake() {
+            let _guard = self.sleep.lock();
+            self.wake.notify_one();
+        }
+    }
+
+    /// Wakes every parked worker (shutdown, broken pool).
+    pub(crate) fn wake_all(&self) {
+        let _guard = self.sleep.lock();
+        self.wake.notify_all();
+    }
+
+    /// A busy worker enters the idle state. The caller must look at the queue afterwards.
+    pub(crate) fn become_idle(&self) {
+        self.counts.fetch_add(Field::Idle.one(), SeqCst);
+        fence(SeqCst);
+    }
+
+    /// An idle worker leaves the idle state to look for work: takes a claim, else its token.
+    fn leave(&self) {
+        self.update(|c| {
+            if c.get(Field::Wakeups) > 0 {
+                (c.dec(Field::Wakeups), ())
+            } else {
+                (c.dec(Field::Idle), ())
+            }
+        });
+    }
+
+    /// A worker that became idle early (while completing its task's future) turns busy again
+    /// because a done-callback on its thread submits work: it takes its own token back, so the
+    /// new job gets a thread of its own. If its token was already claimed, that claim's job is
+    /// re-dispatched: the returned decision is for it.
+    pub(crate) fn revoke(
+        &self,
+        max_workers: usize,
+        queue_is_empty: &dyn Fn() -> bool,
+    ) -> Option<Dispatch> {
+        let (new, orphaned) = self.update(|c| {
+            if c.get(Field::Idle) > 0 {
+                (c.dec(Field::Idle), false)
+            } else {
+                (c.dec(Field::Wakeups), true)
+            }
+        });
+        self.wake_if_needed(new);
+        orphaned.then(|| self.dispatch(max_workers, queue_is_empty))
+    }
+
+    /// An idle worker that was told [`Next::MayExit`] tries to exit: `true` if it took its
+    /// token and gave up its thread; `false` if a claim was pending and it took that instead
+    /// (it must look for work).
+    pub(crate) fn try_exit(&self) -> bool {
+        self.update(|c| {
+            if c.get(Field::Wakeups) > 0 {
+                (c.dec(Field::Wakeups), false)
+            } else {
+                (c.dec(Field::Idle).dec(Field::Threads), true)
+            }
+        })
+        .1
+    }
+
+    /// The idle loop: spins briefly, yields, then parks until it gets work or the pool closes.
+    ///
+    /// `pop` takes a job from the queue, `has_work` says whether it holds one, `closing` whether
+    /// the pool is shutting down or broken (then the worker exits once the queue is empty). A
+    /// job is popped *before* the worker leaves the idle state, so a submitter racing with it
+    /// either still finds the worker's token or finds its job already taken: it never spawns a
+    /// thread for a job an idle worker took.
+    pub(crate) fn wait_for_work<J>(
+        &self,
+        pop: &dyn Fn() -> Option<J>,
+        has_work: &dyn Fn() -> bool,
+        closing: &dyn Fn() -> bool,
+    ) -> Next<J> {
+        let mut backoff = Backoff::new();
+        loop {
+            if self.load().get(Field::Wakeups) > 0 {
+                self.leave();
+                return Next::Work(pop());
+            }
+            if let Some(job) = pop() {
+                self.leave();
+                return Next::Work(Some(job));
+            }
+            if closing() {
+                return Next::MayExit;
+            }
+            if backoff.snooze() {
+                continue;
+            }
+            match self.park(has_work, closing) {
+                Parked::Claimed => return Next::Work(pop()),
+                Parked::Recheck => backoff = Backoff::new(),
+                Parked::TimedOut => {
+                    if let Some(job) = pop() {
+                        self.leave();
+                        return Next::Work(Some(job));
+                    }
+                    return Next::MayExit;
+                }
+            }
+        }
+    }
+
+    fn park(&self, has_work: &dyn Fn() -> bool, closing: &dyn Fn() -> bool) -> Parked {
+        let guard = self.sleep.lock();
+        let (_, claimed) = self.update(|c| {
+            if c.get(Field::Wakeups) > 0 {
+                (c.dec(Field::Wakeups), true)
+            } else {
+                (c.inc(Field::Sleeping), false)
+            }
+        });
+        if claimed {
+            return Parked::Claimed;
+        }
+        fence(SeqCst);
+        if has_work() || closing() {
+            self.update(|c| (c.dec(Field::Sleeping), ()));
+            return Parked::Recheck;
+        }
+        let (guard, timed_out) = match self.keep_alive {
+            Some(keep_alive) => self.wake.wait_timeout(guard, keep_alive),
+            None => (self.wake.wait(guard), false),
+        };
+        self.update(|c| (c.dec(Field::Sleeping), ()));
+        drop(guard);
+        if timed_out {
+            Parked::TimedOut
+        } else {
+            Parked::Recheck
+        }
+    }
+}
+
+/// The bounded wait of an idle worker before it parks: CPU pauses, then yields.
+///
+/// Waking a parked thread costs 10-25 us on small VMs, so a worker keeps looking for about that
+/// long before it parks; the pauses keep the hand-off of a round trip under a microsecond.
+struct Backoff {
+    rounds: u32,
+    started: Option<Instant>,
+}
+
+/// Pause rounds (doubling from 1 pause) before yielding.
+#[cfg(not(executor_loom))]
+const SPIN_ROUNDS: u32 = 7;
+/// How long the whole spin-and-yield phase may last.
+#[cfg(not(executor_loom))]
+const SPIN_FOR: Duration = Duration::from_micros(50);
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff {
+            rounds: 0,
+            started: None,
+        }
+    }
+
+    /// Waits a little; `false` once the budget is spent (time to park).
+    #[cfg(not(executor_loom))]
+    fn snooze(&mut self) -> bool {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        if self.rounds < SPIN_ROUNDS {
+            for _ in 0..1u32 << self.rounds {
+                spin_hint();
+            }
+        } else if started.elapsed() < SPIN_FOR {
+            thread::yield_now();
+        } else {
+            return false;
+        }
+        self.rounds += 1;
+        true
+    }
+
+    /// Under loom one round only: the model explores the park path, not the spinning.
+    #[cfg(executor_loom)]
+    fn snooze(&mut self) -> bool {
+        let _ = (self.started, thread::yield_now as fn());
+        if self.rounds == 0 {
+            self.rounds = 1;
+            spin_hint();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(all(test, not(executor_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submit_spawns_until_full_then_queues() {
+        let idle = Idle::new(None);
+        assert_eq!(idle.dispatch(2, &|| false), Dispatch::Spawn);
+        assert_eq!(idle.dispatch(2, &|| false), Dispatch::Spawn);
+        assert_eq!(idle.dispatch(2, &|| false), Dispatch::Queued);
+        assert_eq!(idle.threads(), 2);
+    }
+
+    #[test]
+    fn an_idle_token_is_claimed_before_spawning() {
+        let idle = Idle::new(None);
+        assert_eq!(idle.dispatch(4, &|| false), Dispatch::Spawn);
+        idle.become_idle();
+        assert_eq!(idle.dispatch(4, &|| false), Dispatch::Claimed);
+        // The claim is pending: the worker cannot exit, it must take the claim.
+        assert!(!idle.try_exit());
+        idle.become_idle();
+        assert!(idle.try_exit());
+        assert_eq!(idle.threads(), 0);
+    }
+
+    #[test]
+    fn revoking_a_claimed_token_redispatches_its_job() {
+        let idle = Idle::new(None);
+        assert_eq!(idle.dispatch(2, &|| false), Dispatch::Spawn);
+        idle.become_idle();
+        assert_eq!(idle.dispatch(2, &|| false), Dispatch::Claimed);
+        // The claimed worker turns busy: the orphaned job gets a new thread.
+        assert_eq!(idle.revoke(2, &|| false), Some(Dispatch::Spawn));
+        assert_eq!(idle.threads(), 2);
+    }
+}
