@@ -283,6 +283,9 @@ where
     Ok(Box::new(Ok::<_, TaskError<Infallible>>(results)))
 }
 
+/// Perturbs the fingerprint, so tests can start a worker that does not match its parent.
+pub(crate) const REGISTRY_SALT_ENV: &str = "EXECUTOR_PROCESS_REGISTRY_SALT";
+
 /// The registry of this binary, built on first use.
 #[derive(Debug)]
 pub(crate) struct Registry {
@@ -314,6 +317,8 @@ impl Registry {
         entries.dedup_by(|a, b| (a.type_id)() == (b.type_id)());
         let mut hasher = DefaultHasher::new();
         PROTOCOL_VERSION.hash(&mut hasher);
+        // A testing hook: a worker started with this variable takes itself for another build.
+        std::env::var_os(REGISTRY_SALT_ENV).hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
         let mut by_type = HashMap::with_capacity(entries.len());
         for (index, entry) in entries.iter().enumerate() {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use executor_core::{Future, TaskError};
+use executor_core::{Future, Task, TaskError};
 use executor_process::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +25,19 @@ pub enum Probe {
     Return(u64),
     Fail(String),
     Panic(String),
-    Sleep { millis: u64, value: u64 },
-    Gate { path: PathBuf, value: u64 },
+    Sleep {
+        millis: u64,
+        value: u64,
+    },
+    Gate {
+        path: PathBuf,
+        value: u64,
+    },
+    /// Ignores SIGTERM, then waits at a gate: only SIGKILL stops it.
+    StubbornGate {
+        path: PathBuf,
+        value: u64,
+    },
     Pid,
     Abort,
     Exit(i32),
@@ -35,7 +46,7 @@ pub enum Probe {
     Len(Bytes),
 }
 
-impl executor_core::Task for Probe {
+impl Task for Probe {
     type Output = u64;
     type Error = String;
 
@@ -53,6 +64,13 @@ impl executor_core::Task for Probe {
                 let mut byte = [0u8];
                 let _ = stream.read(&mut byte);
                 Ok(value)
+            }
+            Probe::StubbornGate { path, value } => {
+                // SAFETY: setting SIGTERM's disposition to "ignore" is always valid.
+                unsafe {
+                    libc::signal(libc::SIGTERM, libc::SIG_IGN);
+                }
+                Probe::Gate { path, value }.run()
             }
             Probe::Pid => Ok(u64::from(std::process::id())),
             Probe::Abort => std::process::abort(),
@@ -141,6 +159,13 @@ impl Gate {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn stubborn_task(&self, value: u64) -> Probe {
+        Probe::StubbornGate {
+            path: self.path.clone(),
+            value,
+        }
     }
 
     /// Blocks until `n` more tasks are inside the gate.

@@ -1,0 +1,184 @@
+//! Nothing leaks: workers are reaped after shutdown (no zombies), die with their parent even
+//! when it is SIGKILLed (no orphans), inherit no stray descriptors, and the pool's threads end.
+//!
+//! Runs its tests one at a time: they count this process's threads, descriptors and children.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Gate, Probe, assert_gone_within, outcome};
+use executor_core::{Executor, Shutdown, Submit};
+use executor_process::ProcessPool;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// In the helper process of `workers_die_with_a_killed_parent`.
+const ORPHAN_HELPER_ENV: &str = "EXECUTOR_PROCESS_TEST_ORPHAN_HELPER";
+
+fn pool(workers: usize) -> ProcessPool {
+    ProcessPool::builder()
+        .max_workers(workers)
+        .build()
+        .expect("pool starts")
+}
+
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+fn descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+fn shutdown_reaps_workers_and_ends_threads() -> Result<(), Failed> {
+    let threads_before = threads();
+    let fds_before = descriptors();
+    for round in 0..3 {
+        let pool = pool(3);
+        let futures: Vec<_> = (0..30)
+            .map(|i| pool.submit(Probe::Return(i)).unwrap())
+            .collect();
+        let crashed = pool.submit(Probe::Abort).unwrap();
+        for future in &futures {
+            outcome(future).unwrap();
+        }
+        outcome(&crashed).unwrap_err();
+        let pids = pool.worker_pids();
+        pool.shutdown(Shutdown::default());
+        for pid in &pids {
+            assert!(
+                common::process_gone(*pid),
+                "round {round}: worker {pid} lives"
+            );
+        }
+        let zombies = common::zombie_children();
+        assert!(zombies.is_empty(), "round {round}: zombies {zombies:?}");
+    }
+    assert_eq!(threads(), threads_before, "the pools' threads ended");
+    assert_eq!(
+        descriptors(),
+        fds_before,
+        "the pools' descriptors were closed"
+    );
+    Ok(())
+}
+
+fn dropping_the_pool_reaps_workers_in_the_background() -> Result<(), Failed> {
+    let pool = pool(2);
+    outcome(&pool.submit(Probe::Return(1)).unwrap()).unwrap();
+    let pids = pool.worker_pids();
+    drop(pool);
+    assert_gone_within(&pids, common::LONG);
+    Ok(())
+}
+
+fn workers_inherit_no_stray_descriptors() -> Result<(), Failed> {
+    // A descriptor opened without close-on-exec, as careless C code does.
+    let path = std::env::temp_dir().join(format!("executor-process-fd-{}", std::process::id()));
+    std::fs::write(&path, b"secret").unwrap();
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: open with a valid NUL-terminated path; the descriptor is closed below.
+    let leaky = unsafe { libc::open(c_path.as_ptr(), libc::O_RDONLY) };
+    assert!(leaky >= 0);
+    let pool = pool(2);
+    outcome(&pool.submit(Probe::Return(1)).unwrap()).unwrap();
+    let pids = pool.worker_pids();
+    assert!(!pids.is_empty());
+    for pid in &pids {
+        let entries: Vec<PathBuf> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .collect();
+        assert!(
+            !entries.iter().any(|target| target == &path),
+            "worker {pid} inherited {}: {entries:?}",
+            path.display()
+        );
+        // Standard streams, its two channel ends, the progress page and little else.
+        assert!(entries.len() <= 10, "worker {pid} holds {entries:?}");
+        let files: Vec<_> = entries
+            .iter()
+            .filter(|t| t.is_absolute() && !t.starts_with("/dev"))
+            .collect();
+        assert!(
+            files.iter().all(|t| t.to_string_lossy().contains("memfd")),
+            "worker {pid} holds files {files:?}"
+        );
+    }
+    pool.shutdown(Shutdown::default());
+    // SAFETY: closing the descriptor opened above.
+    unsafe {
+        libc::close(leaky);
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+fn workers_die_with_a_killed_parent() -> Result<(), Failed> {
+    let mut helper = Command::new(std::env::current_exe().unwrap())
+        .env(ORPHAN_HELPER_ENV, "1")
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(helper.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pids: Vec<u32> = line
+        .split_whitespace()
+        .map(|p| p.parse().expect("a pid"))
+        .collect();
+    assert_eq!(pids.len(), 2, "the helper reported its workers: {line:?}");
+    helper.kill().unwrap(); // SIGKILL: no destructor, no shutdown
+    helper.wait().unwrap();
+    // Observing, with a deadline, that the parent-death signal did its work.
+    assert_gone_within(&pids, Duration::from_secs(10));
+    Ok(())
+}
+
+/// The helper: builds a pool, keeps both workers busy, prints their pids, waits to be killed.
+fn orphan_helper() -> ! {
+    let pool = pool(2);
+    let mut gate = Gate::new();
+    let _busy: Vec<_> = (0..2).map(|i| pool.submit(gate.task(i)).unwrap()).collect();
+    gate.wait_started(2);
+    let pids: Vec<String> = pool.worker_pids().iter().map(u32::to_string).collect();
+    println!("{}", pids.join(" "));
+    loop {
+        std::thread::park();
+    }
+}
+
+fn main() {
+    executor_process::init();
+    if std::env::var_os(ORPHAN_HELPER_ENV).is_some() {
+        orphan_helper();
+    }
+    let mut args = Arguments::from_args();
+    args.test_threads = Some(1);
+    let trials = vec![
+        Trial::test(
+            "shutdown_reaps_workers_and_ends_threads",
+            shutdown_reaps_workers_and_ends_threads,
+        ),
+        Trial::test(
+            "dropping_the_pool_reaps_workers_in_the_background",
+            dropping_the_pool_reaps_workers_in_the_background,
+        ),
+        Trial::test(
+            "workers_inherit_no_stray_descriptors",
+            workers_inherit_no_stray_descriptors,
+        ),
+        Trial::test(
+            "workers_die_with_a_killed_parent",
+            workers_die_with_a_killed_parent,
+        ),
+    ];
+    libtest_mimic::run(&args, trials).exit();
+}

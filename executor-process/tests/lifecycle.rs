@@ -1,0 +1,225 @@
+//! Stopping tasks and workers: time limits, interrupts, terminate/kill, recycling, CPython's
+//! broken-pool mode, and attribution of a crash inside a batch.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{Gate, Probe, outcome};
+use executor_core::{Executor, Shutdown, Submit, TaskError};
+use executor_process::{ProcessPool, SubmitOptions};
+use libtest_mimic::Failed;
+
+fn pool(workers: usize) -> ProcessPool {
+    ProcessPool::builder()
+        .max_workers(workers)
+        .build()
+        .expect("pool starts")
+}
+
+fn pid_of(pool: &ProcessPool) -> u64 {
+    outcome(&pool.submit(Probe::Pid).unwrap()).unwrap()
+}
+
+fn timeout_kills_and_replaces_the_worker() -> Result<(), Failed> {
+    let pool = pool(1);
+    let before = pid_of(&pool);
+    let gate = Gate::new();
+    let limit = Duration::from_millis(100);
+    let expired = pool
+        .submit_with(gate.task(1), SubmitOptions::new().timeout(limit))
+        .unwrap();
+    let queued = pool.submit(Probe::Return(2)).unwrap();
+    assert_eq!(outcome(&expired), Err(TaskError::Expired { limit }));
+    assert_eq!(outcome(&queued), Ok(2));
+    assert_ne!(pid_of(&pool), before, "the worker was replaced");
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
+fn default_timeout_applies_and_sigkill_follows_sigterm() -> Result<(), Failed> {
+    let limit = Duration::from_millis(100);
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .task_timeout(limit)
+        .kill_grace(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let gate = Gate::new();
+    let stubborn = pool.submit(gate.stubborn_task(1)).unwrap();
+    assert_eq!(outcome(&stubborn), Err(TaskError::Expired { limit }));
+    // A per-task limit overrides the default: this one has all the time it needs.
+    let generous = pool
+        .submit_with(
+            Probe::Return(3),
+            SubmitOptions::new().timeout(Duration::from_secs(600)),
+        )
+        .unwrap();
+    assert_eq!(outcome(&generous), Ok(3));
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
+fn interrupt_stops_a_running_task() -> Result<(), Failed> {
+    let pool = pool(1);
+    let before = pid_of(&pool);
+    let mut gate = Gate::new();
+    let running = pool.submit(gate.task(1)).unwrap();
+    gate.wait_started(1);
+    assert!(running.interrupt());
+    running.wait_timeout(common::LONG);
+    assert!(running.cancelled(), "{running:?}");
+    assert_eq!(outcome(&pool.submit(Probe::Return(5)).unwrap()), Ok(5));
+    assert_ne!(pid_of(&pool), before, "the worker was replaced");
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
+fn interrupt_of_a_queued_task_cancels_it() -> Result<(), Failed> {
+    let pool = pool(1);
+    let mut gate = Gate::new();
+    let running = pool.submit(gate.task(1)).unwrap();
+    gate.wait_started(1);
+    let queued = pool.submit(Probe::Return(2)).unwrap();
+    assert!(queued.interrupt());
+    assert!(queued.cancelled());
+    gate.release_all();
+    assert_eq!(outcome(&running), Ok(1));
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
+fn terminate_workers_fails_running_and_cancels_pending() -> Result<(), Failed> {
+    for kill in [false, true] {
+        let pool = pool(1);
+        let mut gate = Gate::new();
+        let running = pool.submit(gate.task(1)).unwrap();
+        gate.wait_started(1);
+        let pending: Vec<_> = (0..5)
+            .map(|i| pool.submit(Probe::Return(i)).unwrap())
+            .collect();
+        let pids = pool.worker_pids();
+        if kill {
+            pool.kill_workers();
+        } else {
+            pool.terminate_workers();
+        }
+        for future in &pending {
+            assert!(future.cancelled());
+        }
+        match outcome(&running) {
+            Err(TaskError::Broken(broken)) => {
+                assert!(broken.reason.contains("_workers()"), "{broken}")
+            }
+            other => return Err(format!("expected Broken, got {other:?}").into()),
+        }
+        assert!(pool.is_shutdown());
+        assert!(pool.submit(Probe::Return(1)).is_err());
+        pool.shutdown(Shutdown::default());
+        for pid in pids {
+            assert!(common::process_gone(pid), "worker {pid} was not reaped");
+        }
+    }
+    Ok(())
+}
+
+fn max_tasks_per_child_recycles_without_hanging() -> Result<(), Failed> {
+    // CPython gh-115634: one worker, a limit of 2, ten tasks: the replacement must come.
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .max_tasks_per_child(3)
+        .build()
+        .unwrap();
+    let pids: Vec<u64> = (0..10)
+        .map(|_| pool.submit(Probe::Pid).unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|f| outcome(f).unwrap())
+        .collect();
+    assert_eq!(pids[0], pids[1]);
+    assert_eq!(pids[1], pids[2]);
+    assert_ne!(pids[2], pids[3]);
+    assert_eq!(pids[3], pids[5]);
+    assert_ne!(pids[5], pids[6]);
+    assert_eq!(pids.iter().collect::<HashSet<_>>().len(), 4);
+    pool.shutdown(Shutdown::default());
+
+    let pool = ProcessPool::builder()
+        .max_workers(3)
+        .max_tasks_per_child(1)
+        .build()
+        .unwrap();
+    let futures: Vec<_> = (0..6)
+        .map(|i| pool.submit(Probe::Return(i)).unwrap())
+        .collect();
+    pool.shutdown(Shutdown::default());
+    for (i, future) in futures.iter().enumerate() {
+        assert_eq!(future.result_timeout(Duration::ZERO), Ok(i as u64));
+    }
+    Ok(())
+}
+
+fn broken_on_worker_death_breaks_the_pool() -> Result<(), Failed> {
+    let pool = ProcessPool::builder()
+        .max_workers(2)
+        .broken_on_worker_death(true)
+        .build()
+        .unwrap();
+    let mut gate = Gate::new();
+    let running = pool.submit(gate.task(1)).unwrap();
+    gate.wait_started(1);
+    let crashed = pool.submit(Probe::Abort).unwrap();
+    assert!(matches!(outcome(&crashed), Err(TaskError::Broken(_))));
+    assert!(matches!(outcome(&running), Err(TaskError::Broken(_))));
+    match pool.submit(Probe::Return(1)) {
+        Err(refused) => assert!(matches!(
+            refused.reason(),
+            executor_core::Rejected::Broken(_)
+        )),
+        Ok(_) => return Err("a broken pool accepted a task".into()),
+    }
+    assert!(pool.is_shutdown());
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
+/// Warms the pool up with short tasks so that it batches, then queues a crash among them.
+fn crash_inside_a_batch_fails_only_the_crashing_task() -> Result<(), Failed> {
+    let pool = pool(1);
+    let warm: Vec<_> = (0..200)
+        .map(|i| pool.submit(Probe::Return(i)).unwrap())
+        .collect();
+    for future in &warm {
+        outcome(future).unwrap();
+    }
+    let mut gate = Gate::new();
+    let blocker = pool.submit(gate.task(0)).unwrap();
+    gate.wait_started(1);
+    let before: Vec<_> = (0..20)
+        .map(|i| pool.submit(Probe::Return(i)).unwrap())
+        .collect();
+    let crash = pool.submit(Probe::Abort).unwrap();
+    let after: Vec<_> = (0..20)
+        .map(|i| pool.submit(Probe::Return(i)).unwrap())
+        .collect();
+    gate.release_all();
+    outcome(&blocker).unwrap();
+    for (i, future) in before.iter().chain(&after).enumerate() {
+        assert_eq!(outcome(future), Ok((i % 20) as u64));
+    }
+    assert!(matches!(outcome(&crash), Err(TaskError::WorkerLost(_))));
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
+test_main!(
+    timeout_kills_and_replaces_the_worker,
+    default_timeout_applies_and_sigkill_follows_sigterm,
+    interrupt_stops_a_running_task,
+    interrupt_of_a_queued_task_cancels_it,
+    terminate_workers_fails_running_and_cancels_pending,
+    max_tasks_per_child_recycles_without_hanging,
+    broken_on_worker_death_breaks_the_pool,
+    crash_inside_a_batch_fails_only_the_crashing_task,
+);
