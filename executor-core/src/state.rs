@@ -90,6 +90,9 @@ struct Guarded<T, E> {
     wakers: Vec<Waker>,
     interrupt: Option<Interrupt>,
     outcome: Outcome<T, E>,
+    /// Threads blocked on `done` in [`Inner::wait_until`]: the terminal transition signals the
+    /// condvar only if there are any (a signal is a system call even with nobody waiting).
+    blocked: u32,
 }
 
 enum Outcome<T, E> {
@@ -141,6 +144,7 @@ impl<T, E> Inner<T, E> {
                 wakers: Vec::new(),
                 interrupt: None,
                 outcome: Outcome::Unset,
+                blocked: 0,
             }),
             done: Condvar::new(),
             phase: AtomicU8::new(State::Pending as u8),
@@ -194,8 +198,11 @@ impl<T, E> Inner<T, E> {
     }
 
     /// Blocks until the future is done or `deadline` passes; returns whether it is done.
+    ///
+    /// It first spins briefly (see [`spin_until_done`]), since waking a blocked thread costs
+    /// tens of microseconds and many tasks finish sooner than that.
     pub(crate) fn wait_until(&self, deadline: Option<std::time::Instant>) -> bool {
-        if self.state().is_done() {
+        if self.state().is_done() || spin_until_done(&self.phase, deadline) {
             return true;
         }
         let mut guard = self.guarded.lock();
@@ -206,7 +213,9 @@ impl<T, E> Inner<T, E> {
             if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 return false;
             }
+            guard.blocked += 1;
             guard = self.done.wait_until(guard, deadline);
+            guard.blocked -= 1;
         }
     }
 
@@ -239,8 +248,11 @@ impl<T, E> Inner<T, E> {
             interrupt: guard.interrupt.take(),
             failed,
         };
+        let blocked = guard.blocked > 0;
         drop(guard);
-        self.done.notify_all();
+        if blocked {
+            self.done.notify_all();
+        }
         Ok(notifications)
     }
 }
@@ -398,5 +410,49 @@ impl<T: Send + 'static, E: Send + 'static> Watch for Inner<T, E> {
 
     fn key(&self) -> usize {
         self as *const Self as *const () as usize
+    }
+}
+
+/// How long [`Inner::wait_until`] spins before it blocks.
+#[cfg(not(executor_loom))]
+const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// Spins (CPU pauses, then yields) for up to [`SPIN_FOR`], or until `deadline`, while the future
+/// is not done; returns whether it became done. Under loom it does nothing: the model explores
+/// the blocking path.
+fn spin_until_done(phase: &AtomicU8, deadline: Option<std::time::Instant>) -> bool {
+    #[cfg(executor_loom)]
+    {
+        let _ = (phase, deadline);
+        false
+    }
+    #[cfg(not(executor_loom))]
+    {
+        let is_done = || State::from_u8(phase.load(Ordering::Acquire)).is_done();
+        let start = std::time::Instant::now();
+        let end = match deadline {
+            Some(deadline) => deadline.min(start + SPIN_FOR),
+            None => start + SPIN_FOR,
+        };
+        if end <= start {
+            return false; // a zero timeout never waits
+        }
+        let mut round = 0u32;
+        loop {
+            if round < 7 {
+                for _ in 0..1u32 << round {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+            round += 1;
+            if is_done() {
+                return true;
+            }
+            if round >= 7 && std::time::Instant::now() >= end {
+                return false;
+            }
+        }
     }
 }
