@@ -2,15 +2,16 @@
 //!
 //! # The counts word
 //!
-//! One `AtomicU64` packs four 16-bit counters, so every decision below is one compare-and-swap
-//! on a consistent snapshot:
+//! One `AtomicU64` packs four 12-bit counters and a 16-bit generation, so every decision below
+//! is one compare-and-swap on a consistent snapshot:
 //!
-//! | field      | meaning                                                                       |
-//! |------------|-------------------------------------------------------------------------------|
-//! | `threads`  | live worker threads (reserved by a spawner until the thread exits)            |
-//! | `idle`     | idle workers nobody has claimed yet: CPython's idle semaphore, as tokens      |
-//! | `wakeups`  | tokens claimed by submitters and not yet taken up by an idle worker           |
-//! | `sleeping` | idle workers parked on the condvar (a subset of `idle + wakeups`)             |
+//! | field        | meaning                                                                     |
+//! |--------------|-----------------------------------------------------------------------------|
+//! | `threads`    | live worker threads (reserved by a spawner until the thread exits)          |
+//! | `idle`       | idle workers nobody has claimed yet: CPython's idle semaphore, as tokens    |
+//! | `wakeups`    | tokens claimed by submitters and not yet taken up by an idle worker         |
+//! | `sleeping`   | idle workers parked on the condvar (a subset of `idle + wakeups`)           |
+//! | `generation` | bumped each time a worker becomes idle (defeats ABA in [`Idle::dispatch`])  |
 //!
 //! Invariant: `idle + wakeups` is exactly the number of workers in the idle state, each of
 //! which will look at the queue again without outside help unless it is parked.
@@ -44,8 +45,10 @@ use std::time::{Duration, Instant};
 use crate::sync::atomic::{AtomicU64, Ordering::SeqCst, fence};
 use crate::sync::{Condvar, Mutex, spin_hint, thread};
 
-const FIELD_BITS: u32 = 16;
+const FIELD_BITS: u32 = 12;
 const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
+/// The generation lives in the top 16 bits, above the four counters.
+const GENERATION_ONE: u64 = 1 << (4 * FIELD_BITS);
 
 /// The largest `max_workers` the counts word can hold.
 pub(crate) const MAX_THREADS: usize = FIELD_MASK as usize;
@@ -81,6 +84,10 @@ impl Counts {
     fn dec(self, field: Field) -> Counts {
         debug_assert!(self.get(field) > 0, "{field:?} underflow");
         Counts(self.0 - field.one())
+    }
+
+    fn threads(self) -> usize {
+        self.get(Field::Threads) as usize
     }
 
     /// Idle workers that are not parked (spinning, about to park, or finishing a task).
@@ -163,38 +170,40 @@ impl Idle {
 
     /// Live worker threads.
     pub(crate) fn threads(&self) -> usize {
-        self.load().get(Field::Threads) as usize
+        self.load().threads()
     }
 
     /// Decides who takes a job just pushed (the caller fenced after the push).
     ///
-    /// `queue_is_empty` is checked first: if the queue is empty, the job was already taken
-    /// (by an idle worker that saw it before this claim, or a busy one), so nobody is claimed.
+    /// `queue_is_empty` is checked after every load of the counts (unless the pool is full and
+    /// busy, the hot path, which needs neither): if the queue is empty, the job was taken
+    /// already, by an idle worker that saw it before this claim or by a busy one, so nobody
+    /// is claimed or spawned for it. Without that check a worker could pop the job, run it,
+    /// become idle again and be claimed for a job that no longer exists; the stale claim would
+    /// then make the next submit start a thread. The generation in the counts word makes the
+    /// compare-and-swap fail if a worker went idle since the load (the counts could otherwise
+    /// look unchanged), so the check and the claim see the same state.
     pub(crate) fn dispatch(
         &self,
         max_workers: usize,
         queue_is_empty: &dyn Fn() -> bool,
     ) -> Dispatch {
-        if queue_is_empty() {
-            return Dispatch::Queued;
-        }
         let mut current = self.load();
         loop {
-            let (new, decision) = if current.get(Field::Idle) > 0 {
+            let has_idle = current.get(Field::Idle) > 0;
+            if !has_idle && current.threads() >= max_workers {
+                return Dispatch::Queued;
+            }
+            if queue_is_empty() {
+                return Dispatch::Queued;
+            }
+            let (new, decision) = if has_idle {
                 (
                     current.dec(Field::Idle).inc(Field::Wakeups),
                     Dispatch::Claimed,
                 )
-            } else if (current.get(Field::Threads) as usize) < max_workers {
-                // An idle worker may have popped the job and then left the idle state: that is
-                // why no token is left. Its pop happened before the leave this load saw, so
-                // the queue check below sees it: no thread is spawned for a job already taken.
-                if queue_is_empty() {
-                    return Dispatch::Queued;
-                }
-                (current.inc(Field::Threads), Dispatch::Spawn)
             } else {
-                return Dispatch::Queued;
+                (current.inc(Field::Threads), Dispatch::Spawn)
             };
             match self
                 .counts
@@ -233,7 +242,9 @@ impl Idle {
 
     /// A busy worker enters the idle state. The caller must look at the queue afterwards.
     pub(crate) fn become_idle(&self) {
-        self.counts.fetch_add(Field::Idle.one(), SeqCst);
+        // Wraps around in the generation bits, by design.
+        self.counts
+            .fetch_add(Field::Idle.one().wrapping_add(GENERATION_ONE), SeqCst);
         fence(SeqCst);
     }
 

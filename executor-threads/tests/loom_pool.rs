@@ -45,13 +45,16 @@ mod tests {
         });
     }
 
-    /// A worker that went idle (and possibly parked) is woken by the next submit.
+    /// A worker that went idle (and possibly parked) is woken by the next submit, and a
+    /// submit-then-wait loop uses one thread.
     #[test]
     fn an_idle_worker_is_woken_for_the_next_task() {
         loom::model(|| {
-            let pool = pool(1);
-            assert_eq!(pool.submit(|| 1u8).unwrap().result(), Ok(1));
-            assert_eq!(pool.submit(|| 2u8).unwrap().result(), Ok(2));
+            let pool = pool(2);
+            for i in 0..3u8 {
+                assert_eq!(pool.submit(move || i).unwrap().result(), Ok(i));
+            }
+            // Submit-then-wait never needs a second thread, even in a pool of two.
             assert_eq!(pool.thread_count(), 1);
             pool.shutdown(Shutdown::default());
         });
