@@ -288,7 +288,7 @@ where
     let judge = move |reply: Reply| -> Result<(), String> {
         match reply {
             Reply::Value(payload) => {
-                let any = decode(payload.as_slice())?;
+                let any = decode(payload.bytes(None)?)?;
                 match any.downcast::<Result<T::Output, TaskError<T::Error>>>() {
                     Ok(outcome) => match *outcome {
                         Ok(_) => Ok(()),

@@ -8,8 +8,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Encodes `value`; the error message names the type and the serialiser's complaint.
+///
+/// Sizes the buffer first, so a large byte string is copied once instead of through a growing
+/// vector.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
-    match catch_panic(|| postcard::to_stdvec(value)) {
+    let encode = || {
+        let size = postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())?;
+        postcard::to_extend(value, Vec::with_capacity(size))
+    };
+    match catch_panic(encode) {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(error)) => Err(format!("{}: {error}", std::any::type_name::<T>())),
         Err(panic) => Err(format!(

@@ -15,11 +15,17 @@ use std::time::{Duration, Instant};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use ipc_channel::{IpcError, TryRecvError};
 
+use executor_core::{CodecError, CodecStage};
+
+use crate::arena::Arena;
+use crate::bytes::Bytes;
+use crate::link::Link;
 use crate::protocol::{
-    FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, Setup, ToWorker,
+    FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply, Setup,
+    ToWorker,
 };
 use crate::registry::Registry;
-use crate::shared::{Link, Shared};
+use crate::shared::Shared;
 use crate::supervisor::Command;
 use crate::sys::{self, ProcessHandle};
 
@@ -110,9 +116,32 @@ fn receive(
     process: &ProcessHandle,
     results: &IpcReceiver<FromWorker>,
 ) {
+    // The worker's result arena, as mapped here.
+    let mut arena: Option<Arena> = None;
     loop {
         match receive_spinning(results, shared.config.spin) {
-            Ok(FromWorker::Done { id, reply }) => {
+            Ok(FromWorker::Done {
+                id,
+                reply,
+                arena: fresh,
+            }) => {
+                if let Some(memory) = fresh {
+                    arena = Some(Arena::from_memory(memory));
+                }
+                // Copy out of the arena now: once this result is processed the worker may be
+                // sent its next batch and reuse the space.
+                let reply = match reply {
+                    Reply::Value(payload @ Payload::Arena { .. }) => {
+                        match payload.bytes(arena.as_ref()) {
+                            Ok(bytes) => Reply::Value(Payload::Inline(Bytes(bytes.to_vec()))),
+                            Err(message) => Reply::Failed(RemoteFailure::Codec(CodecError {
+                                stage: CodecStage::DecodeResult,
+                                message,
+                            })),
+                        }
+                    }
+                    other => other,
+                };
                 shared.on_result(worker, id, reply);
             }
             Ok(_) => {

@@ -29,6 +29,10 @@ pub(crate) struct Job {
     pub(crate) promise: Option<Box<dyn ErasedPromise>>,
     /// Whether the future was already moved to running.
     pub(crate) started: bool,
+    /// How many times a dying worker handed it back unstarted (a livelock guard).
+    pub(crate) returns: u32,
+    /// Its position in the batch it was last sent in.
+    pub(crate) position: u32,
 }
 
 impl Job {
@@ -46,6 +50,8 @@ impl Job {
             timeout,
             promise: Some(promise),
             started: false,
+            returns: 0,
+            position: 0,
         }
     }
 }
@@ -105,7 +111,7 @@ impl<O: Send + 'static, E: Send + 'static> TypedPromise<O, E> {
 
     fn decode(&self, reply: Reply) -> Result<O, TaskError<E>> {
         match reply {
-            Reply::Value(payload) => match (self.decode)(payload.as_slice()) {
+            Reply::Value(payload) => match payload.bytes(None).and_then(self.decode) {
                 Ok(any) => match any.downcast::<Result<O, TaskError<E>>>() {
                     Ok(outcome) => *outcome,
                     Err(_) => Err(TaskError::Backend(BackendError::new(

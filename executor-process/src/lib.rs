@@ -60,11 +60,13 @@
 //!   directory and its name travels over an inherited pipe.
 //! - Parent and worker check that they run the same task registry; a mismatch is a clear error.
 
+mod arena;
 mod builder;
 mod bytes;
 mod codec;
 mod connection;
 mod job;
+mod link;
 mod pool;
 mod protocol;
 mod registry;

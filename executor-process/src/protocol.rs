@@ -13,8 +13,9 @@
 //! ```
 //!
 //! Payloads are opaque bytes (encoded by `codec.rs`); small ones ride inline in the message, large
-//! ones go in a shared-memory region (a memfd whose descriptor is passed with the message), so a
-//! large argument never fills the socket and never blocks a send.
+//! ones go through shared memory (each direction keeps a reusable [`Arena`]; its descriptor is
+//! passed with the message that first uses it), so a large argument never fills the socket and
+//! never blocks a send.
 //!
 //! The progress page is a few bytes of shared memory where the worker records the id of the task
 //! it starts. When a worker dies, the parent reads it to know exactly which task was running:
@@ -26,6 +27,7 @@ use executor_core::CodecError;
 use ipc_channel::ipc::{IpcSender, IpcSharedMemory};
 use serde::{Deserialize, Serialize};
 
+use crate::arena::Arena;
 use crate::bytes::Bytes;
 
 /// Bumped whenever a message changes shape; checked in the handshake.
@@ -38,13 +40,24 @@ pub(crate) const SHARED_MEMORY_THRESHOLD: usize = 32 * 1024;
 /// message well below the socket buffer: a send to an idle worker never blocks.
 pub(crate) const BATCH_INLINE_BYTES: usize = 96 * 1024;
 
+/// A batch stops growing once all its payloads reach this many bytes (which bounds the arena).
+pub(crate) const BATCH_BYTES: usize = 16 << 20;
+
 /// Parent to worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
     /// The first message: where to send results, and what to run first.
     Setup(Setup),
     /// Tasks to run in order, reporting each result as soon as it is ready.
-    Run(Vec<JobMessage>),
+    Run {
+        /// The batch's generation on the progress page: the worker claims each task there
+        /// before starting it.
+        generation: u32,
+        /// A new arena for [`Payload::Arena`] payloads, replacing the previous one.
+        arena: Option<IpcSharedMemory>,
+        /// The tasks.
+        jobs: Vec<JobMessage>,
+    },
     /// Finish: exit once this message is read.
     Exit,
 }
@@ -98,6 +111,8 @@ pub(crate) enum FromWorker {
         id: u64,
         /// Its outcome.
         reply: Reply,
+        /// A new arena for results, replacing the previous one.
+        arena: Option<IpcSharedMemory>,
     },
 }
 
@@ -127,8 +142,15 @@ pub(crate) enum RemoteFailure {
 pub(crate) enum Payload {
     /// Small: copied into the message.
     Inline(Bytes),
-    /// Large: a shared-memory region passed by descriptor.
+    /// Large: a shared-memory region of its own, passed by descriptor.
     Shared(IpcSharedMemory),
+    /// Large: a range of the sender's current arena for this direction.
+    Arena {
+        /// Where it starts.
+        offset: u64,
+        /// How long it is.
+        len: u64,
+    },
 }
 
 impl Payload {
@@ -150,29 +172,62 @@ impl Payload {
         }
     }
 
-    /// The bytes.
-    pub(crate) fn as_slice(&self) -> &[u8] {
+    /// The bytes; `arena` is the receiver's copy of the sender's current arena.
+    ///
+    /// For [`Payload::Arena`] this relies on the arena protocol (see `arena.rs`): the sender
+    /// does not write the range until the receiver has answered the message that carried it.
+    pub(crate) fn bytes<'a>(&'a self, arena: Option<&'a Arena>) -> Result<&'a [u8], String> {
         match self {
-            Payload::Inline(bytes) => bytes,
-            Payload::Shared(memory) => memory,
+            Payload::Inline(bytes) => Ok(bytes),
+            Payload::Shared(memory) => Ok(memory),
+            Payload::Arena { offset, len } => {
+                let arena = arena.ok_or("a payload refers to an arena that was never sent")?;
+                let (offset, len) = (*offset as usize, *len as usize);
+                // SAFETY: the arena protocol (module docs of `arena.rs`) keeps the sender from
+                // writing this range until this message is answered, after the slice is gone.
+                unsafe { arena.read(offset, len) }
+                    .ok_or_else(|| "a payload lies outside its arena".to_string())
+            }
         }
     }
 }
 
-/// The progress page: the id of the task the worker started last (0: none yet).
+/// The progress page, shared by the parent and one worker, only accessed through atomics:
 ///
-/// Both processes map the same region; it is only ever accessed through atomics.
+/// - `started`: the id of the task the worker started last (0: none yet). After a crash it
+///   names the task that was running.
+/// - `claims`: which tasks of the current batch the worker may still start. It packs the
+///   batch's generation (32 bits), the next position the worker will claim (16 bits) and the
+///   limit it may not claim (16 bits). The worker claims each position before starting it; the
+///   parent takes back unclaimed positions by lowering the limit (work stealing, interrupts of
+///   tasks that are queued inside a batch). Both sides use compare-and-swap, so a position is
+///   either run by the worker or taken back by the parent, never both.
 #[derive(Debug)]
 pub(crate) struct Progress {
     memory: IpcSharedMemory,
-    started: *const AtomicU64,
+    base: *const AtomicU64,
 }
 
-// SAFETY: `started` points into the mapping owned by `memory`, which lives as long as `self`;
+// SAFETY: `base` points into the mapping owned by `memory`, which lives as long as `self`;
 // every access through it is atomic, so sharing across threads is sound.
 unsafe impl Send for Progress {}
 // SAFETY: as above.
 unsafe impl Sync for Progress {}
+
+/// The most tasks a batch may hold (positions are 16 bits).
+pub(crate) const MAX_BATCH: usize = u16::MAX as usize;
+
+fn pack(generation: u32, next: u32, limit: u32) -> u64 {
+    (u64::from(generation) << 32) | (u64::from(next & 0xFFFF) << 16) | u64::from(limit & 0xFFFF)
+}
+
+fn unpack(word: u64) -> (u32, u32, u32) {
+    (
+        (word >> 32) as u32,
+        ((word >> 16) & 0xFFFF) as u32,
+        (word & 0xFFFF) as u32,
+    )
+}
 
 impl Progress {
     /// A fresh page, for the parent to send in [`Setup`].
@@ -184,17 +239,25 @@ impl Progress {
     /// Adopts a received page; `None` if it is too small to hold one.
     pub(crate) fn from_memory(mut memory: IpcSharedMemory) -> Option<Progress> {
         // SAFETY: we take a raw pointer only; the bytes are never read or written through a
-        // reference afterwards, only through the atomic below.
+        // reference afterwards, only through the atomics below.
         let bytes = unsafe { memory.deref_mut() };
         let pointer = bytes.as_mut_ptr();
-        if bytes.len() < size_of::<AtomicU64>() || (pointer as usize) % align_of::<AtomicU64>() != 0
+        if bytes.len() < 2 * size_of::<AtomicU64>()
+            || (pointer as usize) % align_of::<AtomicU64>() != 0
         {
             return None;
         }
         Some(Progress {
             memory,
-            started: pointer.cast::<AtomicU64>(),
+            base: pointer.cast::<AtomicU64>(),
         })
+    }
+
+    fn word(&self, index: usize) -> &AtomicU64 {
+        debug_assert!(index < 2);
+        // SAFETY: `base` is valid and aligned for two atomics (checked in `from_memory`), lives
+        // as long as `self`, and is only accessed atomically.
+        unsafe { &*self.base.add(index) }
     }
 
     /// The region, to send to the worker.
@@ -202,15 +265,96 @@ impl Progress {
         self.memory.clone()
     }
 
-    /// Records that task `id` starts now.
+    /// Worker: records that task `id` starts now.
     pub(crate) fn set_started(&self, id: u64) {
-        // SAFETY: `started` is valid, aligned and only accessed atomically (see the type docs).
-        unsafe { &*self.started }.store(id, Ordering::Release);
+        self.word(0).store(id, Ordering::Release);
     }
 
     /// The id of the task started last.
     pub(crate) fn started(&self) -> u64 {
-        // SAFETY: as in `set_started`.
-        unsafe { &*self.started }.load(Ordering::Acquire)
+        self.word(0).load(Ordering::Acquire)
+    }
+
+    /// Parent, worker idle: batch `generation` of `len` tasks is about to be sent.
+    pub(crate) fn begin_batch(&self, generation: u32, len: usize) {
+        debug_assert!(len <= MAX_BATCH);
+        self.word(1)
+            .store(pack(generation, 0, len as u32), Ordering::Release);
+    }
+
+    /// Worker: claims `position` of batch `generation`; `false` if the parent took it back
+    /// (or a newer batch replaced this one): then the rest of the batch is not the worker's.
+    pub(crate) fn claim(&self, generation: u32, position: u32) -> bool {
+        let claims = self.word(1);
+        let mut word = claims.load(Ordering::Acquire);
+        loop {
+            let (g, next, limit) = unpack(word);
+            if g != generation || next != position || position >= limit {
+                return false;
+            }
+            match claims.compare_exchange_weak(
+                word,
+                pack(g, next + 1, limit),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// Parent: the next position the worker will claim in batch `generation` (positions below
+    /// it were claimed), or `None` if another batch is current.
+    #[cfg(test)]
+    pub(crate) fn next_claim(&self, generation: u32) -> Option<u32> {
+        let (g, next, _) = unpack(self.word(1).load(Ordering::Acquire));
+        (g == generation).then_some(next)
+    }
+
+    /// Parent: takes back every unclaimed position of batch `generation` from `from` on.
+    /// Returns the new limit: positions at or above it will not run in the worker. `None` if
+    /// nothing was taken.
+    pub(crate) fn take_back(&self, generation: u32, from: u32) -> Option<u32> {
+        let claims = self.word(1);
+        let mut word = claims.load(Ordering::Acquire);
+        loop {
+            let (g, next, limit) = unpack(word);
+            let new_limit = next.max(from);
+            if g != generation || new_limit >= limit {
+                return None;
+            }
+            match claims.compare_exchange_weak(
+                word,
+                pack(g, next, new_limit),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(new_limit),
+                Err(actual) => word = actual,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_claimed_or_taken_back_never_both() {
+        let parent = Progress::new();
+        let worker = Progress::from_memory(parent.share()).unwrap();
+        parent.begin_batch(7, 4);
+        assert!(worker.claim(7, 0));
+        assert_eq!(parent.next_claim(7), Some(1));
+        // Keep position 1 for the worker, take back 2 and 3.
+        assert_eq!(parent.take_back(7, 2), Some(2));
+        assert!(worker.claim(7, 1));
+        assert!(!worker.claim(7, 2));
+        assert_eq!(parent.take_back(7, 0), None, "nothing unclaimed is left");
+        assert!(!worker.claim(6, 2), "an old batch claims nothing");
+        parent.begin_batch(8, 1);
+        assert!(worker.claim(8, 0));
     }
 }

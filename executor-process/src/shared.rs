@@ -26,13 +26,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use executor_core::{BrokenExecutor, Rejected, WorkerExit};
-use ipc_channel::ipc::IpcSender;
 
 use crate::builder::Config;
 use crate::job::{Failure, Job, Outcome};
-use crate::protocol::{BATCH_INLINE_BYTES, JobMessage, Payload, Progress, Reply, ToWorker};
+use crate::link::Link;
+use crate::protocol::{BATCH_BYTES, BATCH_INLINE_BYTES, MAX_BATCH, Reply, SHARED_MEMORY_THRESHOLD};
 use crate::supervisor::Command;
 use crate::sys::{self, ExitStatus, ProcessHandle};
+
+/// How many times a job may come back unstarted from a dying worker before it is blamed.
+const MAX_RETURNS: u32 = 3;
 
 /// How much work one batch should hold.
 const TARGET_BATCH: Duration = Duration::from_millis(1);
@@ -75,6 +78,8 @@ struct Worker {
     head_since: Instant,
     /// Tasks sent to it, for `max_tasks_per_child`.
     dispatched: usize,
+    /// The generation of its current batch on the progress page.
+    generation: u32,
     /// Why the pool is killing it, if it is.
     kill: Option<Kill>,
 }
@@ -105,32 +110,11 @@ enum Kill {
     Broken,
 }
 
-/// The open connection to a ready worker.
-pub(crate) struct Link {
-    sender: Mutex<IpcSender<ToWorker>>,
-    progress: Progress,
-}
-
-impl Link {
-    /// A link over `sender`, with the progress page shared with the worker.
-    pub(crate) fn new(sender: IpcSender<ToWorker>, progress: Progress) -> Link {
-        Link {
-            sender: Mutex::new(sender),
-            progress,
-        }
-    }
-}
-
-/// A message to send once the lock is released.
-enum Outgoing {
-    Run(Vec<(u64, u32, Arc<Vec<u8>>)>),
-    Exit,
-}
-
-/// Side effects of one state change, applied after unlocking (see the module docs).
+/// Side effects of one state change, applied after unlocking (see the module docs). Messages
+/// are already queued on their links, in decision order; `flush` names the links to send on.
 #[derive(Default)]
 struct Effects {
-    sends: Vec<(Arc<Link>, Outgoing)>,
+    flush: Vec<Arc<Link>>,
     signals: Vec<(Arc<ProcessHandle>, i32)>,
     commands: Vec<Command>,
     finish: Vec<(Box<dyn crate::job::ErasedPromise>, Outcome)>,
@@ -176,22 +160,8 @@ impl Shared {
     }
 
     fn apply(&self, effects: Effects) {
-        for (link, outgoing) in effects.sends {
-            let message = match outgoing {
-                Outgoing::Run(jobs) => ToWorker::Run(
-                    jobs.into_iter()
-                        .map(|(id, entry, payload)| JobMessage {
-                            id,
-                            entry,
-                            payload: Payload::from_slice(&payload),
-                        })
-                        .collect(),
-                ),
-                Outgoing::Exit => ToWorker::Exit,
-            };
-            let sender = link.sender.lock().unwrap_or_else(|p| p.into_inner());
-            // A failed send means the worker died; its connection thread handles that.
-            let _ = sender.send(message);
+        for link in effects.flush {
+            link.flush();
         }
         for (process, signal) in effects.signals {
             process.signal(signal);
@@ -272,17 +242,50 @@ impl Shared {
 
     // ---- scheduling -------------------------------------------------------------------------
 
-    /// Feeds idle workers from the queue, retires and dismisses workers that are done.
+    /// Feeds idle workers from the queue (taking unclaimed tasks back from busy workers' batches
+    /// when the queue runs dry), retires and dismisses workers that are done.
     fn dispatch(&self, state: &mut State, effects: &mut Effects) {
+        let mut fed = Vec::new();
+        self.assign(state, effects, &mut fed);
+        if state.queue.is_empty() && state.workers.iter().any(is_idle) {
+            let stolen = steal(&mut state.workers, &fed);
+            if !stolen.is_empty() {
+                state.queue.extend(stolen);
+                self.assign(state, effects, &mut fed);
+            }
+        }
+        // Idle workers with nothing left to do: recycle or dismiss.
+        let dismiss = state.shutdown && state.queue.is_empty();
+        for worker in state.workers.iter_mut() {
+            if !is_idle(worker) {
+                continue;
+            }
+            let recycle = self
+                .config
+                .max_tasks_per_child
+                .is_some_and(|max| worker.dispatched >= max);
+            if dismiss || recycle {
+                worker.phase = Phase::Exiting;
+                if let Some(link) = worker.link.clone() {
+                    link.queue_exit();
+                    effects.flush.push(link);
+                }
+            }
+        }
+        self.maintain(state, effects);
+    }
+
+    /// Gives each idle worker a batch from the queue; records their ids in `fed`.
+    fn assign(&self, state: &mut State, effects: &mut Effects, fed: &mut Vec<u64>) {
         let now = Instant::now();
         let State {
             queue,
             workers,
             task_nanos,
-            shutdown,
             ..
         } = state;
         let serving = workers.iter().filter(|w| is_serving(w)).count().max(1);
+        let max_batch = self.config.max_batch.min(MAX_BATCH);
         for worker in workers.iter_mut() {
             if queue.is_empty() {
                 break;
@@ -297,10 +300,13 @@ impl Shared {
             if allowance == 0 {
                 continue;
             }
-            let limit =
-                batch_size(queue.len(), serving, *task_nanos, self.config.max_batch).min(allowance);
+            let Some(link) = worker.link.clone() else {
+                continue;
+            };
+            let limit = batch_size(queue.len(), serving, *task_nanos, max_batch).min(allowance);
             let mut batch: Vec<Job> = Vec::new();
             let mut inline_bytes = 0;
+            let mut total_bytes = 0;
             while batch.len() < limit {
                 let Some(mut job) = queue.pop_front() else {
                     break;
@@ -324,23 +330,29 @@ impl Shared {
                     continue; // interrupted while waiting to be resent
                 }
                 let size = job.payload.len();
-                if size < crate::protocol::SHARED_MEMORY_THRESHOLD {
-                    if inline_bytes + size > BATCH_INLINE_BYTES && !batch.is_empty() {
-                        queue.push_front(job);
-                        break;
-                    }
+                let inline = size < SHARED_MEMORY_THRESHOLD;
+                let full = if inline {
+                    inline_bytes + size > BATCH_INLINE_BYTES
+                } else {
+                    total_bytes + size > BATCH_BYTES
+                };
+                if full && !batch.is_empty() {
+                    queue.push_front(job);
+                    break;
+                }
+                if inline {
                     inline_bytes += size;
                 }
+                total_bytes += size;
+                job.position = batch.len() as u32;
                 batch.push(job);
             }
             if batch.is_empty() {
                 continue;
             }
-            let Some(link) = worker.link.clone() else {
-                continue;
-            };
             worker.dispatched += batch.len();
             worker.head_since = now;
+            worker.generation = worker.generation.wrapping_add(1);
             if let Some(limit) = batch[0].timeout {
                 effects.commands.push(Command::Expire {
                     worker: worker.id,
@@ -353,27 +365,12 @@ impl Shared {
                 .iter()
                 .map(|job| (job.id, job.entry, job.payload.clone()))
                 .collect();
-            effects.sends.push((link, Outgoing::Run(messages)));
+            link.progress().begin_batch(worker.generation, batch.len());
+            link.queue_run(worker.generation, messages);
+            effects.flush.push(link);
             worker.inflight.extend(batch);
+            fed.push(worker.id);
         }
-        // Idle workers with nothing left to do: recycle or dismiss.
-        let dismiss = *shutdown && queue.is_empty();
-        for worker in workers.iter_mut() {
-            if !is_idle(worker) {
-                continue;
-            }
-            let recycle = self
-                .config
-                .max_tasks_per_child
-                .is_some_and(|max| worker.dispatched >= max);
-            if dismiss || recycle {
-                worker.phase = Phase::Exiting;
-                if let Some(link) = worker.link.clone() {
-                    effects.sends.push((link, Outgoing::Exit));
-                }
-            }
-        }
-        self.maintain(state, effects);
     }
 
     /// Starts workers until `max_workers` serve (none if there is nothing left to do); stops
@@ -396,6 +393,7 @@ impl Shared {
                     inflight: VecDeque::new(),
                     head_since: Instant::now(),
                     dispatched: 0,
+                    generation: 0,
                     kill: None,
                 });
                 effects.commands.push(Command::Spawn(id));
@@ -452,12 +450,11 @@ impl Shared {
         true
     }
 
-    /// Worker `id`'s process started.
-    pub(crate) fn on_spawned(&self, id: u64, process: Arc<ProcessHandle>, thread: JoinHandle<()>) {
+    /// Worker `id`'s process started (its connection thread starts next).
+    pub(crate) fn on_spawned(&self, id: u64, process: Arc<ProcessHandle>) {
         let mut effects = Effects::default();
         {
             let mut state = self.lock();
-            state.threads.push(thread);
             match state.workers.iter_mut().find(|w| w.id == id) {
                 Some(worker) => {
                     worker.phase = Phase::Starting;
@@ -541,7 +538,7 @@ impl Shared {
                 Ok(()) => {
                     if let Some(worker) = state.workers.iter_mut().find(|w| w.id == id) {
                         worker.link = Some(Arc::new(link));
-                        if worker.phase == Phase::Starting {
+                        if matches!(worker.phase, Phase::Spawning | Phase::Starting) {
                             worker.phase = Phase::Ready;
                         }
                     }
@@ -616,7 +613,7 @@ impl Shared {
             let running = worker
                 .link
                 .as_ref()
-                .is_some_and(|l| l.progress.started() == job);
+                .is_some_and(|l| l.progress().started() == job);
             if running {
                 worker.kill = Some(Kill::Expired { job, limit });
                 self.stop_worker(worker, &mut effects);
@@ -645,38 +642,60 @@ impl Shared {
         }
     }
 
-    /// `Future::interrupt` on a running job: stop it, killing its worker if it really runs.
+    /// `Future::interrupt` on a running job: if its worker has not claimed it yet, take it back
+    /// and cancel it; if the worker runs it, kill the worker.
     fn interrupt(&self, job: u64) {
         let mut effects = Effects::default();
         {
             let mut state = self.lock();
-            let mut needs_dispatch = false;
             if let Some(index) = state.queue.iter().position(|j| j.id == job) {
                 if let Some(found) = state.queue.remove(index) {
                     effects.finish(found, Outcome::Cancelled);
                 }
-            } else {
-                for worker in &mut state.workers {
-                    let Some(index) = worker.inflight.iter().position(|j| j.id == job) else {
-                        continue;
-                    };
-                    let running = worker
-                        .link
-                        .as_ref()
-                        .is_some_and(|l| l.progress.started() == job);
-                    if running && worker.kill.is_none() {
+            } else if let Some(worker) = state
+                .workers
+                .iter_mut()
+                .find(|w| w.inflight.iter().any(|j| j.id == job))
+            {
+                let position = worker
+                    .inflight
+                    .iter()
+                    .find(|j| j.id == job)
+                    .map_or(0, |j| j.position);
+                let limit = worker
+                    .link
+                    .as_ref()
+                    .and_then(|l| l.progress().take_back(worker.generation, position));
+                let mut returned = Vec::new();
+                let mut claimed = true;
+                if let Some(limit) = limit {
+                    let (kept, taken): (VecDeque<Job>, VecDeque<Job>) =
+                        worker.inflight.drain(..).partition(|j| j.position < limit);
+                    worker.inflight = kept;
+                    for taken in taken {
+                        if taken.id == job {
+                            claimed = false;
+                            effects.finish(taken, Outcome::Cancelled);
+                        } else {
+                            returned.push(taken);
+                        }
+                    }
+                }
+                if claimed {
+                    if worker.kill.is_none() {
                         worker.kill = Some(Kill::Interrupted { job });
                         self.stop_worker(worker, &mut effects);
-                        needs_dispatch = true;
-                    } else if let Some(promise) = worker.inflight[index].promise.take() {
-                        // Not started yet: it ends now; the worker's result will be ignored.
-                        effects.finish.push((promise, Outcome::Cancelled));
+                    } else if let Some(target) = worker.inflight.iter_mut().find(|j| j.id == job) {
+                        // Its worker is being stopped anyway: the future ends now.
+                        if let Some(promise) = target.promise.take() {
+                            effects.finish.push((promise, Outcome::Cancelled));
+                        }
                     }
-                    break;
                 }
-            }
-            if needs_dispatch {
-                self.maintain(&mut state, &mut effects);
+                for job in returned.into_iter().rev() {
+                    state.queue.push_front(job);
+                }
+                self.dispatch(&mut state, &mut effects);
             }
         }
         self.apply(effects);
@@ -697,7 +716,7 @@ impl Shared {
                 code: status.code,
                 signal: status.signal,
             };
-            let started = worker.link.as_ref().map_or(0, |l| l.progress.started());
+            let started = worker.link.as_ref().map_or(0, |l| l.progress().started());
             let mut inflight = worker.inflight;
             let running = inflight
                 .iter()
@@ -728,8 +747,29 @@ impl Shared {
                 ) if job.id == *expired => {
                     effects.finish(job, Outcome::Failure(Failure::Expired(*limit)));
                 }
-                (Some(Kill::Interrupted { job: stopped }), Some(job)) if job.id == *stopped => {
-                    effects.finish(job, Outcome::Cancelled);
+                (Some(Kill::Interrupted { job: stopped }), running)
+                    if running.as_ref().is_some_and(|j| j.id == *stopped)
+                        || inflight.iter().any(|j| j.id == *stopped) =>
+                {
+                    // The interrupted task ends cancelled, whether it had started or was only
+                    // claimed.
+                    let target = match running {
+                        Some(job) if job.id == *stopped => job,
+                        other => {
+                            if let Some(job) = other {
+                                effects.finish(
+                                    job,
+                                    Outcome::Failure(Failure::WorkerLost(exit.clone())),
+                                );
+                            }
+                            let index = inflight
+                                .iter()
+                                .position(|j| j.id == *stopped)
+                                .expect("checked by the guard");
+                            inflight.remove(index).expect("an index from position")
+                        }
+                    };
+                    effects.finish(target, Outcome::Cancelled);
                 }
                 (_, Some(job)) => {
                     if self.config.broken_on_worker_death {
@@ -766,14 +806,19 @@ impl Shared {
                     }
                 }
             }
-            // The rest of its batch never started: back to the front of the queue.
+            // The rest of its batch never started: back to the front of the queue (unless
+            // workers keep dying with it before it starts: then it is the culprit after all).
             let broken = state.broken.clone();
-            for job in inflight.into_iter().rev() {
+            let unexplained = worker.kill.is_none();
+            for mut job in inflight.into_iter().rev() {
                 if let Some(broken) = &broken {
                     effects.finish(job, Outcome::Failure(Failure::Broken(broken.clone())));
                 } else if cancel_rest {
                     effects.finish(job, Outcome::Cancelled);
+                } else if unexplained && job.returns >= MAX_RETURNS {
+                    effects.finish(job, Outcome::Failure(Failure::WorkerLost(exit.clone())));
                 } else if job.promise.is_some() {
+                    job.returns += u32::from(unexplained);
                     state.queue.push_front(job);
                 }
             }
@@ -880,8 +925,34 @@ fn refusal(state: &State) -> Option<Rejected> {
     }
 }
 
+/// Workers that serve or soon will: batches are sized for a fair share among them.
 fn is_serving(worker: &Worker) -> bool {
-    worker.kill.is_none() && matches!(worker.phase, Phase::Ready | Phase::Starting)
+    worker.kill.is_none() && worker.phase != Phase::Exiting
+}
+
+/// Takes back the tasks that busy workers have not claimed yet (leaving each its next one, so
+/// it does not go idle in turn), except from workers fed in this round (`fed`). The tasks come
+/// back in order, still running as far as their futures know.
+fn steal(workers: &mut [Worker], fed: &[u64]) -> Vec<Job> {
+    let mut stolen = Vec::new();
+    for worker in workers.iter_mut() {
+        if worker.kill.is_some() || worker.inflight.len() < 2 || fed.contains(&worker.id) {
+            continue;
+        }
+        let Some(link) = worker.link.as_ref() else {
+            continue;
+        };
+        let Some(limit) = link.progress().take_back(worker.generation, 1) else {
+            continue;
+        };
+        let (kept, taken): (VecDeque<Job>, VecDeque<Job>) = worker
+            .inflight
+            .drain(..)
+            .partition(|job| job.position < limit);
+        worker.inflight = kept;
+        stolen.extend(taken);
+    }
+    stolen
 }
 
 fn is_idle(worker: &Worker) -> bool {

@@ -108,6 +108,9 @@ fn spawn_worker(shared: &Arc<Shared>, id: u64) {
     match spawn::spawn_worker(&shared.config) {
         Ok(child) => {
             let process = Arc::new(ProcessHandle::new(child.pid));
+            // Registered before its connection thread starts, so the handshake always finds
+            // the worker in the starting phase.
+            shared.on_spawned(id, process.clone());
             let thread = {
                 let shared = shared.clone();
                 let process = process.clone();
@@ -116,11 +119,12 @@ fn spawn_worker(shared: &Arc<Shared>, id: u64) {
                     .spawn(move || connection::run(shared, id, process, child.rendezvous))
             };
             match thread {
-                Ok(thread) => shared.on_spawned(id, process, thread),
+                Ok(thread) => shared.adopt_thread(thread),
                 Err(error) => {
                     process.signal(sys::SIGKILL);
-                    let _ = process.wait();
-                    shared.on_spawn_failed(id, error);
+                    let status = process.wait();
+                    let detail = format!("could not get a thread to talk to it: {error}");
+                    shared.on_worker_exit(id, status, Some(detail));
                 }
             }
         }

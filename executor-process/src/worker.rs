@@ -8,13 +8,16 @@
 use std::io::Write;
 use std::time::Duration;
 
+use executor_core::{CodecError, CodecStage};
 use ipc_channel::IpcError;
-use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
+use ipc_channel::ipc::{IpcOneShotServer, IpcSender, IpcSharedMemory};
 
+use crate::arena::{Arena, MAX_ARENA};
+use crate::bytes::Bytes;
 use crate::connection::receive_spinning;
 use crate::protocol::{
-    FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply, Setup,
-    ToWorker,
+    FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply,
+    SHARED_MEMORY_THRESHOLD, Setup, ToWorker,
 };
 use crate::registry::Registry;
 use crate::spawn::WORKER_ENV;
@@ -91,7 +94,10 @@ fn serve(parent: u32) -> Result<(), String> {
     let Some(progress) = Progress::from_memory(progress) else {
         return Err("the progress page is too small".to_string());
     };
-    let initializer = initializer.map(|job| run_job(registry, job).1);
+    let initializer = initializer.map(|job| match run_job(registry, &job, None) {
+        Ok(bytes) => Reply::Value(Payload::from_vec(bytes)),
+        Err(failure) => Reply::Failed(failure),
+    });
     send(
         &results,
         FromWorker::Ready {
@@ -100,13 +106,36 @@ fn serve(parent: u32) -> Result<(), String> {
         },
     )?;
     let spin = Duration::from_micros(spin_micros);
+    let mut inbox: Option<Arena> = None;
+    let mut outbox = Outbox::default();
     loop {
         match receive_spinning(&tasks, spin) {
-            Ok(ToWorker::Run(jobs)) => {
-                for job in jobs {
+            Ok(ToWorker::Run {
+                generation,
+                arena,
+                jobs,
+            }) => {
+                if let Some(memory) = arena {
+                    inbox = Some(Arena::from_memory(memory));
+                }
+                // The parent copied out every result of the previous batch before sending this
+                // one: the result arena can be reused from the start.
+                outbox.used = 0;
+                for (position, job) in (0..).zip(jobs) {
+                    if !progress.claim(generation, position) {
+                        break; // the parent took the rest of the batch back
+                    }
                     progress.set_started(job.id);
-                    let (id, reply) = run_job(registry, job);
-                    send(&results, FromWorker::Done { id, reply })?;
+                    let id = job.id;
+                    let (reply, arena) = match run_job(registry, &job, inbox.as_ref()) {
+                        Ok(bytes) => {
+                            let (payload, arena) = outbox.place(bytes);
+                            (Reply::Value(payload), arena)
+                        }
+                        Err(failure) => (Reply::Failed(failure), None),
+                    };
+                    drop(job);
+                    send(&results, FromWorker::Done { id, reply, arena })?;
                 }
             }
             Ok(ToWorker::Exit) | Err(IpcError::Disconnected) => return Ok(()),
@@ -122,13 +151,60 @@ fn send(results: &IpcSender<FromWorker>, message: FromWorker) -> Result<(), Stri
         .map_err(|e| format!("the parent is gone ({e})"))
 }
 
-fn run_job(registry: &Registry, job: JobMessage) -> (u64, Reply) {
-    let reply = match registry.runner(job.entry) {
-        Some(run) => match run(job.payload.as_slice()).0 {
-            Ok(bytes) => Reply::Value(Payload::from_vec(bytes)),
-            Err(failure) => Reply::Failed(failure),
-        },
-        None => Reply::Failed(RemoteFailure::UnknownTask { index: job.entry }),
-    };
-    (job.id, reply)
+/// Runs one task: the encoded outcome, or why there is none.
+fn run_job(
+    registry: &Registry,
+    job: &JobMessage,
+    inbox: Option<&Arena>,
+) -> Result<Vec<u8>, RemoteFailure> {
+    let run = registry
+        .runner(job.entry)
+        .ok_or(RemoteFailure::UnknownTask { index: job.entry })?;
+    let bytes = job.payload.bytes(inbox).map_err(|message| {
+        RemoteFailure::Codec(CodecError {
+            stage: CodecStage::DecodeTask,
+            message,
+        })
+    })?;
+    run(bytes).0
+}
+
+/// Where large results go: a reusable arena, filled from the start for every batch.
+#[derive(Default)]
+struct Outbox {
+    arena: Option<Arena>,
+    used: usize,
+}
+
+impl Outbox {
+    /// A payload for `bytes`, and the arena to announce if a new one was needed.
+    fn place(&mut self, bytes: Vec<u8>) -> (Payload, Option<IpcSharedMemory>) {
+        if bytes.len() < SHARED_MEMORY_THRESHOLD {
+            return (Payload::Inline(Bytes(bytes)), None);
+        }
+        let end = self.used + bytes.len();
+        if end > MAX_ARENA {
+            return (Payload::Shared(IpcSharedMemory::from_bytes(&bytes)), None);
+        }
+        let mut announce = None;
+        if self.arena.as_ref().is_none_or(|a| a.capacity() < end) {
+            // Results already placed in the old arena stay readable in the parent's mapping
+            // of it until the parent has copied them (it processes messages in order).
+            let arena = Arena::with_room_for(end);
+            announce = Some(arena.share());
+            self.arena = Some(arena);
+            self.used = 0;
+        }
+        let arena = self.arena.as_ref().expect("an arena was just ensured");
+        let offset = self.used;
+        // SAFETY: within a batch every result gets a fresh range, and the parent only sends the
+        // next batch (after which ranges are reused) once it copied out every result.
+        unsafe { arena.write(offset, &bytes) };
+        self.used += bytes.len();
+        let payload = Payload::Arena {
+            offset: offset as u64,
+            len: bytes.len() as u64,
+        };
+        (payload, announce)
+    }
 }

@@ -262,9 +262,16 @@ fn worker_crashes_mid_task() -> Result<(), Failed> {
 
 fn worker_crashes_between_tasks() -> Result<(), Failed> {
     let pool = pool(2);
-    assert_pool_fine(&pool);
+    // Both workers run a task, so both are up; then both are idle.
+    let mut gate = Gate::new();
+    let both: Vec<_> = (0..2).map(|i| pool.submit(gate.task(i)).unwrap()).collect();
+    gate.wait_started(2);
     let pids = pool.worker_pids();
     assert_eq!(pids.len(), 2);
+    gate.release_all();
+    for future in &both {
+        outcome(future).unwrap();
+    }
     // SAFETY: kill with a pid of one of our (idle) workers and a signal number.
     unsafe {
         libc::kill(pids[0] as libc::pid_t, libc::SIGKILL);

@@ -185,26 +185,36 @@ fn large_arguments_and_results() -> Result<(), Failed> {
     Ok(())
 }
 
-fn deep_queue_uses_no_descriptors() -> Result<(), Failed> {
-    let pool = pool(2);
-    let fds_before = open_descriptors();
-    let mut gate = Gate::new();
-    let blockers: Vec<_> = (0..2).map(|i| pool.submit(gate.task(i)).unwrap()).collect();
-    gate.wait_started(2);
-    let queued: Vec<_> = (0..100_000u64)
-        .map(|i| pool.submit(Probe::Return(i)).unwrap())
-        .collect();
-    let fds_queued = open_descriptors();
-    assert!(
-        fds_queued <= fds_before + 4,
-        "queueing 100000 tasks opened descriptors: {fds_before} -> {fds_queued}"
-    );
-    gate.release_all();
-    for (i, future) in queued.iter().enumerate() {
-        assert_eq!(outcome(future), Ok(i as u64));
-    }
-    for future in &blockers {
+/// Large arguments and results inside batches: arenas are reused, grown and replaced mid-batch.
+fn large_payloads_in_batches() -> Result<(), Failed> {
+    let pool = pool(1);
+    let warm: Vec<_> = (0..200).map(|i| pool.call(double, i).unwrap()).collect();
+    for future in &warm {
         outcome(future).unwrap();
+    }
+    for round in 0..3 {
+        let mut gate = Gate::new();
+        let blocker = pool.submit(gate.task(0)).unwrap();
+        gate.wait_started(1);
+        let sizes: Vec<usize> = (0..30)
+            .map(|i| (i * 97_000 + round * 13) % 2_500_000)
+            .collect();
+        let made: Vec<_> = sizes
+            .iter()
+            .map(|&n| pool.call(make_bytes, n).unwrap())
+            .collect();
+        let lens: Vec<_> = sizes
+            .iter()
+            .map(|&n| pool.submit(Probe::Len(Bytes(vec![3; n]))).unwrap())
+            .collect();
+        gate.release_all();
+        outcome(&blocker).unwrap();
+        for ((future, len), &n) in made.iter().zip(&lens).zip(&sizes) {
+            let bytes = outcome(future).unwrap();
+            assert_eq!(bytes.len(), n);
+            assert!(bytes.iter().all(|&b| b == 7));
+            assert_eq!(outcome(len), Ok(n as u64));
+        }
     }
     pool.shutdown(Shutdown::default());
     Ok(())
@@ -258,10 +268,6 @@ fn shutdown_cancels_queued_futures() -> Result<(), Failed> {
     Ok(())
 }
 
-fn open_descriptors() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
-
 test_main!(
     returns_values_errors_and_panics,
     crash_fails_only_its_task,
@@ -270,7 +276,7 @@ test_main!(
     unregistered_function_fails_its_future,
     map_with_chunks_keeps_order_and_errors,
     large_arguments_and_results,
-    deep_queue_uses_no_descriptors,
+    large_payloads_in_batches,
     shutdown_waits_and_reaps,
     shutdown_cancels_queued_futures,
 );
