@@ -29,6 +29,63 @@ fn pool_t1() -> Duration {
     elapsed
 }
 
+/// T1 with four submitting threads at once (25,000 tasks each), 2 workers.
+fn pool_t1_many_submitters() -> Duration {
+    let pool = ThreadPool::builder().max_workers(2).build().unwrap();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(5));
+    let submitters: Vec<_> = (0..4)
+        .map(|_| {
+            let (pool, barrier) = (pool.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let futures: Vec<_> = (0..T1_TASKS / 4)
+                    .map(|i| pool.submit(move || i).unwrap())
+                    .collect();
+                for f in &futures {
+                    f.wait();
+                }
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for s in submitters {
+        s.join().unwrap();
+    }
+    let elapsed = start.elapsed();
+    pool.shutdown(Shutdown::default());
+    elapsed
+}
+
+/// T3: `map` over 200,000 integers with a trivial function, chunks of 1,000.
+fn pool_t3() -> Duration {
+    let pool = ThreadPool::builder().max_workers(2).build().unwrap();
+    let start = Instant::now();
+    let sum: u64 = pool
+        .map(
+            (0..200_000u64).map(|i| move || i * 2),
+            executor_core::MapOptions::new().chunksize(1_000),
+        )
+        .map(Result::unwrap)
+        .sum();
+    let elapsed = start.elapsed();
+    assert_eq!(sum, 199_999 * 200_000);
+    elapsed
+}
+
+fn rayon_t3() -> Duration {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let sum: u64 = pool.install(|| (0..200_000u64).into_par_iter().map(|i| i * 2).sum());
+    let elapsed = start.elapsed();
+    assert_eq!(sum, 199_999 * 200_000);
+    elapsed
+}
+
 fn pool_t2() -> Duration {
     let pool = ThreadPool::builder().max_workers(2).build().unwrap();
     pool.submit(|| 0).unwrap().wait();
@@ -105,6 +162,17 @@ fn main() {
         per(t1_pool, T1_TASKS),
         t1_rayon,
         per(t1_rayon, T1_TASKS)
+    );
+    let t1_many = best_of(runs, pool_t1_many_submitters);
+    println!(
+        "T1 with 4 submitting threads: pool {:>8.1?} ({:.0} ns/task)",
+        t1_many,
+        per(t1_many, T1_TASKS)
+    );
+    let t3_pool = best_of(runs, pool_t3);
+    let t3_rayon = best_of(runs, rayon_t3);
+    println!(
+        "T3 map over 200,000 integers (chunksize 1,000): pool {t3_pool:.1?}, rayon par_iter {t3_rayon:.1?}"
     );
     let t2_pool = best_of(runs, pool_t2);
     let t2_rayon = best_of(runs, rayon_t2);

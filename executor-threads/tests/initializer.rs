@@ -131,8 +131,16 @@ fn running_tasks_finish_normally_and_queued_ones_fail_when_a_later_thread_breaks
         .unwrap()
     };
     started.wait_for(1);
-    // Starts the second thread, whose initializer fails: the queued tasks fail.
-    let queued: Vec<_> = (0..5).map(|_| pool.submit(|| "ran").unwrap()).collect();
+    // Starts the second thread, whose initializer fails: the queued tasks fail (or, once the
+    // failure is seen, the submits are refused).
+    let first_queued = pool.submit(|| "ran").unwrap();
+    let mut queued = vec![first_queued];
+    for _ in 0..4 {
+        match pool.submit(|| "ran") {
+            Ok(future) => queued.push(future),
+            Err(err) => assert!(matches!(err.reason(), Rejected::Broken(_)), "{err}"),
+        }
+    }
     for future in &queued {
         let reason = broken_reason(future.result_timeout(common::BOUND));
         assert!(reason.contains("second thread failed"), "{reason}");
