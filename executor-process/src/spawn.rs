@@ -2,9 +2,10 @@
 //!
 //! The child gets `EXECUTOR_PROCESS_WORKER=<parent pid>` and, as its standard input, the write
 //! end of a close-on-exec pipe. In the child, [`init`](crate::init) creates a one-shot socket
-//! server in a fresh 0700 temporary directory, writes the socket's name into that pipe and puts
-//! `/dev/null` on standard input. Only the parent can read the name, and only the same user can
-//! reach the directory, so no other process can join the rendezvous. If the child dies first, the
+//! server in a fresh temporary directory (created under umask 0o077: the directory and the
+//! socket are 0700), writes the socket's name into that pipe and puts `/dev/null` on standard
+//! input. Only the parent reads the name, and only the same user can reach the socket, so no
+//! other user's process can join the rendezvous. If the child dies first, the
 //! parent reads end-of-file at once: a start-up failure is never a hang.
 //!
 //! Before `exec`, the child arms its parent-death signal and marks every descriptor it inherited

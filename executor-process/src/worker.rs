@@ -61,7 +61,8 @@ fn serve(parent: u32) -> Result<(), String> {
     }
     let mut pipe =
         sys::detach_stdin().map_err(|e| format!("no rendezvous pipe on standard input: {e}"))?;
-    let (server, name) = IpcOneShotServer::<ToWorker>::new()
+    // A private directory and socket: only this user can even try to connect.
+    let (server, name) = sys::with_private_umask(IpcOneShotServer::<ToWorker>::new)
         .map_err(|e| format!("could not create the rendezvous socket: {e}"))?;
     writeln!(pipe, "{name}").map_err(|e| format!("could not write the rendezvous name: {e}"))?;
     drop(pipe);

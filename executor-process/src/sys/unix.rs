@@ -117,6 +117,21 @@ pub(crate) fn detach_stdin() -> io::Result<File> {
     Ok(pipe)
 }
 
+/// Runs `f` with the file-creation mask set to 0o077, so the directories and sockets it creates
+/// are private to this user (ipc-channel's rendezvous directory would otherwise get the
+/// default mode, often world-readable, and its socket world-connectable under a lax umask).
+///
+/// The mask is process-wide: call this while no other thread creates files (the worker does, at
+/// start-up, before running any task).
+pub(crate) fn with_private_umask<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: umask only swaps the process's file-creation mask; it cannot fail.
+    let previous = unsafe { libc::umask(0o077) };
+    let result = f();
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(previous) };
+    result
+}
+
 /// A worker process that can be signalled without hitting a recycled pid.
 ///
 /// On Linux it holds a pidfd, which keeps naming the same process after it is reaped (signals
@@ -175,6 +190,21 @@ impl ProcessHandle {
         let status = wait_for_exit(self.pid);
         self.reaped.store(true, Ordering::Release);
         status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn private_umask_makes_private_directories() {
+        let path =
+            std::env::temp_dir().join(format!("executor-process-umask-{}", std::process::id()));
+        super::with_private_umask(|| std::fs::create_dir(&path)).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        std::fs::remove_dir(&path).unwrap();
+        assert_eq!(mode, 0o700);
     }
 }
 
