@@ -193,21 +193,6 @@ impl ProcessHandle {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn private_umask_makes_private_directories() {
-        let path =
-            std::env::temp_dir().join(format!("executor-process-umask-{}", std::process::id()));
-        super::with_private_umask(|| std::fs::create_dir(&path)).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        std::fs::remove_dir(&path).unwrap();
-        assert_eq!(mode, 0o700);
-    }
-}
-
 #[cfg(target_os = "linux")]
 fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags 0 and returns a new descriptor or -1.
@@ -259,5 +244,20 @@ fn wait_for_exit(pid: u32) -> ExitStatus {
             code: None,
             signal: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn private_umask_makes_private_directories() {
+        let path =
+            std::env::temp_dir().join(format!("executor-process-umask-{}", std::process::id()));
+        super::with_private_umask(|| std::fs::create_dir(&path)).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        std::fs::remove_dir(&path).unwrap();
+        assert_eq!(mode, 0o700);
     }
 }
