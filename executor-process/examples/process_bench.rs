@@ -52,6 +52,14 @@ fn main() {
             pool.shutdown(Shutdown::default());
         },
     );
+    time("P4 1-worker pool: build + first result", &mut || {
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        pool.call(noop, 1).unwrap().result().unwrap();
+        pool.shutdown(Shutdown {
+            wait: false,
+            cancel_futures: false,
+        });
+    });
     let mut first = Duration::ZERO;
     time("P4 2-worker pool: build + first result", &mut || {
         let start = Instant::now();
@@ -194,6 +202,12 @@ fn main() {
         serial.as_secs_f64() / parallel.as_secs_f64()
     );
     pool.shutdown(Shutdown::default());
+
+    // The P4 anchor: start one child, one round trip, child exit.
+    time(
+        "raw: start one child + one ipc-channel round trip",
+        &mut || ping_parent(1),
+    );
 
     // The anchor: a raw blocking ipc-channel ping-pong with a child process.
     let elapsed = time(

@@ -11,7 +11,10 @@
 //! its channel and a send never blocks. An idle worker gets a batch of queued tasks whose size
 //! adapts to the measured task duration (about a millisecond of work, at most `max_batch`, at
 //! most a fair share of the queue): no-op tasks travel many per message, long tasks one at a time.
-//! A job's future becomes running when it is sent (as in CPython's call queue).
+//! A job's future becomes running when it is sent (as in CPython's call queue). The worker claims
+//! each task of a batch on the progress page before starting it; when the queue runs dry, idle
+//! workers take the unclaimed tasks back from busy ones (work stealing), so a long or blocked
+//! task never holds the rest of its batch hostage.
 //!
 //! Worker death: the worker's progress page says which task it had started. If that task has no
 //! result, it is the one that was running: it fails (`WorkerLost`, `Expired`, or cancelled after
@@ -903,9 +906,12 @@ impl Shared {
         }
     }
 
-    /// Registers a pool thread to be joined at shutdown.
+    /// Registers a pool thread to be joined at shutdown (forgetting finished ones, so a pool
+    /// that recycles workers for ever does not accumulate handles).
     pub(crate) fn adopt_thread(&self, thread: JoinHandle<()>) {
-        self.lock().threads.push(thread);
+        let mut state = self.lock();
+        state.threads.retain(|t| !t.is_finished());
+        state.threads.push(thread);
     }
 
     /// Sends a command to the supervisor (for the connection threads).

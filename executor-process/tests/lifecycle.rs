@@ -213,7 +213,44 @@ fn crash_inside_a_batch_fails_only_the_crashing_task() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A blocked task does not hold later tasks hostage while another worker is free, even if they
+/// were sent in the same batch (the free worker takes back what the busy one has not started).
+fn blocked_task_does_not_hold_its_batch() -> Result<(), Failed> {
+    let pool = pool(2);
+    let warm: Vec<_> = (0..500)
+        .map(|i| pool.submit(Probe::Return(i)).unwrap())
+        .collect();
+    for future in &warm {
+        outcome(future).unwrap();
+    }
+    for _ in 0..3 {
+        let mut blocker = Gate::new();
+        let mut other = Gate::new();
+        let held = pool.submit(other.task(0)).unwrap();
+        let blocked = pool.submit(blocker.task(1)).unwrap();
+        other.wait_started(1);
+        blocker.wait_started(1);
+        let stuck = Gate::new();
+        let mut behind: Vec<_> = vec![pool.submit(stuck.task(2)).unwrap()];
+        behind.extend((0..40).map(|i| pool.submit(Probe::Return(i)).unwrap()));
+        // Free one worker: it takes a batch that starts with the stuck task; the other worker,
+        // freed next, must end up running the rest.
+        other.release_all();
+        outcome(&held).unwrap();
+        blocker.release_all();
+        outcome(&blocked).unwrap();
+        for (i, future) in behind.iter().enumerate().skip(1) {
+            assert_eq!(outcome(future), Ok(i as u64 - 1));
+        }
+        drop(stuck);
+        assert_eq!(outcome(&behind[0]), Ok(2));
+    }
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
 test_main!(
+    blocked_task_does_not_hold_its_batch,
     timeout_kills_and_replaces_the_worker,
     default_timeout_applies_and_sigkill_follows_sigterm,
     interrupt_stops_a_running_task,
