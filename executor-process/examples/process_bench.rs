@@ -1,6 +1,10 @@
 //! Rough timings of the process pool against a raw ipc-channel ping-pong (the shapes of the
 //! benchmark issue's P1-P5 and C1). Run with
 //! `cargo run --release -p executor-process --example process_bench`.
+//!
+//! For profiling, `ONLY_P1=1`, `ONLY_P2=1` or `ONLY_P5=1` run one shape in a loop;
+//! `SPIN_MICROS=n` sets the pool's spin; `BUSY_WAIT=1` (with `ONLY_P2`) polls the future instead
+//! of blocking on it.
 
 use std::time::{Duration, Instant};
 
@@ -43,32 +47,21 @@ fn main() {
         elapsed
     };
 
-    // P4: construct to first result, and to shutdown complete.
-    time(
-        "P4 2-worker pool: build + first result + shutdown",
-        &mut || {
-            let pool = ProcessPool::builder().max_workers(2).build().unwrap();
-            pool.call(noop, 1).unwrap().result().unwrap();
-            pool.shutdown(Shutdown::default());
-        },
-    );
-    time("P4 1-worker pool: build + first result", &mut || {
-        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
-        pool.call(noop, 1).unwrap().result().unwrap();
-        pool.shutdown(Shutdown {
-            wait: false,
-            cancel_futures: false,
-        });
-    });
-    let mut first = Duration::ZERO;
-    time("P4 2-worker pool: build + first result", &mut || {
+    // P4: construct a pool, first result, shutdown complete.
+    for workers in [1, 2] {
         let start = Instant::now();
-        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let pool = ProcessPool::builder().max_workers(workers).build().unwrap();
         pool.call(noop, 1).unwrap().result().unwrap();
-        first = start.elapsed();
+        let first = start.elapsed();
         pool.shutdown(Shutdown::default());
-    });
-    let _ = first;
+        let done = start.elapsed();
+        println!(
+            "{:<58} {:>10.2} ms (shut down: {:.2} ms)",
+            format!("P4 {workers}-worker pool: build to first result"),
+            first.as_secs_f64() * 1e3,
+            done.as_secs_f64() * 1e3
+        );
+    }
 
     let spin_micros = std::env::var("SPIN_MICROS")
         .ok()
