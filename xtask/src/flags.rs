@@ -14,6 +14,11 @@ commands:
   loom [--preemptions N]
         run every loom_* test target under --cfg executor_loom, in release, in <target>/loom
         (LOOM_MAX_PREEMPTIONS=N, default 2)
+  bench [--quick] [--only WORKLOAD[,...]] [--no-python]
+        build bench/ in release and run every workload (T1-T3, P1-P5, C1, M1-M2) beside
+        CPython, rayon, procspawn and the raw floors; print the table; a full run of
+        everything writes docs/bench/latest.md and ratios.svg, others <target>/bench/
+        (--only: t1 ... m2, threads, process, memory, c1)
   ci    the exact sequence .ci/run runs: fmt, clippy, tests, conformance, loom, with timings
   tidy  the repository rules that `cargo test -p xtask` also enforces
   help  this text";
@@ -24,6 +29,7 @@ pub(crate) enum Xtask {
     Help,
     Conformance(Conformance),
     Loom(Loom),
+    Bench(Bench),
     Ci(Ci),
     Tidy(Tidy),
 }
@@ -50,6 +56,17 @@ impl Default for Loom {
     fn default() -> Self {
         Self { preemptions: 2 }
     }
+}
+
+/// `cargo xtask bench`.
+#[derive(Debug, Default)]
+pub(crate) struct Bench {
+    /// A tenth of the sizes and fewer rounds: a check that finishes in under two minutes.
+    pub(crate) quick: bool,
+    /// Only these workloads or groups (comma-separated), as `executor-bench list` names them.
+    pub(crate) only: Option<String>,
+    /// Skip the CPython anchors.
+    pub(crate) no_python: bool,
 }
 
 /// `cargo xtask ci`.
@@ -102,6 +119,18 @@ impl Xtask {
                     }
                 }
                 Self::Loom(cmd)
+            }
+            "bench" => {
+                let mut cmd = Bench::default();
+                while let Some(flag) = args.next_flag()? {
+                    match flag.as_str() {
+                        "--quick" => cmd.quick = true,
+                        "--only" => cmd.only = Some(args.value(&flag)?),
+                        "--no-python" => cmd.no_python = true,
+                        _ => return Err(unknown(&command, &flag)),
+                    }
+                }
+                Self::Bench(cmd)
             }
             "ci" => {
                 args.no_flags(&command)?;
@@ -193,6 +222,16 @@ mod tests {
         };
         assert_eq!(cmd.preemptions, 3);
         assert!(parse(&["loom", "--preemptions", "many"]).is_err());
+    }
+
+    #[test]
+    fn bench_flags() {
+        let Ok(Xtask::Bench(cmd)) = parse(&["bench", "--quick", "--only=t1,p2"]) else {
+            panic!("expected a bench command");
+        };
+        assert!(cmd.quick && !cmd.no_python);
+        assert_eq!(cmd.only.as_deref(), Some("t1,p2"));
+        assert!(parse(&["bench", "--only"]).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! `impl flags::Command { fn run(&self) }`, and `main` only dispatches. Adding a command touches
 //! `flags.rs`, one new file and one `match` arm below.
 
+mod bench;
 mod ci;
 mod conformance;
 mod flags;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         }
         flags::Xtask::Conformance(cmd) => cmd.run().map(drop),
         flags::Xtask::Loom(cmd) => cmd.run().map(drop),
+        flags::Xtask::Bench(cmd) => cmd.run(),
         flags::Xtask::Ci(cmd) => cmd.run(),
         flags::Xtask::Tidy(cmd) => cmd.run(),
     };

@@ -1,0 +1,30 @@
+//! The benchmark harness behind `cargo xtask bench`: our executors beside what users would
+//! pick instead (CPython's `concurrent.futures`, rayon, procspawn) and the raw floors, on the
+//! same machine in the same run.
+//!
+//! - [`harness`] interleaves the contenders of a workload round by round;
+//! - [`threads`], [`process`] and [`memory`] define the workloads of the issues (T1-T3, P1-P5,
+//!   C1, M1-M2), [`floors`] the raw floors, [`python`] drives `python/anchors.py`;
+//! - [`record`] is what a run writes, [`report`] and [`chart`] turn it into `latest.md` and
+//!   `ratios.svg`;
+//! - [`cli`] is the command line `cargo xtask bench` drives.
+//!
+//! The binary's `main` must call `procspawn::init()` and [`ours_process::worker_hook`] first:
+//! both pools start workers by running this binary again.
+
+pub mod catalog;
+pub mod chart;
+pub mod cli;
+pub mod context;
+pub mod cpu;
+pub mod floors;
+pub mod harness;
+pub mod machine;
+pub mod memory;
+pub mod ours_process;
+pub mod process;
+pub mod python;
+pub mod record;
+pub mod report;
+pub mod stats;
+pub mod threads;

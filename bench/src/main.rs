@@ -1,0 +1,13 @@
+//! `executor-bench`: runs one workload and writes its figures, or renders the report; see
+//! [`executor_bench::cli`]. `cargo xtask bench` drives it.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Both process pools start their workers by running this binary again: each hook turns
+    // such a process into a worker (and never returns) when its own environment marker is set,
+    // and does nothing otherwise. They must come before anything else.
+    procspawn::init();
+    executor_bench::ours_process::worker_hook();
+    executor_bench::cli::main(std::env::args().skip(1).collect())
+}

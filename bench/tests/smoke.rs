@@ -1,0 +1,113 @@
+//! Every workload runs end to end at its smallest scale, and the report renders: proof that
+//! the harness works, with no timing assertion (speed is for `cargo xtask bench`).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use executor_bench::record::{Figures, Role};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_executor-bench");
+/// Far above what the smoke run needs (seconds), so only a hang trips it.
+const LIMIT: Duration = Duration::from_secs(600);
+
+/// Runs the benchmark binary with `args`, failing with its output if it fails or outlives
+/// [`LIMIT`].
+fn bench(args: &[&str]) -> String {
+    let child = Command::new(BINARY)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the benchmark binary starts");
+    let pid = child.id();
+    let (done, outcome) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match outcome.recv_timeout(LIMIT) {
+        Ok(output) => output.expect("waiting for the benchmark binary"),
+        Err(_) => {
+            // SAFETY: `kill` with a pid and a signal number has no memory-safety preconditions;
+            // the pid is our own unreaped child, so it cannot have been reused.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!(
+                "`executor-bench {}` did not finish within {LIMIT:?}",
+                args.join(" ")
+            );
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "`executor-bench {}` failed ({})\nstdout:\n{stdout}\nstderr:\n{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 temporary path")
+}
+
+#[test]
+fn every_workload_runs_and_the_report_renders() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let results = dir.path().join("results");
+    let names = bench(&["list"]);
+    let names: Vec<&str> = names.lines().collect();
+    assert!(names.contains(&"t1") && names.contains(&"m2"), "{names:?}");
+
+    for name in &names {
+        let out = results.join(format!("{name}.json"));
+        bench(&["run", name, "--scale", "smoke", "--out", path(&out)]);
+        let text = std::fs::read_to_string(&out).expect("the run wrote its figures");
+        let figures: Vec<Figures> = serde_json::from_str(&text).expect("valid figures");
+        assert!(!figures.is_empty(), "{name} wrote no figures");
+        for metric in &figures {
+            assert_eq!(metric.workload, *name);
+            for series in &metric.series {
+                assert_eq!(series.error, None, "{} {} failed", metric.id, series.label);
+                assert_eq!(
+                    series.samples.len(),
+                    metric.rounds,
+                    "{} {}",
+                    metric.id,
+                    series.key
+                );
+            }
+            // Our pools are measured wherever they exist; the process pool's rows may be
+            // missing until it lands, and then a note says so.
+            let ours = metric.series.iter().any(|series| series.role == Role::Ours);
+            let explained = metric.notes.iter().any(|note| note.contains("not landed"));
+            assert!(
+                ours || explained,
+                "{}: no series of ours and no note",
+                metric.id
+            );
+        }
+    }
+
+    let markdown = dir.path().join("report/latest.md");
+    let svg = dir.path().join("report/ratios.svg");
+    let table = bench(&[
+        "report",
+        "--results",
+        path(&results),
+        "--md",
+        path(&markdown),
+        "--svg",
+        path(&svg),
+    ]);
+    assert!(table.contains("| **T1**"), "{table}");
+    assert!(table.contains("| **M2**"), "{table}");
+    assert_eq!(
+        std::fs::read_to_string(&markdown).unwrap().trim(),
+        table.trim()
+    );
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+}

@@ -1,0 +1,193 @@
+//! `cargo xtask bench`: builds the benchmark binary (`bench/`, package `executor-bench`) in
+//! release, runs every workload in its own process (our executors beside CPython, rayon,
+//! procspawn and the raw floors, interleaved round by round), then prints the table and writes
+//! the report and the chart.
+//!
+//! A full run of every workload publishes: `docs/bench/latest.md` and `docs/bench/ratios.svg`.
+//! `--quick` or `--only` runs are checks, not publications: they write under
+//! `<target>/bench/` and leave `docs/bench/` alone.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::flags;
+use crate::util::{self, Result};
+use crate::workspace::Workspace;
+
+/// The package and binary that measure.
+const PACKAGE: &str = "executor-bench";
+
+impl flags::Bench {
+    /// Builds, measures, reports; fails if a workload's run failed (the others still report).
+    pub(crate) fn run(&self) -> Result<()> {
+        let started = Instant::now();
+        let load_before = load_average();
+        println!("bench: load average before the run: {load_before} (1, 5, 15 min)");
+        if busy(&load_before) {
+            println!(
+                "bench: notice: the machine is busy; the ratios within this run still compare \
+                 like with like, but the absolute figures will be noisy"
+            );
+        }
+        util::run(util::cargo().args([
+            "build",
+            "--release",
+            "--package",
+            PACKAGE,
+            "--bin",
+            PACKAGE,
+        ]))?;
+        let workspace = Workspace::load()?;
+        let binary = workspace.target_directory.join("release").join(PACKAGE);
+        let scale = if self.quick { "quick" } else { "full" };
+        let results = workspace.target_directory.join("bench").join(scale);
+        clear_results(&results)?;
+
+        let only = self.only.as_deref().unwrap_or("all");
+        let names = workload_names(&binary, only)?;
+        let mut failed = Vec::new();
+        for name in &names {
+            util::section(&format!("bench {name} ({scale})"));
+            let mut cmd = Command::new(&binary);
+            cmd.args(["run", name, "--scale", scale, "--out"])
+                .arg(results.join(format!("{name}.json")));
+            if self.no_python {
+                cmd.arg("--no-python");
+            }
+            if let Err(error) = util::run(&mut cmd) {
+                eprintln!("bench: {error}");
+                failed.push(name.clone());
+            }
+        }
+
+        let (markdown, svg) = outputs(
+            self.publishes(),
+            &util::project_root(),
+            &workspace.target_directory,
+        );
+        util::section("bench report");
+        util::run(
+            Command::new(&binary)
+                .arg("report")
+                .arg("--results")
+                .arg(&results)
+                .arg("--md")
+                .arg(&markdown)
+                .arg("--svg")
+                .arg(&svg)
+                .args(["--load-before", &load_before]),
+        )?;
+        println!(
+            "bench: wrote {} and {} in {}",
+            markdown.display(),
+            svg.display(),
+            util::format_duration(started.elapsed())
+        );
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("bench: these workloads failed: {}", failed.join(", ")).into())
+        }
+    }
+
+    /// Whether this run's figures are the ones to publish: every workload, at full scale.
+    fn publishes(&self) -> bool {
+        !self.quick && self.only.is_none() && !self.no_python
+    }
+}
+
+/// Where the report and the chart go.
+fn outputs(publish: bool, root: &Path, target: &Path) -> (PathBuf, PathBuf) {
+    let dir = if publish {
+        root.join("docs").join("bench")
+    } else {
+        target.join("bench")
+    };
+    (dir.join("latest.md"), dir.join("ratios.svg"))
+}
+
+/// The workloads `only` selects, as the benchmark binary names them.
+fn workload_names(binary: &Path, only: &str) -> Result<Vec<String>> {
+    let mut cmd = Command::new(binary);
+    cmd.args(["list", only]);
+    let output = cmd
+        .output()
+        .map_err(|error| format!("cannot start `{}`: {error}", util::display(&cmd)))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`{}` failed: {}",
+            util::display(&cmd),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+        .into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Removes the previous run's results, so the report shows this run only.
+fn clear_results(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "json")
+        {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// `/proc/loadavg`'s three load averages, or `unknown`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Whether the 1-minute load says something else is running (half a core or more).
+fn busy(load: &str) -> bool {
+    load.split_whitespace()
+        .next()
+        .and_then(|one_minute| one_minute.parse::<f64>().ok())
+        .is_some_and(|one_minute| one_minute >= 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_full_runs_of_everything_publish() {
+        let bench = |quick, only: Option<&str>| flags::Bench {
+            quick,
+            only: only.map(str::to_owned),
+            no_python: false,
+        };
+        assert!(bench(false, None).publishes());
+        assert!(!bench(true, None).publishes());
+        assert!(!bench(false, Some("t1")).publishes());
+        let (markdown, svg) = outputs(true, Path::new("/w"), Path::new("/w/target"));
+        assert_eq!(markdown, Path::new("/w/docs/bench/latest.md"));
+        assert_eq!(svg, Path::new("/w/docs/bench/ratios.svg"));
+        let (markdown, _) = outputs(false, Path::new("/w"), Path::new("/w/target"));
+        assert_eq!(markdown, Path::new("/w/target/bench/latest.md"));
+    }
+
+    #[test]
+    fn busy_means_half_a_core_or_more() {
+        assert!(busy("1.82 2.70 1.50"));
+        assert!(!busy("0.10 0.20 0.30"));
+        assert!(!busy("unknown"));
+    }
+}
