@@ -75,8 +75,10 @@ fn handshake(
         Err(error) => return Err(format!("rendezvous pipe failed: {error}")),
     }
     let name = name.trim_end().to_string();
-    let sender = IpcSender::<ToWorker>::connect(name)
-        .map_err(|e| format!("could not connect to the worker's rendezvous socket: {e}"))?;
+    let sender = IpcSender::<ToWorker>::connect(name.clone());
+    sys::remove_rendezvous(std::path::Path::new(&name));
+    let sender =
+        sender.map_err(|e| format!("could not connect to the worker's rendezvous socket: {e}"))?;
     let (results, receiver) =
         ipc::channel::<FromWorker>().map_err(|e| format!("could not create a channel: {e}"))?;
     let progress = Progress::new();

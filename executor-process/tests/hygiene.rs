@@ -120,8 +120,15 @@ fn dropping_the_pool_reaps_workers_in_the_background() -> Result<(), Failed> {
 
 fn workers_inherit_no_stray_descriptors() -> Result<(), Failed> {
     // A descriptor opened without close-on-exec, as careless C code does.
+    struct RemoveOnDrop(PathBuf);
+    impl Drop for RemoveOnDrop {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
     let path = std::env::temp_dir().join(format!("executor-process-fd-{}", std::process::id()));
     std::fs::write(&path, b"secret").unwrap();
+    let _cleanup = RemoveOnDrop(path.clone());
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
     // SAFETY: open with a valid NUL-terminated path; the descriptor is closed below.
     let leaky = unsafe { libc::open(c_path.as_ptr(), libc::O_RDONLY) };
@@ -159,7 +166,38 @@ fn workers_inherit_no_stray_descriptors() -> Result<(), Failed> {
     unsafe {
         libc::close(leaky);
     }
-    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+/// The start-up rendezvous (a socket in a temporary directory) leaves nothing behind, also when
+/// workers are killed.
+fn rendezvous_leaves_nothing_behind() -> Result<(), Failed> {
+    let gate = Gate::new(); // only for its private directory
+    let tmp = gate.dir().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    for kill_early in [false, true] {
+        let pool = ProcessPool::builder()
+            .max_workers(3)
+            .worker_env("TMPDIR", &tmp)
+            .build()
+            .unwrap();
+        if kill_early {
+            let mut busy = Gate::new();
+            let _running: Vec<_> = (0..3).map(|i| pool.submit(busy.task(i)).unwrap()).collect();
+            busy.wait_started(3);
+            pool.kill_workers();
+        } else {
+            outcome(&pool.submit(Probe::Return(1)).unwrap()).unwrap();
+        }
+        pool.shutdown(Shutdown::default());
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+    std::fs::remove_dir(&tmp).unwrap();
     Ok(())
 }
 
@@ -174,13 +212,18 @@ fn workers_die_with_a_killed_parent() -> Result<(), Failed> {
     BufReader::new(helper.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let pids: Vec<u32> = line
+    let (pids, gate_dir) = line
+        .trim_end()
+        .split_once(';')
+        .expect("pids;gate directory");
+    let pids: Vec<u32> = pids
         .split_whitespace()
         .map(|p| p.parse().expect("a pid"))
         .collect();
-    assert_eq!(pids.len(), 2, "the helper reported its workers: {line:?}");
     helper.kill().unwrap(); // SIGKILL: no destructor, no shutdown
     helper.wait().unwrap();
+    let _ = std::fs::remove_dir_all(gate_dir);
+    assert_eq!(pids.len(), 2, "the helper reported its workers: {line:?}");
     // Observing, with a deadline, that the parent-death signal did its work.
     assert_gone_within(&pids, Duration::from_secs(10));
     Ok(())
@@ -193,7 +236,7 @@ fn orphan_helper() -> ! {
     let _busy: Vec<_> = (0..2).map(|i| pool.submit(gate.task(i)).unwrap()).collect();
     gate.wait_started(2);
     let pids: Vec<String> = pool.worker_pids().iter().map(u32::to_string).collect();
-    println!("{}", pids.join(" "));
+    println!("{};{}", pids.join(" "), gate.dir().display());
     loop {
         std::thread::park();
     }
@@ -222,6 +265,10 @@ fn main() {
         Trial::test(
             "workers_inherit_no_stray_descriptors",
             workers_inherit_no_stray_descriptors,
+        ),
+        Trial::test(
+            "rendezvous_leaves_nothing_behind",
+            rendezvous_leaves_nothing_behind,
         ),
         Trial::test(
             "workers_die_with_a_killed_parent",

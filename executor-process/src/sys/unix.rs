@@ -132,6 +132,20 @@ pub(crate) fn with_private_umask<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
+/// Removes a rendezvous socket and its (then empty) directory, once connected: the listener
+/// keeps working without its path, and a worker killed before it accepts leaves nothing behind.
+/// Does nothing unless `path` is a socket.
+pub(crate) fn remove_rendezvous(path: &std::path::Path) {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if is_socket {
+        let _ = std::fs::remove_file(path);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 /// A worker process that can be signalled without hitting a recycled pid.
 ///
 /// On Linux it holds a pidfd, which keeps naming the same process after it is reaped (signals

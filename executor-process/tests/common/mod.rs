@@ -161,6 +161,11 @@ impl Gate {
         &self.path
     }
 
+    /// The private directory holding the socket.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn stubborn_task(&self, value: u64) -> Probe {
         Probe::StubbornGate {
             path: self.path.clone(),
