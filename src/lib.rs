@@ -1,6 +1,52 @@
 //! `executor`: Python's `concurrent.futures`, done right in Rust.
 //!
-//! This facade re-exports [`executor_core`] and the backends chosen with Cargo features:
-//! `threads` (default), `rayon`, `process`.
+//! Submit blocking work to a pool and get a [`Future`] back: a cloneable handle you can wait on
+//! with a timeout, cancel while it is queued, attach done-callbacks to, mix with other futures in
+//! [`wait`] and [`as_completed`], or `.await` from async code.
+//!
+//! Backends are chosen with Cargo features:
+//!
+//! | feature | backend | for |
+//! |---|---|---|
+//! | `threads` (default) | [`ThreadPool`] | blocking I/O and CPU work in this process |
+//! | `rayon` | [`RayonExecutor`] | futures on top of an existing `rayon::ThreadPool` |
+//! | `process` | [`ProcessPool`] | isolation: tasks that may crash, hang, leak or are not thread-safe |
+//!
+//! All of them implement the same traits, [`Executor`] and [`Submit`], so generic code and the
+//! conformance suite (`executor-testkit`) run on each, and on your own backend.
+//!
+//! ```
+//! # #[cfg(feature = "threads")] {
+//! use executor::{ReturnWhen, Shutdown, Submit, ThreadPool, wait, Executor};
+//! use std::time::Duration;
+//!
+//! let pool = ThreadPool::builder().max_workers(4).build().unwrap();
+//! let futures: Vec<_> = (0..8u64).map(|i| pool.submit(move || i * i).unwrap()).collect();
+//! let sets = wait(&futures, Some(Duration::from_secs(10)), ReturnWhen::AllCompleted);
+//! assert_eq!(sets.done.len(), 8);
+//! assert_eq!(futures[3].result(), Ok(9));
+//! pool.shutdown(Shutdown::default());
+//! # }
+//! ```
 
 pub use executor_core::*;
+
+/// The thread pool backend (`threads` feature), and the rayon one (`rayon` feature).
+#[cfg(feature = "threads")]
+pub mod threads {
+    pub use executor_threads::*;
+}
+#[cfg(feature = "rayon")]
+pub use executor_threads::RayonExecutor;
+#[cfg(feature = "threads")]
+pub use executor_threads::{ThreadPool, ThreadPoolBuilder};
+
+/// The process pool backend (`process` feature): crash isolation, time limits, recycling.
+#[cfg(feature = "process")]
+pub mod process {
+    pub use executor_process::*;
+}
+#[cfg(feature = "process")]
+pub use executor_process::{
+    ProcessPool, ProcessPoolBuilder, SubmitOptions, register_task, remote_fn,
+};

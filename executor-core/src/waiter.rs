@@ -97,6 +97,25 @@ pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
+/// A `(label, future)` pair is watched through its future, so a label can travel with it through
+/// [`wait`](crate::wait()) and [`as_completed`](crate::as_completed()): CPython's
+/// `{future: url}` dictionary idiom.
+///
+/// ```
+/// use executor_core::{Future, as_completed};
+///
+/// let jobs = vec![("a", Future::<u8>::ready(1)), ("b", Future::ready(2))];
+/// for (label, future) in as_completed(jobs) {
+///     println!("{label}: {:?}", future.into_result());
+/// }
+/// ```
+impl<K, W: Waitable> Waitable for (K, W) {
+    fn watch_handle(&self) -> WatchHandle<'_> {
+        self.1.watch_handle()
+    }
+}
+impl<K, W: Waitable> sealed::Sealed for (K, W) {}
+
 impl<W: Waitable + ?Sized> sealed::Sealed for &W {}
 impl<W: Waitable + ?Sized> Waitable for &W {
     fn watch_handle(&self) -> WatchHandle<'_> {
