@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use crate::catalog;
 use crate::context::Context;
 use crate::harness::Scale;
-use crate::machine::Machine;
+use crate::machine::{CpuSnapshot, Machine};
 use crate::{chart, floors, memory, report};
 
 const USAGE: &str = "\
@@ -120,11 +120,22 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let scale_name = flags.value("--scale").unwrap_or("full");
     let scale = Scale::parse(scale_name).ok_or_else(|| format!("unknown scale `{scale_name}`"))?;
     let out = PathBuf::from(flags.required("--out")?);
-    let cx = Context::new(scale, !flags.switch("--no-python"));
     let mut figures = Vec::new();
     for workload in workloads {
-        for mut metric in (workload.run)(&cx) {
+        let before = CpuSnapshot::now();
+        // A context per workload: dropping it reaps the CPython interpreter, so its CPU time
+        // counts as ours below, not as someone else's.
+        let measured = {
+            let cx = Context::new(scale, !flags.switch("--no-python"));
+            (workload.run)(&cx)
+        };
+        let interference = before
+            .zip(CpuSnapshot::now())
+            .map(|(before, after)| before.interference_until(&after));
+        for mut metric in measured {
             metric.workload = workload.name.to_owned();
+            metric.others = interference.map(|found| found.others);
+            metric.steal = interference.map(|found| found.steal);
             figures.push(metric);
         }
     }

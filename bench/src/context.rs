@@ -125,6 +125,9 @@ impl Context {
                 series,
                 goals,
                 notes: notes.clone(),
+                // Filled in by the command line, around the whole workload.
+                others: None,
+                steal: None,
             })
             .collect()
     }

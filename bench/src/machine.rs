@@ -67,3 +67,94 @@ pub fn load_average() -> String {
         })
         .unwrap_or_else(|_| "unknown".to_owned())
 }
+
+/// CPU time spent on the whole machine and by this process with its reaped children, at one
+/// instant: two of them tell how much of the machine other processes used in between.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSnapshot {
+    at: std::time::Instant,
+    /// Seconds every CPU spent running anything (user, nice, system, irq, softirq).
+    machine_busy: f64,
+    /// Seconds the hypervisor ran something else while a CPU of ours wanted to run.
+    steal: f64,
+    /// Seconds of CPU used by this process and its children that have been waited for.
+    own: f64,
+}
+
+/// What other processes took from the machine between two [`CpuSnapshot`]s, in cores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interference {
+    /// Average number of cores busy with processes other than ours.
+    pub others: f64,
+    /// Average number of cores stolen by the hypervisor.
+    pub steal: f64,
+}
+
+impl CpuSnapshot {
+    /// Now; `None` where `/proc/stat` cannot be read.
+    pub fn now() -> Option<CpuSnapshot> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let ticks: Vec<f64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .map(|field| field.parse().unwrap_or(0.0))
+            .collect();
+        // user nice system idle iowait irq softirq steal (in USER_HZ: 100 per second).
+        let field = |index: usize| ticks.get(index).copied().unwrap_or(0.0) / 100.0;
+        let machine_busy = field(0) + field(1) + field(2) + field(5) + field(6);
+        Some(CpuSnapshot {
+            at: std::time::Instant::now(),
+            machine_busy,
+            steal: field(7),
+            own: own_cpu_seconds(),
+        })
+    }
+
+    /// What others used from `self` to `later`, averaged over the wall time between them.
+    pub fn interference_until(&self, later: &CpuSnapshot) -> Interference {
+        let wall = later.at.duration_since(self.at).as_secs_f64().max(1e-3);
+        let others = (later.machine_busy - self.machine_busy) - (later.own - self.own);
+        Interference {
+            others: (others / wall).max(0.0),
+            steal: ((later.steal - self.steal) / wall).max(0.0),
+        }
+    }
+}
+
+/// User and system seconds of this process and of its children that have been waited for.
+fn own_cpu_seconds() -> f64 {
+    let seconds = |who| {
+        // SAFETY: `rusage` is plain data, valid when zeroed.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `getrusage` writes one `rusage` into the valid, exclusively borrowed `usage`.
+        if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+            return 0.0;
+        }
+        let time = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        time(usage.ru_utime) + time(usage.ru_stime)
+    };
+    seconds(libc::RUSAGE_SELF) + seconds(libc::RUSAGE_CHILDREN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interference_is_what_others_used() {
+        let Some(before) = CpuSnapshot::now() else {
+            return;
+        };
+        let later = CpuSnapshot {
+            at: before.at + std::time::Duration::from_secs(2),
+            machine_busy: before.machine_busy + 3.0,
+            steal: before.steal + 0.2,
+            own: before.own + 2.0,
+        };
+        let interference = before.interference_until(&later);
+        assert!((interference.others - 0.5).abs() < 1e-9);
+        assert!((interference.steal - 0.1).abs() < 1e-9);
+    }
+}

@@ -181,7 +181,7 @@ pub fn p1(cx: &Context) -> Vec<Figures> {
     let mut goals = against_cpython(20.0, "≥ 20× CPython");
     goals.push(goal("ours", "procspawn", 10.0, "≥ 10× procspawn"));
     cx.measure(
-        10,
+        15,
         vec![(
             "P1",
             format!("{} no-op submits, then wait for all", thousands(tasks)),
@@ -230,7 +230,7 @@ pub fn p2(cx: &Context) -> Vec<Figures> {
     let mut goals = against_cpython(10.0, "≥ 10× CPython");
     goals.push(goal("ours", "ipc-ping-pong", 1.0, "≥ ipc ping-pong"));
     cx.measure(
-        10,
+        20,
         vec![(
             "P2",
             format!("{} sequential submit + result", thousands(rounds)),
@@ -283,7 +283,7 @@ pub fn p3(cx: &Context) -> Vec<Figures> {
         &mut notes,
     ));
     cx.measure(
-        10,
+        15,
         vec![(
             "P3",
             format!(
@@ -343,7 +343,7 @@ pub fn p4(cx: &Context) -> Vec<Figures> {
         ]
     };
     cx.measure(
-        10,
+        20,
         vec![
             (
                 "P4a",
@@ -399,7 +399,7 @@ pub fn p5(cx: &Context) -> Vec<Figures> {
         &mut notes,
     ));
     cx.measure(
-        10,
+        15,
         vec![(
             "P5",
             format!("{tasks} tasks with a 1 MiB byte argument, returning its length"),
@@ -451,7 +451,7 @@ pub fn c1(cx: &Context) -> Vec<Figures> {
         },
     ));
     cx.measure(
-        5,
+        7,
         vec![(
             "C1 processes",
             format!(

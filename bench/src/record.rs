@@ -29,6 +29,13 @@ pub struct Figures {
     pub goals: Vec<Goal>,
     /// Caveats worth a footnote: skipped anchors, workarounds, sizes.
     pub notes: Vec<String>,
+    /// Cores other processes kept busy while the workload ran, on average (our own process
+    /// tree excluded): near 0 on a quiet machine.
+    #[serde(default)]
+    pub others: Option<f64>,
+    /// Cores the hypervisor stole while the workload ran, on average.
+    #[serde(default)]
+    pub steal: Option<f64>,
 }
 
 /// Whose figure a series is.

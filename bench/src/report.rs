@@ -92,16 +92,18 @@ fn short_label(label: &str) -> &str {
     label.split(" (").next().unwrap_or(label).trim()
 }
 
-/// `66×`, `1.43×`, `0.21×`, `0.0047×`.
+/// `66×`, `1.43×`, `0.21×`, `0.0013×`: two significant digits at least.
 pub fn show_ratio(ratio: f64) -> String {
     if ratio >= 100.0 {
         format!("{ratio:.0}×")
     } else if ratio >= 10.0 {
         format!("{ratio:.1}×")
-    } else if ratio >= 0.1 {
+    } else if ratio >= 0.1 || ratio <= 0.0 || !ratio.is_finite() {
         format!("{ratio:.2}×")
     } else {
-        format!("{ratio:.2e}×")
+        // 0.0x needs 3 decimals, 0.00x needs 4, ...
+        let decimals = (-ratio.log10()).ceil() as usize + 1;
+        format!("{ratio:.decimals$}×")
     }
 }
 
@@ -162,6 +164,7 @@ pub fn markdown(all: &[Figures], machine: &Machine, load_before: Option<&str>) -
             String::new()
         }
     );
+    let _ = writeln!(out, "![Ratios against the goals](ratios.svg)\n");
     let _ = writeln!(
         out,
         "| Workload | Ours | Our figure | Compared with | Its figure | Ratio | Goal | Met |"
@@ -195,6 +198,31 @@ pub fn markdown(all: &[Figures], machine: &Machine, load_before: Option<&str>) -
         .map(|figures| format!("{} {}", figures.id, figures.rounds))
         .collect();
     let _ = writeln!(out, "\nRounds per series: {}.", rounds.join(", "));
+    let busy: Vec<String> = all
+        .iter()
+        .filter_map(|figures| {
+            let others = figures.others?;
+            let steal = figures.steal.unwrap_or(0.0);
+            Some(format!(
+                "{} {others:.2}{}",
+                figures.id,
+                if steal >= 0.01 {
+                    format!(" (+{steal:.2} stolen)")
+                } else {
+                    String::new()
+                }
+            ))
+        })
+        .collect();
+    if !busy.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nCores kept busy by other processes while each workload ran, on average (of {}; \
+             our own processes excluded, near 0 on a quiet machine): {}.",
+            machine.cores,
+            busy.join(", ")
+        );
+    }
     out
 }
 
@@ -354,6 +382,8 @@ mod tests {
                 },
             ],
             notes: vec!["a note".into()],
+            others: Some(0.25),
+            steal: Some(0.0),
         }
     }
 
@@ -385,6 +415,17 @@ mod tests {
         assert!(text.contains("| 0.50× | ≥ fast | **no** |"), "{text}");
         assert!(text.contains("| 60.0× | ≥ 50× slow | yes |"), "{text}");
         assert!(text.contains("- a note"), "{text}");
+        assert!(text.contains("(of 2; our own"), "{text}");
+        assert!(text.contains("): T1 0.25."), "{text}");
+    }
+
+    #[test]
+    fn ratios_keep_two_significant_digits() {
+        assert_eq!(show_ratio(1103.4), "1103×");
+        assert_eq!(show_ratio(46.63), "46.6×");
+        assert_eq!(show_ratio(0.58), "0.58×");
+        assert_eq!(show_ratio(0.0412), "0.041×");
+        assert_eq!(show_ratio(0.00128), "0.0013×");
     }
 
     #[test]
