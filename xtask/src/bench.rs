@@ -3,13 +3,15 @@
 //! procspawn and the raw floors, interleaved round by round), then prints the table and writes
 //! the report and the chart.
 //!
-//! A full run of every workload publishes: `docs/bench/latest.md` and `docs/bench/ratios.svg`.
+//! A full run waits, before each workload, until other processes leave the CPUs (at most three
+//! minutes), since the machines are shared. A full run of every workload publishes:
+//! `docs/bench/latest.md` and `docs/bench/ratios.svg`.
 //! `--quick` or `--only` runs are checks, not publications: they write under
 //! `<target>/bench/` and leave `docs/bench/` alone.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::flags;
 use crate::util::{self, Result};
@@ -17,6 +19,13 @@ use crate::workspace::Workspace;
 
 /// The package and binary that measure.
 const PACKAGE: &str = "executor-bench";
+
+/// How long a full run waits, before each workload, for other processes to leave the CPUs.
+const QUIET_WAIT: Duration = Duration::from_secs(180);
+/// Below this many busy cores (averaged over [`QUIET_WINDOW`]) the machine counts as quiet.
+const QUIET_CORES: f64 = 0.15;
+/// The window over which busy cores are averaged.
+const QUIET_WINDOW: Duration = Duration::from_secs(3);
 
 impl flags::Bench {
     /// Builds, measures, reports; fails if a workload's run failed (the others still report).
@@ -49,6 +58,9 @@ impl flags::Bench {
         let mut failed = Vec::new();
         for name in &names {
             util::section(&format!("bench {name} ({scale})"));
+            if !self.quick {
+                wait_for_quiet(QUIET_WAIT);
+            }
             let mut cmd = Command::new(&binary);
             cmd.args(["run", name, "--scale", scale, "--out"])
                 .arg(results.join(format!("{name}.json")));
@@ -141,6 +153,69 @@ fn clear_results(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits until the CPUs are quiet (nothing of ours runs now, so whatever is busy is someone
+/// else), or `limit` has passed; says which. The report shows how busy the machine was during
+/// each workload either way.
+fn wait_for_quiet(limit: Duration) {
+    let started = Instant::now();
+    let mut said = false;
+    loop {
+        let Some(busy) = busy_cores(QUIET_WINDOW) else {
+            return;
+        };
+        if busy < QUIET_CORES {
+            if said {
+                println!(
+                    "bench: quiet after {}",
+                    util::format_duration(started.elapsed())
+                );
+            }
+            return;
+        }
+        if started.elapsed() >= limit {
+            println!(
+                "bench: still {busy:.2} cores busy with other work after {}; measuring anyway",
+                util::format_duration(limit)
+            );
+            return;
+        }
+        if !said {
+            println!(
+                "bench: {busy:.2} cores busy with other work; waiting for quiet (at most {})",
+                util::format_duration(limit)
+            );
+            said = true;
+        }
+    }
+}
+
+/// Busy cores on the whole machine, averaged over `window` (from `/proc/stat`).
+fn busy_cores(window: Duration) -> Option<f64> {
+    let before = busy_ticks()?;
+    std::thread::sleep(window);
+    let after = busy_ticks()?;
+    // USER_HZ is 100 on Linux.
+    Some((after - before) / 100.0 / window.as_secs_f64())
+}
+
+/// Ticks every CPU spent running anything: user, nice, system, irq and softirq time.
+fn busy_ticks() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().unwrap_or(0.0))
+        .collect();
+    Some(
+        [0, 1, 2, 5, 6]
+            .iter()
+            .filter_map(|&index| fields.get(index))
+            .sum(),
+    )
 }
 
 /// `/proc/loadavg`'s three load averages, or `unknown`.

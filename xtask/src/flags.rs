@@ -16,8 +16,9 @@ commands:
         (LOOM_MAX_PREEMPTIONS=N, default 2)
   bench [--quick] [--only WORKLOAD[,...]] [--no-python]
         build bench/ in release and run every workload (T1-T3, P1-P5, C1, M1-M2) beside
-        CPython, rayon, procspawn and the raw floors; print the table; a full run of
-        everything writes docs/bench/latest.md and ratios.svg, others <target>/bench/
+        CPython, rayon, procspawn and the raw floors; print the table; a full run waits
+        for a quiet machine before each workload and, when it runs everything, writes
+        docs/bench/latest.md and ratios.svg; others write <target>/bench/
         (--only: t1 ... m2, threads, process, memory, c1)
   ci    the exact sequence .ci/run runs: fmt, clippy, tests, conformance, loom, with timings
   tidy  the repository rules that `cargo test -p xtask` also enforces
