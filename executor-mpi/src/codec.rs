@@ -1,0 +1,59 @@
+//! The value encoding: the only place that knows tasks and results travel as postcard.
+//!
+//! Every call into user `Serialize`/`Deserialize` code goes through here, with panics caught, so
+//! a misbehaving implementation fails one task instead of a worker or the parent's threads.
+
+use executor_core::catch_panic;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Encodes `value`; the error message names the type and the serialiser's complaint.
+///
+/// Sizes the buffer first, so a large byte string is copied once instead of through a growing
+/// vector.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
+    let encode = || {
+        let size = postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())?;
+        postcard::to_extend(value, Vec::with_capacity(size))
+    };
+    match catch_panic(encode) {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => Err(format!("{}: {error}", std::any::type_name::<T>())),
+        Err(panic) => Err(format!(
+            "{}: the Serialize implementation panicked: {panic}",
+            std::any::type_name::<T>()
+        )),
+    }
+}
+
+/// Decodes a `T` that must span all of `bytes`.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match catch_panic(|| postcard::from_bytes::<T>(bytes)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(format!("{}: {error}", std::any::type_name::<T>())),
+        Err(panic) => Err(format!(
+            "{}: the Deserialize implementation panicked: {panic}",
+            std::any::type_name::<T>()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let bytes = encode(&(1u8, "two".to_string())).unwrap();
+        assert_eq!(
+            decode::<(u8, String)>(&bytes).unwrap(),
+            (1, "two".to_string())
+        );
+    }
+
+    #[test]
+    fn errors_name_the_type() {
+        let error = decode::<(u64, String)>(&[1]).unwrap_err();
+        assert!(error.contains("String"), "{error}");
+    }
+}

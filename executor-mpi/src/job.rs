@@ -1,0 +1,119 @@
+//! [`Job`]: one submitted task as rank 0's progress thread holds it, with its promise's type
+//! erased behind [`ErasedPromise`] (which decodes the outcome through the registry entry).
+
+use std::sync::Arc;
+
+use executor_core::{
+    BackendError, BrokenExecutor, CodecError, CodecStage, Promise, Start, TaskError,
+};
+
+use crate::pool::PoolState;
+use crate::protocol::RemoteFailure;
+use crate::registry::DecodeFn;
+
+/// One task: its encoded form, its pool, and who waits for it.
+pub(crate) struct Job {
+    /// Unique within the session.
+    pub(crate) id: u64,
+    /// Registry index of its type.
+    pub(crate) entry: u32,
+    /// The encoded task (taken when sent).
+    pub(crate) payload: Vec<u8>,
+    /// How many tasks of its pool a worker may hold at once.
+    pub(crate) per_worker: usize,
+    /// The pool that accepted it (told when it ends).
+    pub(crate) pool: Arc<PoolState>,
+    /// Completes its future.
+    pub(crate) promise: Box<dyn ErasedPromise>,
+    /// Whether the future was moved to running.
+    pub(crate) started: bool,
+    /// Whether a `Cancel` was sent to its worker.
+    pub(crate) cancel_sent: bool,
+}
+
+/// How a job ended.
+pub(crate) enum Outcome {
+    /// The worker's answer.
+    Reply(Result<Vec<u8>, RemoteFailure>),
+    /// It was cancelled before it ran.
+    Cancelled,
+    /// The session ended before it could finish.
+    Broken(BrokenExecutor),
+}
+
+impl Job {
+    /// Completes the future with `outcome`, then tells the pool. Runs done-callbacks: call
+    /// with no lock held.
+    pub(crate) fn finish(self, outcome: Outcome) {
+        self.promise.finish(outcome);
+        self.pool.job_ended(self.id);
+    }
+}
+
+/// A [`Promise`] with its types erased.
+pub(crate) trait ErasedPromise: Send {
+    /// Moves the future to running; `false` if it was cancelled and must not run.
+    fn start(&self) -> bool;
+    /// Whether the future was cancelled.
+    fn is_cancelled(&self) -> bool;
+    /// Completes the future.
+    fn finish(self: Box<Self>, outcome: Outcome);
+}
+
+/// The typed promise of a task whose outcome is `Result<O, TaskError<E>>`.
+pub(crate) struct TypedPromise<O: Send + 'static, E: Send + 'static> {
+    promise: Promise<O, E>,
+    decode: DecodeFn,
+}
+
+impl<O: Send + 'static, E: Send + 'static> TypedPromise<O, E> {
+    /// Wraps `promise`; `decode` is its task type's registry decoder.
+    pub(crate) fn new(promise: Promise<O, E>, decode: DecodeFn) -> Self {
+        TypedPromise { promise, decode }
+    }
+
+    fn decode(&self, reply: Result<Vec<u8>, RemoteFailure>) -> Result<O, TaskError<E>> {
+        match reply {
+            Ok(bytes) => match (self.decode)(&bytes) {
+                Ok(any) => match any.downcast::<Result<O, TaskError<E>>>() {
+                    Ok(outcome) => *outcome,
+                    Err(_) => Err(TaskError::Backend(BackendError::new(
+                        "the registry decoded an outcome of another type",
+                    ))),
+                },
+                Err(message) => Err(TaskError::Codec(CodecError {
+                    stage: CodecStage::DecodeResult,
+                    message,
+                })),
+            },
+            Err(RemoteFailure::Codec(codec)) => Err(TaskError::Codec(codec)),
+            Err(RemoteFailure::UnknownTask { index }) => Err(TaskError::Backend(
+                BackendError::new(format!("the worker has no task at registry index {index}")),
+            )),
+        }
+    }
+}
+
+impl<O: Send + 'static, E: Send + 'static> ErasedPromise for TypedPromise<O, E> {
+    fn start(&self) -> bool {
+        matches!(self.promise.start(), Ok(Start::Run))
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.promise.is_cancelled()
+    }
+
+    fn finish(self: Box<Self>, outcome: Outcome) {
+        let result = match outcome {
+            Outcome::Reply(reply) => self.decode(reply),
+            Outcome::Broken(broken) => Err(TaskError::Broken(broken)),
+            Outcome::Cancelled => {
+                // Fails only if the future is already done, which needs no action.
+                let _ = self.promise.set_cancelled();
+                return;
+            }
+        };
+        // Fails only if the future is already done (cancelled meanwhile): nobody sees it.
+        let _ = self.promise.set_outcome(result);
+    }
+}

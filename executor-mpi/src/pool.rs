@@ -1,0 +1,280 @@
+//! [`MpiPoolExecutor`] and its builder: the user's handle on rank 0, and how a task is accepted.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use executor_core::{
+    BackendError, BrokenExecutor, CodecError, CodecStage, Executor, Future, Rejected, Shutdown,
+    Submit, SubmitError, Task, TaskError,
+};
+use serde::Serialize;
+
+use crate::codec;
+use crate::job::{Job, TypedPromise};
+use crate::registry::{Registry, not_registered};
+use crate::remote_fn::{Call, RemoteFn};
+use crate::session::Link;
+
+/// Cancels a job's future (`Future::cancel`): `true` if it was still pending.
+type Canceller = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// What a pool shares with the progress thread: which of its jobs have not ended.
+pub(crate) struct PoolState {
+    inner: Mutex<PoolInner>,
+    ended: Condvar,
+}
+
+struct PoolInner {
+    shutdown: bool,
+    outstanding: HashMap<u64, Canceller>,
+}
+
+impl PoolState {
+    fn lock(&self) -> MutexGuard<'_, PoolInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Job `id` of this pool ended (its future is done).
+    pub(crate) fn job_ended(&self, id: u64) {
+        let mut inner = self.lock();
+        if inner.outstanding.remove(&id).is_some() && inner.outstanding.is_empty() {
+            self.ended.notify_all();
+        }
+    }
+}
+
+/// Builds [`MpiPoolExecutor`]s: made by [`Session::builder`](crate::Session::builder).
+///
+/// ```no_run
+/// let session = executor_mpi::init().unwrap();
+/// let pool = session.builder().tasks_per_worker(4).build();
+/// # drop(pool);
+/// ```
+#[derive(Clone)]
+pub struct MpiPoolBuilder {
+    link: Arc<Link>,
+    tasks_per_worker: usize,
+}
+
+impl MpiPoolBuilder {
+    pub(crate) fn new(link: Arc<Link>) -> Self {
+        MpiPoolBuilder {
+            link,
+            tasks_per_worker: 1,
+        }
+    }
+
+    /// How many of this pool's tasks a worker rank may hold at once (default 1, at least 1).
+    ///
+    /// A worker runs one task at a time; more than one hides the message latency between
+    /// tasks. A task sent ahead stays `Pending` until it starts, and cancelling it asks the
+    /// worker to skip it. If the worker starts it before the request arrives, it runs anyway
+    /// and its outcome is dropped (the future stays cancelled): with 1, this cannot happen.
+    pub fn tasks_per_worker(mut self, tasks: usize) -> Self {
+        self.tasks_per_worker = tasks.max(1);
+        self
+    }
+
+    /// A new pool; can be called again for more.
+    pub fn build(&self) -> MpiPoolExecutor {
+        MpiPoolExecutor {
+            link: self.link.clone(),
+            state: Arc::new(PoolState {
+                inner: Mutex::new(PoolInner {
+                    shutdown: false,
+                    outstanding: HashMap::new(),
+                }),
+                ended: Condvar::new(),
+            }),
+            tasks_per_worker: self.tasks_per_worker,
+        }
+    }
+}
+
+impl fmt::Debug for MpiPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MpiPoolBuilder")
+            .field("tasks_per_worker", &self.tasks_per_worker)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An executor whose tasks run on the worker ranks of an MPI job: Python's
+/// `mpi4py.futures.MPIPoolExecutor`.
+///
+/// Tasks are registered types ([`register_task!`](crate::register_task)) or functions
+/// ([`remote_fn!`](crate::remote_fn)), encoded with postcard. Every pool of a session shares
+/// the worker ranks (queued first come, first served); each pool has its own shutdown.
+///
+/// No crash isolation: in plain MPI a rank that dies (abort, segfault, `exit`) takes the whole
+/// job down, rank 0 included. A task's panic is caught and fails only its own future.
+///
+/// ```no_run
+/// use executor_core::{Executor, MapOptions, Shutdown, Submit};
+///
+/// fn cube(x: u64) -> u64 { x * x * x }
+/// executor_mpi::remote_fn!(cube);
+///
+/// fn main() {
+///     let session = executor_mpi::init().expect("launched with mpirun -n 2 or more");
+///     let pool = session.pool();
+///     assert_eq!(pool.call(cube, 3).unwrap().result(), Ok(27));
+///     pool.shutdown(Shutdown::default());
+/// }
+/// ```
+pub struct MpiPoolExecutor {
+    link: Arc<Link>,
+    state: Arc<PoolState>,
+    tasks_per_worker: usize,
+}
+
+impl MpiPoolExecutor {
+    /// Calls the registered function `function` with `args` on a worker rank (a tuple for
+    /// functions of several arguments).
+    #[allow(clippy::type_complexity)]
+    pub fn call<F, Args, M>(
+        &self,
+        function: F,
+        args: Args,
+    ) -> Result<Future<F::Output>, SubmitError<Call<F, Args, M>>>
+    where
+        F: RemoteFn<Args, M>,
+        Args: Serialize + Send + 'static,
+        M: 'static,
+    {
+        self.submit(Call::new(function, args))
+    }
+
+    /// How many worker ranks serve this pool (shared with the session's other pools).
+    pub fn max_workers(&self) -> usize {
+        self.link.workers()
+    }
+
+    /// How many tasks a worker may hold at once.
+    pub fn tasks_per_worker(&self) -> usize {
+        self.tasks_per_worker
+    }
+}
+
+impl<T: Task + Serialize> Submit<T> for MpiPoolExecutor {
+    /// Encodes the task and queues it for the progress thread. A task that cannot be encoded,
+    /// or whose type is not registered, gives a future that has already failed.
+    fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
+        if self.state.lock().shutdown {
+            return Err(SubmitError::new(Rejected::ShutDown, task));
+        }
+        if self.link.is_finalized() {
+            return Err(SubmitError::new(finalized(), task));
+        }
+        let Some(registered) = Registry::get().lookup::<T>() else {
+            let message = not_registered(std::any::type_name::<T>());
+            return Ok(Future::failed(TaskError::Backend(BackendError::new(
+                message,
+            ))));
+        };
+        let payload = match codec::encode(&task) {
+            Ok(payload) => payload,
+            Err(message) => {
+                return Ok(Future::failed(TaskError::Codec(CodecError {
+                    stage: CodecStage::EncodeTask,
+                    message,
+                })));
+            }
+        };
+        let (promise, future) = Future::pending();
+        let id = self.link.next_id();
+        let canceller: Canceller = {
+            let future = future.clone();
+            Arc::new(move || future.cancel())
+        };
+        {
+            let mut inner = self.state.lock();
+            if inner.shutdown {
+                return Err(SubmitError::new(Rejected::ShutDown, task));
+            }
+            inner.outstanding.insert(id, canceller);
+        }
+        let job = Job {
+            id,
+            entry: registered.index,
+            payload,
+            per_worker: self.tasks_per_worker,
+            pool: self.state.clone(),
+            promise: Box::new(TypedPromise::new(promise, registered.decode)),
+            started: false,
+            cancel_sent: false,
+        };
+        match self.link.submit(job) {
+            Ok(()) => Ok(future),
+            Err(job) => {
+                // The session ended: the never-seen future goes with the job.
+                drop(job);
+                self.state.job_ended(id);
+                Err(SubmitError::new(finalized(), task))
+            }
+        }
+    }
+}
+
+fn finalized() -> Rejected {
+    Rejected::Broken(BrokenExecutor::new("the MPI session was finalised"))
+}
+
+impl Executor for MpiPoolExecutor {
+    /// Stops accepting tasks; with `cancel_futures`, cancels this pool's tasks that have not
+    /// started. With `wait`, blocks until every task this pool accepted ended (not when called
+    /// from a done-callback, which runs on the progress thread).
+    fn shutdown(&self, how: Shutdown) {
+        let cancellers: Vec<(u64, Canceller)> = {
+            let mut inner = self.state.lock();
+            inner.shutdown = true;
+            if how.cancel_futures {
+                inner
+                    .outstanding
+                    .iter()
+                    .map(|(id, cancel)| (*id, cancel.clone()))
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        };
+        // No lock held: cancelling runs done-callbacks, which may call back into the pool.
+        for (id, cancel) in cancellers {
+            if cancel() {
+                self.state.job_ended(id);
+            }
+        }
+        if how.wait && !self.link.on_progress_thread() {
+            let mut inner = self.state.lock();
+            while !inner.outstanding.is_empty() {
+                inner = self
+                    .state
+                    .ended
+                    .wait(inner)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+    }
+
+    fn is_shutdown(&self) -> bool {
+        self.state.lock().shutdown
+    }
+}
+
+impl Drop for MpiPoolExecutor {
+    /// Shuts down without waiting: accepted tasks still run.
+    fn drop(&mut self) {
+        self.state.lock().shutdown = true;
+    }
+}
+
+impl fmt::Debug for MpiPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MpiPoolExecutor")
+            .field("workers", &self.link.workers())
+            .field("tasks_per_worker", &self.tasks_per_worker)
+            .field("shutdown", &self.is_shutdown())
+            .finish_non_exhaustive()
+    }
+}

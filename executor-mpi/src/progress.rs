@@ -1,0 +1,272 @@
+//! Rank 0's progress thread: the only thread of rank 0 that calls MPI. It queues jobs, sends
+//! each to a worker rank with a free slot, and completes futures from the answers.
+//!
+//! With nothing in flight it blocks on its command channel (no CPU burn); while tasks run it
+//! polls MPI with a short backoff, waking at once for new commands.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+use executor_core::BrokenExecutor;
+use mpi::Rank;
+
+use crate::job::{Job, Outcome};
+use crate::protocol::{ToRoot, ToWorker};
+use crate::registry::Registry;
+use crate::transport::{Backoff, Transport};
+
+/// What the rest of rank 0 asks of the progress thread.
+pub(crate) enum Command {
+    /// Run this job.
+    Submit(Job),
+    /// Stop the workers and finalise MPI.
+    Finalize,
+}
+
+/// Why the handshake with the workers failed.
+#[derive(Debug)]
+pub(crate) enum HandshakeError {
+    /// A worker runs another build (its registry differs).
+    Mismatch(Rank),
+    /// Not every worker said hello in time.
+    Timeout,
+}
+
+/// How long workers have to say hello.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Waits for every worker's hello and checks it runs this binary's registry.
+pub(crate) fn handshake(transport: &mut Transport) -> Result<(), HandshakeError> {
+    let expected = Registry::get().fingerprint();
+    let mut missing = (transport.size() - 1) as usize;
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let mut backoff = Backoff::new();
+    let mut mismatch = None;
+    while missing > 0 {
+        match transport.try_receive::<ToRoot>() {
+            Some((rank, ToRoot::Hello(fingerprint))) => {
+                missing -= 1;
+                if fingerprint != expected {
+                    mismatch.get_or_insert(rank);
+                }
+                backoff.reset();
+            }
+            Some(_) => {}
+            None if Instant::now() > deadline => return Err(HandshakeError::Timeout),
+            None => std::thread::sleep(backoff.next_pause()),
+        }
+    }
+    match mismatch {
+        Some(rank) => Err(HandshakeError::Mismatch(rank)),
+        None => Ok(()),
+    }
+}
+
+/// A job sent to a worker.
+struct InFlight {
+    worker: Rank,
+    job: Job,
+}
+
+/// The state of rank 0's progress thread.
+struct Root<'t> {
+    transport: &'t mut Transport,
+    queue: VecDeque<Job>,
+    in_flight: HashMap<u64, InFlight>,
+    /// Jobs sent and not ended, per worker rank (index 0 unused).
+    load: Vec<usize>,
+    /// Set once `Finalize` arrived: workers were told to stop.
+    stopping: bool,
+    /// Workers that said `Bye`.
+    gone: usize,
+}
+
+/// Runs rank 0's progress thread until `Finalize` (or until every sender is gone), then stops
+/// the workers and returns once they all said goodbye. The caller finalises MPI.
+pub(crate) fn run_root(transport: &mut Transport, commands: Receiver<Command>) {
+    let size = transport.size() as usize;
+    let mut root = Root {
+        transport,
+        queue: VecDeque::new(),
+        in_flight: HashMap::new(),
+        load: vec![0; size],
+        stopping: false,
+        gone: 0,
+    };
+    let mut backoff = Backoff::new();
+    loop {
+        let idle = root.queue.is_empty() && root.in_flight.is_empty() && !root.stopping;
+        let mut progressed = false;
+        if idle && !root.transport.sending() {
+            // Nothing in flight: block until there is something to do.
+            match commands.recv() {
+                Ok(command) => root.command(command),
+                Err(_) => root.stop(),
+            }
+            progressed = true;
+        }
+        loop {
+            match commands.try_recv() {
+                Ok(command) => {
+                    progressed = true;
+                    root.command(command);
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    if !root.stopping {
+                        root.stop();
+                    }
+                    break;
+                }
+            }
+        }
+        root.dispatch();
+        root.send_cancels();
+        while let Some((rank, answer)) = root.transport.try_receive::<ToRoot>() {
+            progressed = true;
+            root.answer(rank, answer);
+        }
+        root.transport.poll_sends();
+        if root.stopping && root.gone == size - 1 {
+            break;
+        }
+        if progressed {
+            backoff.reset();
+            continue;
+        }
+        match commands.recv_timeout(backoff.next_pause()) {
+            Ok(command) => {
+                backoff.reset();
+                root.command(command);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if !root.stopping {
+                    root.stop();
+                }
+            }
+        }
+    }
+    let broken = BrokenExecutor::new("the MPI session ended while the task ran");
+    for (_, InFlight { job, .. }) in root.in_flight.drain() {
+        job.finish(Outcome::Broken(broken.clone()));
+    }
+    root.transport.flush();
+}
+
+impl Root<'_> {
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Submit(job) if self.stopping => job.finish(Outcome::Broken(
+                BrokenExecutor::new("the MPI session was finalised"),
+            )),
+            Command::Submit(job) => self.queue.push_back(job),
+            Command::Finalize => self.stop(),
+        }
+    }
+
+    /// Fails the queue and tells every worker to stop.
+    fn stop(&mut self) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        let broken = BrokenExecutor::new("the MPI session was finalised");
+        for job in self.queue.drain(..) {
+            job.finish(Outcome::Broken(broken.clone()));
+        }
+        for worker in 1..self.load.len() {
+            self.transport.send(worker as Rank, &ToWorker::Stop);
+        }
+    }
+
+    /// Sends queued jobs to workers with a free slot, least loaded first.
+    fn dispatch(&mut self) {
+        while let Some(front) = self.queue.front() {
+            let limit = front.per_worker;
+            let Some(worker) = (1..self.load.len())
+                .filter(|&w| self.load[w] < limit)
+                .min_by_key(|&w| self.load[w])
+            else {
+                return;
+            };
+            let mut job = self.queue.pop_front().expect("the queue has a front");
+            if self.load[worker] == 0 {
+                // An idle worker starts it at once: it is running from now.
+                if !job.promise.start() {
+                    job.finish(Outcome::Cancelled);
+                    continue;
+                }
+                job.started = true;
+            } else if job.promise.is_cancelled() {
+                job.finish(Outcome::Cancelled);
+                continue;
+            }
+            let payload = std::mem::take(&mut job.payload);
+            self.transport.send(
+                worker as Rank,
+                &ToWorker::Run {
+                    id: job.id,
+                    entry: job.entry,
+                    payload,
+                },
+            );
+            self.load[worker] += 1;
+            self.in_flight.insert(
+                job.id,
+                InFlight {
+                    worker: worker as Rank,
+                    job,
+                },
+            );
+        }
+    }
+
+    /// Asks workers to skip queued jobs whose futures were cancelled.
+    fn send_cancels(&mut self) {
+        for (id, in_flight) in &mut self.in_flight {
+            let job = &mut in_flight.job;
+            if !job.started && !job.cancel_sent && job.promise.is_cancelled() {
+                job.cancel_sent = true;
+                self.transport
+                    .send(in_flight.worker, &ToWorker::Cancel(*id));
+            }
+        }
+    }
+
+    fn answer(&mut self, rank: Rank, answer: ToRoot) {
+        match answer {
+            ToRoot::Started(id) => {
+                if let Some(in_flight) = self.in_flight.get_mut(&id) {
+                    if !in_flight.job.started {
+                        // If it was cancelled meanwhile, it runs anyway and its outcome is
+                        // dropped (the future stays cancelled).
+                        in_flight.job.started = true;
+                        in_flight.job.promise.start();
+                    }
+                }
+            }
+            ToRoot::Done { id, reply } => {
+                if let Some(in_flight) = self.end(id) {
+                    in_flight.job.finish(Outcome::Reply(reply));
+                }
+            }
+            ToRoot::Skipped(id) => {
+                if let Some(in_flight) = self.end(id) {
+                    in_flight.job.finish(Outcome::Cancelled);
+                }
+            }
+            ToRoot::Bye => self.gone += 1,
+            ToRoot::Hello(_) => {
+                debug_assert!(false, "rank {rank} said hello twice");
+            }
+        }
+    }
+
+    fn end(&mut self, id: u64) -> Option<InFlight> {
+        let in_flight = self.in_flight.remove(&id)?;
+        self.load[in_flight.worker as usize] -= 1;
+        Some(in_flight)
+    }
+}

@@ -1,0 +1,64 @@
+//! The messages between rank 0 and the worker ranks, and how they travel (postcard over
+//! `MPI_Isend`, one tag).
+//!
+//! Rank 0 sends [`ToWorker`]; workers answer with [`ToRoot`]. Every message is one byte vector;
+//! the task and its outcome inside are already encoded by their registry entry.
+
+use executor_core::CodecError;
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a message changes; part of the registry fingerprint.
+pub(crate) const PROTOCOL_VERSION: u32 = 1;
+
+/// The MPI tag of every message of this crate.
+pub(crate) const TAG: mpi::Tag = 7;
+
+/// From rank 0 to a worker rank.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ToWorker {
+    /// Run (or queue, if the worker is busy) the task at registry index `entry`.
+    Run {
+        /// The job's number, echoed in every answer.
+        id: u64,
+        /// Registry index of the task type.
+        entry: u32,
+        /// The encoded task.
+        payload: Vec<u8>,
+    },
+    /// Do not start job `id` if it has not started yet (answer [`ToRoot::Skipped`]).
+    Cancel(u64),
+    /// Finish what was sent, answer [`ToRoot::Bye`] and leave.
+    Stop,
+}
+
+/// From a worker rank to rank 0.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ToRoot {
+    /// Sent once on start-up: the worker's registry fingerprint.
+    Hello(u64),
+    /// Job `id` is starting now.
+    Started(u64),
+    /// Job `id` ended.
+    Done {
+        /// The job.
+        id: u64,
+        /// Its encoded outcome, or why the worker could not run it.
+        reply: Result<Vec<u8>, RemoteFailure>,
+    },
+    /// Job `id` was cancelled before it started, and did not run.
+    Skipped(u64),
+    /// The worker stopped: nothing more will come from it.
+    Bye,
+}
+
+/// A failure in the worker around the task rather than in it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum RemoteFailure {
+    /// The task did not decode, or its outcome did not encode.
+    Codec(CodecError),
+    /// The worker has no task at this registry index.
+    UnknownTask {
+        /// The index it was asked for.
+        index: u32,
+    },
+}

@@ -1,0 +1,362 @@
+//! The task registry: which task types and functions a worker can run, keyed by type.
+//!
+//! [`register_task!`](crate::register_task) and [`remote_fn!`](crate::remote_fn) each add entries
+//! at link time (through `inventory`), so there is no hand-written dispatch table. Parent and
+//! worker are the same binary and build the same registry: entries are sorted by name and type
+//! so both sides agree on indexes, and a fingerprint of the whole list is checked in the
+//! handshake. The parent finds an entry by `TypeId`; only its index crosses the wire.
+//!
+//! An entry carries two monomorphised functions: `run` (worker side: decode the task, run it
+//! with panics caught, encode the outcome) and `decode` (parent side: decode the outcome into
+//! the exact `Result<T::Output, TaskError<T::Error>>` the future holds, boxed as `Any`).
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::OnceLock;
+
+use executor_core::{Chunk, ChunkOutput, CodecError, CodecStage, PanicInfo, Task, TaskError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::protocol::{PROTOCOL_VERSION, RemoteFailure};
+
+/// Worker side of an entry: encoded task in, encoded outcome out.
+#[doc(hidden)]
+pub type RunFn = fn(&[u8]) -> RunResult;
+/// Parent side of an entry: encoded outcome in, `Box<Result<T::Output, TaskError<T::Error>>>` out.
+#[doc(hidden)]
+pub type DecodeFn = fn(&[u8]) -> Result<Box<dyn Any + Send>, String>;
+
+/// What an entry's worker side produced (opaque outside this crate).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RunResult(pub(crate) Result<Vec<u8>, RemoteFailure>);
+
+/// One runnable task type. Created by the registration macros; not for direct use.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TaskEntry {
+    name: fn() -> &'static str,
+    type_id: fn() -> TypeId,
+    run: RunFn,
+    decode: DecodeFn,
+}
+
+inventory::collect!(TaskEntry);
+
+impl TaskEntry {
+    /// An entry from its parts (used by `remote_fn!`).
+    pub const fn from_parts(
+        name: fn() -> &'static str,
+        type_id: fn() -> TypeId,
+        run: RunFn,
+        decode: DecodeFn,
+    ) -> TaskEntry {
+        TaskEntry {
+            name,
+            type_id,
+            run,
+            decode,
+        }
+    }
+
+    /// The entry for the task type `T`.
+    pub const fn task<T>() -> TaskEntry
+    where
+        T: Task + Serialize + DeserializeOwned,
+        T::Output: Serialize + DeserializeOwned,
+        T::Error: Serialize + DeserializeOwned,
+    {
+        TaskEntry {
+            name: std::any::type_name::<T>,
+            type_id: TypeId::of::<T>,
+            run: run_task::<T>,
+            decode: decode_task::<T>,
+        }
+    }
+
+    /// The entry for `Chunk<T>` (what `map` with a `chunksize` sends).
+    pub const fn chunk<T>() -> TaskEntry
+    where
+        T: Task + Serialize + DeserializeOwned,
+        T::Output: Serialize + DeserializeOwned,
+        T::Error: Serialize + DeserializeOwned,
+    {
+        TaskEntry {
+            name: std::any::type_name::<Chunk<T>>,
+            type_id: TypeId::of::<Chunk<T>>,
+            run: run_chunk::<T>,
+            decode: decode_chunk::<T>,
+        }
+    }
+}
+
+/// A task's outcome as the worker encodes it. `E` is the task's own error, or [`Never`].
+#[derive(Serialize, Deserialize)]
+pub(crate) enum WireOutcome<O, E> {
+    /// It returned a value.
+    Value(O),
+    /// It returned its own error.
+    Failed(E),
+    /// It panicked.
+    Panicked(PanicInfo),
+}
+
+/// The error type of tasks that cannot fail (`Infallible` has no serde implementation).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub enum Never {}
+
+impl<O, E> WireOutcome<O, E> {
+    /// From what `run_caught` returned.
+    pub(crate) fn from_result(result: Result<O, TaskError<E>>) -> Self {
+        match result {
+            Ok(value) => WireOutcome::Value(value),
+            Err(TaskError::Failed(error)) => WireOutcome::Failed(error),
+            Err(TaskError::Panicked(panic)) => WireOutcome::Panicked(panic),
+            Err(other) => WireOutcome::Panicked(PanicInfo::new(
+                format!(
+                    "unexpected outcome: {}",
+                    other.map_failure(|_| "task error")
+                ),
+                None,
+            )),
+        }
+    }
+
+    /// Back to the future's outcome.
+    pub(crate) fn into_result(self) -> Result<O, TaskError<E>> {
+        match self {
+            WireOutcome::Value(value) => Ok(value),
+            WireOutcome::Failed(error) => Err(TaskError::Failed(error)),
+            WireOutcome::Panicked(panic) => Err(TaskError::Panicked(panic)),
+        }
+    }
+}
+
+impl<O> WireOutcome<O, Never> {
+    /// For tasks whose error is `Infallible`.
+    pub(crate) fn from_infallible(result: Result<O, TaskError<Infallible>>) -> Self {
+        WireOutcome::from_result(result.map_err(|e| e.map_failure(|never| match never {})))
+    }
+
+    /// Back to an outcome with `Infallible` errors.
+    pub(crate) fn into_infallible(self) -> Result<O, TaskError<Infallible>> {
+        self.into_result()
+            .map_err(|e| e.map_failure(|never| match never {}))
+    }
+}
+
+fn decode_failure(message: String) -> RemoteFailure {
+    RemoteFailure::Codec(CodecError {
+        stage: CodecStage::DecodeTask,
+        message,
+    })
+}
+
+fn encode_failure(message: String) -> RemoteFailure {
+    RemoteFailure::Codec(CodecError {
+        stage: CodecStage::EncodeResult,
+        message,
+    })
+}
+
+fn run_task<T>(bytes: &[u8]) -> RunResult
+where
+    T: Task + DeserializeOwned,
+    T::Output: Serialize,
+    T::Error: Serialize,
+{
+    RunResult(
+        codec::decode::<T>(bytes)
+            .map_err(decode_failure)
+            .and_then(|task| {
+                let outcome = WireOutcome::from_result(executor_core::run_caught(task));
+                codec::encode(&outcome).map_err(encode_failure)
+            }),
+    )
+}
+
+fn decode_task<T>(bytes: &[u8]) -> Result<Box<dyn Any + Send>, String>
+where
+    T: Task,
+    T::Output: DeserializeOwned,
+    T::Error: DeserializeOwned,
+{
+    let outcome: WireOutcome<T::Output, T::Error> = codec::decode(bytes)?;
+    Ok(Box::new(outcome.into_result()))
+}
+
+fn run_chunk<T>(bytes: &[u8]) -> RunResult
+where
+    T: Task + DeserializeOwned,
+    T::Output: Serialize,
+    T::Error: Serialize,
+{
+    RunResult(
+        codec::decode::<Chunk<T>>(bytes)
+            .map_err(decode_failure)
+            .and_then(|chunk| {
+                let outcomes: Vec<WireOutcome<T::Output, T::Error>> = chunk
+                    .0
+                    .into_iter()
+                    .map(|task| WireOutcome::from_result(executor_core::run_caught(task)))
+                    .collect();
+                codec::encode(&outcomes).map_err(encode_failure)
+            }),
+    )
+}
+
+fn decode_chunk<T>(bytes: &[u8]) -> Result<Box<dyn Any + Send>, String>
+where
+    T: Task,
+    T::Output: DeserializeOwned,
+    T::Error: DeserializeOwned,
+{
+    let outcomes: Vec<WireOutcome<T::Output, T::Error>> = codec::decode(bytes)?;
+    let results: ChunkOutput<T> = outcomes.into_iter().map(WireOutcome::into_result).collect();
+    Ok(Box::new(Ok::<_, TaskError<Infallible>>(results)))
+}
+
+/// Runs the worker side of a function entry (for `remote_fn!` expansions).
+pub(crate) fn run_with<A, R>(bytes: &[u8], call: impl FnOnce(A) -> R) -> RunResult
+where
+    A: DeserializeOwned,
+    R: Serialize,
+{
+    RunResult(
+        codec::decode::<A>(bytes)
+            .map_err(decode_failure)
+            .and_then(|args| {
+                let result = executor_core::catch_panic(move || call(args))
+                    .map_err(TaskError::<Infallible>::Panicked);
+                codec::encode(&WireOutcome::from_infallible(result)).map_err(encode_failure)
+            }),
+    )
+}
+
+/// Runs the worker side of a chunk of function calls.
+pub(crate) fn run_chunk_with<A, R>(bytes: &[u8], call: impl Fn(A) -> R) -> RunResult
+where
+    A: DeserializeOwned,
+    R: Serialize,
+{
+    RunResult(
+        codec::decode::<Vec<A>>(bytes)
+            .map_err(decode_failure)
+            .and_then(|args| {
+                let outcomes: Vec<WireOutcome<R, Never>> = args
+                    .into_iter()
+                    .map(|a| {
+                        let result = executor_core::catch_panic(|| call(a))
+                            .map_err(TaskError::<Infallible>::Panicked);
+                        WireOutcome::from_infallible(result)
+                    })
+                    .collect();
+                codec::encode(&outcomes).map_err(encode_failure)
+            }),
+    )
+}
+
+/// Decodes the outcome of a function entry.
+pub(crate) fn decode_with<R>(bytes: &[u8]) -> Result<Box<dyn Any + Send>, String>
+where
+    R: DeserializeOwned + Send + 'static,
+{
+    let outcome: WireOutcome<R, Never> = codec::decode(bytes)?;
+    Ok(Box::new(outcome.into_infallible()))
+}
+
+/// Decodes the outcome of a chunk of function calls.
+pub(crate) fn decode_chunk_with<R>(bytes: &[u8]) -> Result<Box<dyn Any + Send>, String>
+where
+    R: DeserializeOwned + Send + 'static,
+{
+    let outcomes: Vec<WireOutcome<R, Never>> = codec::decode(bytes)?;
+    let results: Vec<Result<R, TaskError<Infallible>>> = outcomes
+        .into_iter()
+        .map(WireOutcome::into_infallible)
+        .collect();
+    Ok(Box::new(Ok::<_, TaskError<Infallible>>(results)))
+}
+
+/// Perturbs the fingerprint, so tests can start a worker that does not match its parent.
+pub(crate) const REGISTRY_SALT_ENV: &str = "EXECUTOR_MPI_REGISTRY_SALT";
+
+/// The registry of this binary, built on first use.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    entries: Vec<&'static TaskEntry>,
+    by_type: HashMap<TypeId, u32>,
+    fingerprint: u64,
+}
+
+/// What the parent needs to submit a task type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Registered {
+    /// The index sent on the wire.
+    pub(crate) index: u32,
+    /// Decodes its outcome.
+    pub(crate) decode: DecodeFn,
+}
+
+impl Registry {
+    /// This binary's registry.
+    pub(crate) fn get() -> &'static Registry {
+        static REGISTRY: OnceLock<Registry> = OnceLock::new();
+        REGISTRY.get_or_init(Registry::build)
+    }
+
+    fn build() -> Registry {
+        let mut entries: Vec<&'static TaskEntry> = inventory::iter::<TaskEntry>().collect();
+        entries.sort_by(|a, b| ((a.name)(), (a.type_id)()).cmp(&((b.name)(), (b.type_id)())));
+        // The same type registered twice gets one entry.
+        entries.dedup_by(|a, b| (a.type_id)() == (b.type_id)());
+        let mut hasher = DefaultHasher::new();
+        PROTOCOL_VERSION.hash(&mut hasher);
+        // A testing hook: a worker started with this variable takes itself for another build.
+        std::env::var_os(REGISTRY_SALT_ENV).hash(&mut hasher);
+        env!("CARGO_PKG_VERSION").hash(&mut hasher);
+        let mut by_type = HashMap::with_capacity(entries.len());
+        for (index, entry) in entries.iter().enumerate() {
+            (entry.name)().hash(&mut hasher);
+            (entry.type_id)().hash(&mut hasher);
+            by_type.insert((entry.type_id)(), index as u32);
+        }
+        Registry {
+            entries,
+            by_type,
+            fingerprint: hasher.finish(),
+        }
+    }
+
+    /// Identifies this registry (and protocol); equal in parent and worker of the same binary.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// The entry for the task type `T`, if it was registered.
+    pub(crate) fn lookup<T: 'static>(&self) -> Option<Registered> {
+        let index = *self.by_type.get(&TypeId::of::<T>())?;
+        Some(Registered {
+            index,
+            decode: self.entries[index as usize].decode,
+        })
+    }
+
+    /// The worker side of entry `index`.
+    pub(crate) fn runner(&self, index: u32) -> Option<RunFn> {
+        self.entries.get(index as usize).map(|entry| entry.run)
+    }
+}
+
+/// The message for a task type that was never registered.
+pub(crate) fn not_registered(type_name: &str) -> String {
+    format!(
+        "task type `{type_name}` is not registered: add `executor_mpi::register_task!(...)` \
+         (or `remote_fn!` for a function) for it"
+    )
+}
