@@ -31,7 +31,7 @@ fn main() {
         "rank 0 of an MPI job with {} worker ranks",
         session.workers()
     );
-    let pool = session.builder().tasks_per_worker(2).build();
+    let pool = session.pool();
 
     // Submit: primes below two million, in 20 ranges, collected as they complete.
     let started = Instant::now();

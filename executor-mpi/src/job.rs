@@ -19,16 +19,10 @@ pub(crate) struct Job {
     pub(crate) entry: u32,
     /// The encoded task (taken when sent).
     pub(crate) payload: Vec<u8>,
-    /// How many tasks of its pool a worker may hold at once.
-    pub(crate) per_worker: usize,
-    /// The pool that accepted it (told when it ends).
+    /// The pool that accepted it (told when it ends; sizes batches).
     pub(crate) pool: Arc<PoolState>,
     /// Completes its future.
     pub(crate) promise: Box<dyn ErasedPromise>,
-    /// Whether the future was moved to running.
-    pub(crate) started: bool,
-    /// Whether a `Cancel` was sent to its worker.
-    pub(crate) cancel_sent: bool,
 }
 
 /// How a job ended.
@@ -54,8 +48,6 @@ impl Job {
 pub(crate) trait ErasedPromise: Send {
     /// Moves the future to running; `false` if it was cancelled and must not run.
     fn start(&self) -> bool;
-    /// Whether the future was cancelled.
-    fn is_cancelled(&self) -> bool;
     /// Completes the future.
     fn finish(self: Box<Self>, outcome: Outcome);
 }
@@ -97,10 +89,6 @@ impl<O: Send + 'static, E: Send + 'static> TypedPromise<O, E> {
 impl<O: Send + 'static, E: Send + 'static> ErasedPromise for TypedPromise<O, E> {
     fn start(&self) -> bool {
         matches!(self.promise.start(), Ok(Start::Run))
-    }
-
-    fn is_cancelled(&self) -> bool {
-        self.promise.is_cancelled()
     }
 
     fn finish(self: Box<Self>, outcome: Outcome) {

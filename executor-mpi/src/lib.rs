@@ -37,9 +37,12 @@
 //! backoff (spinning, then sleeping up to 1 ms, waking at once for new work) while tasks run.
 //! Sends are non-blocking (`MPI_Isend`), so no two ranks can deadlock sending to each other.
 //! A worker rank's progress thread receives the tasks and runs them itself, one at a time
-//! (its main thread only waits for the end of the job). Each pool sets how many tasks a worker may hold at once
-//! ([`MpiPoolBuilder::tasks_per_worker`], default 1); a task is `Running` only once its worker
-//! really starts it.
+//! (its main thread only waits for the end of the job).
+//!
+//! Only idle workers are fed, each with a batch sized to about a millisecond of the pool's
+//! measured task time (one task until one has finished), at most a fair share of the queue and
+//! at most [`MpiPoolBuilder::tasks_per_worker`] (default 64). As in CPython's call queue, a task
+//! is `Running` from the moment it is sent: a queued task can be cancelled, a sent one cannot.
 //!
 //! # Fault model
 //!

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use executor_core::{
@@ -23,6 +24,10 @@ type Canceller = Arc<dyn Fn() -> bool + Send + Sync>;
 pub(crate) struct PoolState {
     inner: Mutex<PoolInner>,
     ended: Condvar,
+    /// The most tasks sent to a worker at once.
+    tasks_per_worker: usize,
+    /// A moving average of how long its tasks run, in nanoseconds; 0 while unmeasured.
+    task_nanos: AtomicU64,
 }
 
 struct PoolInner {
@@ -35,6 +40,29 @@ impl PoolState {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The most tasks a worker gets at once.
+    pub(crate) fn tasks_per_worker(&self) -> usize {
+        self.tasks_per_worker
+    }
+
+    /// How long this pool's tasks run (a moving average), if any ran yet.
+    pub(crate) fn task_nanos(&self) -> Option<u64> {
+        match self.task_nanos.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(nanos),
+        }
+    }
+
+    /// Adds a task's run time to the average (only the progress thread writes it).
+    pub(crate) fn record_task_nanos(&self, nanos: u64) {
+        let nanos = nanos.max(1);
+        let average = match self.task_nanos() {
+            None => nanos,
+            Some(old) => (old.saturating_mul(7) / 8).saturating_add(nanos / 8).max(1),
+        };
+        self.task_nanos.store(average, Ordering::Relaxed);
+    }
+
     /// Job `id` of this pool ended (its future is done).
     pub(crate) fn job_ended(&self, id: u64) {
         let mut inner = self.lock();
@@ -43,6 +71,9 @@ impl PoolState {
         }
     }
 }
+
+/// The default of [`MpiPoolBuilder::tasks_per_worker`].
+const DEFAULT_TASKS_PER_WORKER: usize = 64;
 
 /// Builds [`MpiPoolExecutor`]s: made by [`Session::builder`](crate::Session::builder).
 ///
@@ -61,16 +92,17 @@ impl MpiPoolBuilder {
     pub(crate) fn new(link: Arc<Link>) -> Self {
         MpiPoolBuilder {
             link,
-            tasks_per_worker: 1,
+            tasks_per_worker: DEFAULT_TASKS_PER_WORKER,
         }
     }
 
-    /// How many of this pool's tasks a worker rank may hold at once (default 1, at least 1).
+    /// The most of this pool's tasks a worker rank gets at once (default 64, at least 1).
     ///
-    /// A worker runs one task at a time; more than one hides the message latency between
-    /// tasks. A task sent ahead stays `Pending` until it starts, and cancelling it asks the
-    /// worker to skip it. If the worker starts it before the request arrives, it runs anyway
-    /// and its outcome is dropped (the future stays cancelled): with 1, this cannot happen.
+    /// Only idle workers are fed, each with a batch sized to about a millisecond of work by
+    /// the pool's measured task duration (one task until a task has finished), at most a fair
+    /// share of the queue and at most this. A worker runs its batch one task at a time, and
+    /// every task of a batch is `Running` from the moment it is sent (as in CPython's call
+    /// queue): it can no longer be cancelled. 1 sends one task at a time.
     pub fn tasks_per_worker(mut self, tasks: usize) -> Self {
         self.tasks_per_worker = tasks.max(1);
         self
@@ -86,8 +118,9 @@ impl MpiPoolBuilder {
                     outstanding: HashMap::new(),
                 }),
                 ended: Condvar::new(),
+                tasks_per_worker: self.tasks_per_worker,
+                task_nanos: AtomicU64::new(0),
             }),
-            tasks_per_worker: self.tasks_per_worker,
         }
     }
 }
@@ -126,7 +159,6 @@ impl fmt::Debug for MpiPoolBuilder {
 pub struct MpiPoolExecutor {
     link: Arc<Link>,
     state: Arc<PoolState>,
-    tasks_per_worker: usize,
 }
 
 impl MpiPoolExecutor {
@@ -151,9 +183,9 @@ impl MpiPoolExecutor {
         self.link.workers()
     }
 
-    /// How many tasks a worker may hold at once.
+    /// The most tasks a worker gets at once.
     pub fn tasks_per_worker(&self) -> usize {
-        self.tasks_per_worker
+        self.state.tasks_per_worker
     }
 }
 
@@ -199,11 +231,8 @@ impl<T: Task + Serialize> Submit<T> for MpiPoolExecutor {
             id,
             entry: registered.index,
             payload,
-            per_worker: self.tasks_per_worker,
             pool: self.state.clone(),
             promise: Box::new(TypedPromise::new(promise, registered.decode)),
-            started: false,
-            cancel_sent: false,
         };
         match self.link.submit(job) {
             Ok(()) => Ok(future),
@@ -273,7 +302,7 @@ impl fmt::Debug for MpiPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MpiPoolExecutor")
             .field("workers", &self.link.workers())
-            .field("tasks_per_worker", &self.tasks_per_worker)
+            .field("tasks_per_worker", &self.state.tasks_per_worker)
             .field("shutdown", &self.is_shutdown())
             .finish_non_exhaustive()
     }

@@ -3,8 +3,14 @@
 //!
 //! With nothing in flight it blocks on its command channel (no CPU burn); while tasks run it
 //! polls MPI with a short backoff, waking at once for new commands.
+//!
+//! Scheduling: only idle workers are fed, each with a batch whose size adapts to the measured
+//! task duration of the pool (about a millisecond of work, one task while unmeasured), at most a
+//! fair share of the queue and at most the pool's `tasks_per_worker`: no-op tasks travel many
+//! per message, long tasks one at a time.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -12,7 +18,7 @@ use executor_core::BrokenExecutor;
 use mpi::Rank;
 
 use crate::job::{Job, Outcome};
-use crate::protocol::{ToRoot, ToWorker};
+use crate::protocol::{ToRoot, ToWorker, WireJob};
 use crate::registry::Registry;
 use crate::transport::{Backoff, Transport};
 
@@ -122,7 +128,6 @@ pub(crate) fn run_root(transport: &mut Transport, commands: Receiver<Command>) {
             }
         }
         root.dispatch();
-        root.send_cancels();
         while let Some((rank, answer)) = root.transport.try_receive::<ToRoot>() {
             progressed = true;
             root.answer(rank, answer);
@@ -181,80 +186,73 @@ impl Root<'_> {
         }
     }
 
-    /// Sends queued jobs to workers with a free slot, least loaded first.
+    /// Gives each idle worker a batch from the front of the queue. Every job of a batch is
+    /// running from now on (as in CPython's call queue); cancelled ones are dropped.
     fn dispatch(&mut self) {
-        while let Some(front) = self.queue.front() {
-            let limit = front.per_worker;
-            let Some(worker) = (1..self.load.len())
-                .filter(|&w| self.load[w] < limit)
-                .min_by_key(|&w| self.load[w])
-            else {
+        let workers = self.load.len() - 1;
+        for worker in 1..self.load.len() {
+            if self.queue.is_empty() {
                 return;
-            };
-            let mut job = self.queue.pop_front().expect("the queue has a front");
-            if self.load[worker] == 0 {
-                // An idle worker starts it at once: it is running from now.
+            }
+            if self.load[worker] > 0 {
+                continue;
+            }
+            let pool = self
+                .queue
+                .front()
+                .expect("the queue is not empty")
+                .pool
+                .clone();
+            let limit = batch_size(
+                self.queue.len(),
+                workers,
+                pool.task_nanos(),
+                pool.tasks_per_worker(),
+            );
+            let mut batch = Vec::with_capacity(limit);
+            let mut jobs = Vec::with_capacity(limit);
+            while batch.len() < limit {
+                let Some(front) = self.queue.front() else {
+                    break;
+                };
+                if !Arc::ptr_eq(&front.pool, &pool) {
+                    break;
+                }
+                let mut job = self.queue.pop_front().expect("the queue has a front");
                 if !job.promise.start() {
                     job.finish(Outcome::Cancelled);
                     continue;
                 }
-                job.started = true;
-            } else if job.promise.is_cancelled() {
-                job.finish(Outcome::Cancelled);
-                continue;
-            }
-            let payload = std::mem::take(&mut job.payload);
-            self.transport.send(
-                worker as Rank,
-                &ToWorker::Run {
+                batch.push(WireJob {
                     id: job.id,
                     entry: job.entry,
-                    payload,
-                },
-            );
-            self.load[worker] += 1;
-            self.in_flight.insert(
-                job.id,
-                InFlight {
-                    worker: worker as Rank,
-                    job,
-                },
-            );
-        }
-    }
-
-    /// Asks workers to skip queued jobs whose futures were cancelled.
-    fn send_cancels(&mut self) {
-        for (id, in_flight) in &mut self.in_flight {
-            let job = &mut in_flight.job;
-            if !job.started && !job.cancel_sent && job.promise.is_cancelled() {
-                job.cancel_sent = true;
-                self.transport
-                    .send(in_flight.worker, &ToWorker::Cancel(*id));
+                    payload: std::mem::take(&mut job.payload),
+                });
+                jobs.push(job);
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            self.transport.send(worker as Rank, &ToWorker::Run(batch));
+            self.load[worker] = jobs.len();
+            for job in jobs {
+                self.in_flight.insert(
+                    job.id,
+                    InFlight {
+                        worker: worker as Rank,
+                        job,
+                    },
+                );
             }
         }
     }
 
     fn answer(&mut self, rank: Rank, answer: ToRoot) {
         match answer {
-            ToRoot::Started(id) => {
-                if let Some(in_flight) = self.in_flight.get_mut(&id) {
-                    if !in_flight.job.started {
-                        // If it was cancelled meanwhile, it runs anyway and its outcome is
-                        // dropped (the future stays cancelled).
-                        in_flight.job.started = true;
-                        in_flight.job.promise.start();
-                    }
-                }
-            }
-            ToRoot::Done { id, reply } => {
+            ToRoot::Done { id, nanos, reply } => {
                 if let Some(in_flight) = self.end(id) {
+                    in_flight.job.pool.record_task_nanos(nanos);
                     in_flight.job.finish(Outcome::Reply(reply));
-                }
-            }
-            ToRoot::Skipped(id) => {
-                if let Some(in_flight) = self.end(id) {
-                    in_flight.job.finish(Outcome::Cancelled);
                 }
             }
             ToRoot::Bye => self.gone += 1,
@@ -268,5 +266,33 @@ impl Root<'_> {
         let in_flight = self.in_flight.remove(&id)?;
         self.load[in_flight.worker as usize] -= 1;
         Some(in_flight)
+    }
+}
+
+/// How much work one batch should hold.
+const TARGET_BATCH_NANOS: u64 = 1_000_000;
+
+/// How many queued tasks one idle worker takes.
+fn batch_size(queued: usize, workers: usize, task_nanos: Option<u64>, max: usize) -> usize {
+    let fair = queued.div_ceil(workers.max(1));
+    let by_time = match task_nanos {
+        None => 1,
+        Some(nanos) => usize::try_from(TARGET_BATCH_NANOS / nanos.max(1)).unwrap_or(usize::MAX),
+    };
+    fair.min(by_time).clamp(1, max.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_follow_task_duration_and_fair_share() {
+        assert_eq!(batch_size(100, 2, None, 64), 1);
+        assert_eq!(batch_size(100, 2, Some(10_000), 64), 50);
+        assert_eq!(batch_size(1000, 2, Some(1_000), 64), 64);
+        assert_eq!(batch_size(1000, 2, Some(50_000_000), 64), 1);
+        assert_eq!(batch_size(3, 4, Some(1), 64), 1);
+        assert_eq!(batch_size(1000, 2, Some(1), 1), 1);
     }
 }

@@ -8,25 +8,27 @@ use executor_core::CodecError;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message changes; part of the registry fingerprint.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 
 /// The MPI tag of every message of this crate.
 pub(crate) const TAG: mpi::Tag = 7;
 
+/// One task as it travels to a worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WireJob {
+    /// The job's number, echoed in its answer.
+    pub(crate) id: u64,
+    /// Registry index of the task type.
+    pub(crate) entry: u32,
+    /// The encoded task.
+    pub(crate) payload: Vec<u8>,
+}
+
 /// From rank 0 to a worker rank.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
-    /// Run (or queue, if the worker is busy) the task at registry index `entry`.
-    Run {
-        /// The job's number, echoed in every answer.
-        id: u64,
-        /// Registry index of the task type.
-        entry: u32,
-        /// The encoded task.
-        payload: Vec<u8>,
-    },
-    /// Do not start job `id` if it has not started yet (answer [`ToRoot::Skipped`]).
-    Cancel(u64),
+    /// Run these tasks, in order (sent only to an idle worker).
+    Run(Vec<WireJob>),
     /// Finish what was sent, answer [`ToRoot::Bye`] and leave.
     Stop,
 }
@@ -36,17 +38,15 @@ pub(crate) enum ToWorker {
 pub(crate) enum ToRoot {
     /// Sent once on start-up: the worker's registry fingerprint.
     Hello(u64),
-    /// Job `id` is starting now.
-    Started(u64),
     /// Job `id` ended.
     Done {
         /// The job.
         id: u64,
+        /// How long it ran, in nanoseconds (sizes later batches).
+        nanos: u64,
         /// Its encoded outcome, or why the worker could not run it.
         reply: Result<Vec<u8>, RemoteFailure>,
     },
-    /// Job `id` was cancelled before it started, and did not run.
-    Skipped(u64),
     /// The worker stopped: nothing more will come from it.
     Bye,
 }

@@ -1,30 +1,19 @@
-//! The worker ranks: their progress thread receives tasks from rank 0, runs them one after
-//! another and sends back the outcomes. It is the only thread of the rank that calls MPI.
-//!
-//! Rank 0 sends a worker at most its pool's `tasks_per_worker` jobs. The ones not yet started
-//! wait in a local queue; every message that arrived is read before the next job starts, so a
-//! `Cancel` that arrives in time skips its job.
+//! The worker ranks: their progress thread receives batches of tasks from rank 0, runs them one
+//! after another and sends back each outcome as soon as it is known. It is the only thread of
+//! the rank that calls MPI.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+use std::time::Instant;
 
-use crate::protocol::{RemoteFailure, ToRoot, ToWorker};
+use crate::protocol::{RemoteFailure, ToRoot, ToWorker, WireJob};
 use crate::registry::Registry;
 use crate::transport::{Backoff, Transport};
-
-/// A task sent to this worker.
-#[derive(Debug)]
-struct RunJob {
-    id: u64,
-    entry: u32,
-    payload: Vec<u8>,
-}
 
 /// Serves rank 0 until it says stop. Returns once it said `Bye` and every send completed.
 pub(crate) fn serve(transport: &mut Transport) {
     let registry = Registry::get();
     transport.send(0, &ToRoot::Hello(registry.fingerprint()));
-    let mut queue = VecDeque::new();
-    let mut cancelled = HashSet::new();
+    let mut queue: VecDeque<WireJob> = VecDeque::new();
     let mut stopping = false;
     let mut backoff = Backoff::new();
     loop {
@@ -32,29 +21,26 @@ pub(crate) fn serve(transport: &mut Transport) {
         while let Some((_, message)) = transport.try_receive::<ToWorker>() {
             received = true;
             match message {
-                ToWorker::Run { id, entry, payload } => {
-                    queue.push_back(RunJob { id, entry, payload });
-                }
-                ToWorker::Cancel(id) => {
-                    cancelled.insert(id);
-                }
+                ToWorker::Run(jobs) => queue.extend(jobs),
                 ToWorker::Stop => stopping = true,
             }
         }
         transport.poll_sends();
         if let Some(job) = queue.pop_front() {
-            if cancelled.remove(&job.id) {
-                transport.send(0, &ToRoot::Skipped(job.id));
-                continue;
-            }
-            transport.send(0, &ToRoot::Started(job.id));
+            let started = Instant::now();
             let reply = match registry.runner(job.entry) {
                 Some(run) => run(&job.payload).0,
                 None => Err(RemoteFailure::UnknownTask { index: job.entry }),
             };
-            // A cancel that came too late: the job ran.
-            cancelled.remove(&job.id);
-            transport.send(0, &ToRoot::Done { id: job.id, reply });
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            transport.send(
+                0,
+                &ToRoot::Done {
+                    id: job.id,
+                    nanos,
+                    reply,
+                },
+            );
             backoff.reset();
             continue;
         }
