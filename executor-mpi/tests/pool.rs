@@ -1,0 +1,181 @@
+//! Behaviour of the MPI pool beyond the shared suite, under `mpirun -n 3` (see `common`):
+//! functions as tasks, registration errors, batching, panics, and the end of the session.
+
+mod common;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use executor_core::{Executor, MapOptions, Rejected, Shutdown, Submit, Task, TaskError};
+use executor_mpi::{Call, MpiPoolExecutor, Session};
+use serde::{Deserialize, Serialize};
+
+/// How long any one result may take.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// Marks the panics this test causes on purpose (kept off stderr).
+const DELIBERATE: &str = "(deliberate)";
+
+fn refuse(x: u64) -> u64 {
+    panic!("refusing {x} {DELIBERATE}")
+}
+
+executor_mpi::remote_fn!(add, square, refuse);
+
+/// A task type deliberately left unregistered.
+#[derive(Debug, Serialize, Deserialize)]
+struct Unregistered(u64);
+
+impl Task for Unregistered {
+    type Output = u64;
+    type Error = String;
+    fn run(self) -> Result<u64, String> {
+        Ok(self.0)
+    }
+}
+
+fn function_with_two_arguments(pool: &MpiPoolExecutor, _: &Session) {
+    let future = pool.call(add, (2, 3)).expect("accepted");
+    assert_eq!(future.result_timeout(PATIENCE), Ok(5));
+}
+
+fn unregistered_type_fails_its_future(pool: &MpiPoolExecutor, _: &Session) {
+    let future = pool.submit(Unregistered(1)).expect("accepted");
+    match future.result_timeout(PATIENCE) {
+        Err(TaskError::Backend(error)) => {
+            assert!(error.to_string().contains("not registered"), "{error}")
+        }
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+}
+
+fn panic_is_carried_back(pool: &MpiPoolExecutor, _: &Session) {
+    let future = pool.call(refuse, 7).expect("accepted");
+    match future.result_timeout(PATIENCE) {
+        Err(TaskError::Panicked(panic)) => {
+            assert_eq!(panic.message(), format!("refusing 7 {DELIBERATE}"))
+        }
+        other => panic!("expected a panic, got {other:?}"),
+    }
+    // The worker carries on.
+    assert_eq!(
+        pool.call(square, 4).unwrap().result_timeout(PATIENCE),
+        Ok(16)
+    );
+}
+
+fn map_of_calls_in_chunks_keeps_order(pool: &MpiPoolExecutor, _: &Session) {
+    let tasks = (0..100u64).map(|x| Call::new(square, x));
+    let options = MapOptions::new().chunksize(7).timeout(PATIENCE);
+    let squares: Vec<u64> = pool
+        .map(tasks, options)
+        .map(|r| r.expect("square does not fail"))
+        .collect();
+    assert_eq!(squares, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
+}
+
+fn many_small_tasks_in_batches(pool: &MpiPoolExecutor, _: &Session) {
+    let futures: Vec<_> = (0..5_000u64)
+        .map(|x| pool.call(square, x).expect("accepted"))
+        .collect();
+    for (x, future) in (0..5_000u64).zip(&futures) {
+        assert_eq!(future.result_timeout(PATIENCE), Ok(x * x));
+    }
+}
+
+fn one_task_per_message_also_works(_: &MpiPoolExecutor, session: &Session) {
+    let pool = session.builder().tasks_per_worker(1).build();
+    assert_eq!(pool.tasks_per_worker(), 1);
+    let futures: Vec<_> = (0..200u64)
+        .map(|x| pool.call(square, x).expect("accepted"))
+        .collect();
+    for (x, future) in (0..200u64).zip(&futures) {
+        assert_eq!(future.result_timeout(PATIENCE), Ok(x * x));
+    }
+    pool.shutdown(Shutdown::default());
+}
+
+fn session_counts_the_worker_ranks(pool: &MpiPoolExecutor, session: &Session) {
+    assert_eq!(session.workers(), 2);
+    assert_eq!(pool.max_workers(), 2);
+}
+
+type Check = fn(&MpiPoolExecutor, &Session);
+
+const CHECKS: &[(&str, Check)] = &[
+    ("function_with_two_arguments", function_with_two_arguments),
+    (
+        "unregistered_type_fails_its_future",
+        unregistered_type_fails_its_future,
+    ),
+    ("panic_is_carried_back", panic_is_carried_back),
+    (
+        "map_of_calls_in_chunks_keeps_order",
+        map_of_calls_in_chunks_keeps_order,
+    ),
+    ("many_small_tasks_in_batches", many_small_tasks_in_batches),
+    (
+        "one_task_per_message_also_works",
+        one_task_per_message_also_works,
+    ),
+    (
+        "session_counts_the_worker_ranks",
+        session_counts_the_worker_ranks,
+    ),
+];
+
+fn main() -> ExitCode {
+    common::main("pool", run_checks)
+}
+
+fn run_checks() -> ExitCode {
+    // On every rank (workers serve inside `init`): hide the deliberate panics.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !executor_core::payload_message(info.payload()).contains(DELIBERATE) {
+            previous(info);
+        }
+    }));
+    let session = executor_mpi::init().expect("the MPI session starts");
+    let started = Instant::now();
+    let (mut passed, mut failed) = (0, 0);
+    println!("\nrunning {} tests", CHECKS.len() + 1);
+    for (name, check) in CHECKS {
+        let pool = session.pool();
+        let outcome = executor_core::catch_panic(|| check(&pool, &session));
+        pool.shutdown(Shutdown::default());
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok");
+            }
+            Err(panic) => {
+                failed += 1;
+                println!("test {name} ... FAILED\n    {panic}");
+            }
+        }
+    }
+    // Last: once the session is finalised, pools refuse tasks as broken.
+    let pool = session.pool();
+    session.finalize();
+    let name = "finalised_session_refuses_tasks";
+    match pool.call(square, 2) {
+        Err(refused) if matches!(refused.reason(), Rejected::Broken(_)) => {
+            passed += 1;
+            println!("test {name} ... ok");
+        }
+        other => {
+            failed += 1;
+            println!("test {name} ... FAILED\n    expected a refusal, got {other:?}");
+        }
+    }
+    common::summary(passed, failed, 0, started)
+}
