@@ -7,9 +7,10 @@ use executor_core::{
     BackendError, BrokenExecutor, CodecError, CodecStage, Promise, Start, TaskError,
 };
 
+use executor_process::task_model::DecodeFn;
+
 use crate::pool::PoolState;
 use crate::protocol::RemoteFailure;
-use crate::registry::DecodeFn;
 
 /// One task: its encoded form, its pool, and who waits for it.
 pub(crate) struct Job {

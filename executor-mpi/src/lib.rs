@@ -9,6 +9,12 @@
 //! registered like the process pool's: task types with [`register_task!`], plain functions
 //! with [`remote_fn!`]; tasks and outcomes travel encoded with postcard.
 //!
+//! The task model *is* the process pool's ([`executor_process::task_model`]): [`Call`],
+//! [`RemoteFn`] and both macros are re-exported from `executor-process`, and a binary has one
+//! task registry. So a task registered once, with `executor_mpi::register_task!` or
+//! `executor_process::register_task!`, runs on threads, on a process pool and on MPI ranks
+//! alike.
+//!
 //! ```no_run
 //! use executor_core::{Executor, MapOptions, Shutdown, Submit};
 //!
@@ -52,25 +58,14 @@
 //! observe it and no future reports `WorkerLost`. Tasks cannot be interrupted while running and
 //! have no time limits. Use `executor-process` on each node if tasks may crash.
 
-mod codec;
 mod job;
 mod pool;
 mod progress;
 mod protocol;
-mod registry;
-mod remote_fn;
 mod session;
 mod transport;
 mod worker;
 
 pub use crate::pool::{MpiPoolBuilder, MpiPoolExecutor};
-pub use crate::remote_fn::{Call, RemoteFn};
 pub use crate::session::{InitError, Session, init, spawn};
-
-/// Items used by the macros' expansions. Not public API.
-#[doc(hidden)]
-pub mod __private {
-    pub use crate::registry::{DecodeFn, Never, RunFn, RunResult, TaskEntry};
-    pub use crate::remote_fn::expand;
-    pub use inventory;
-}
+pub use executor_process::{Call, RemoteFn, register_task, remote_fn};

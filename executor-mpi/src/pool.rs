@@ -11,10 +11,9 @@ use executor_core::{
 };
 use serde::Serialize;
 
-use crate::codec;
+use executor_process::task_model::{self as codec, Call, Registry, RemoteFn, not_registered};
+
 use crate::job::{Job, TypedPromise};
-use crate::registry::{Registry, not_registered};
-use crate::remote_fn::{Call, RemoteFn};
 use crate::session::Link;
 
 /// Cancels a job's future (`Future::cancel`): `true` if it was still pending.

@@ -15,11 +15,11 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use executor_core::BrokenExecutor;
+use executor_process::task_model::Registry;
 use mpi::Rank;
 
 use crate::job::{Job, Outcome};
-use crate::protocol::{ToRoot, ToWorker, WireJob};
-use crate::registry::Registry;
+use crate::protocol::{PROTOCOL_VERSION, ToRoot, ToWorker, WireJob};
 use crate::transport::{Backoff, Transport};
 
 /// What the rest of rank 0 asks of the progress thread.
@@ -44,16 +44,16 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Waits for every worker's hello and checks it runs this binary's registry.
 pub(crate) fn handshake(transport: &mut Transport) -> Result<(), HandshakeError> {
-    let expected = Registry::get().fingerprint();
+    let expected = (PROTOCOL_VERSION, Registry::get().fingerprint());
     let mut missing = (transport.size() - 1) as usize;
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let mut backoff = Backoff::new();
     let mut mismatch = None;
     while missing > 0 {
         match transport.try_receive::<ToRoot>() {
-            Some((rank, ToRoot::Hello(fingerprint))) => {
+            Some((rank, ToRoot::Hello { protocol, registry })) => {
                 missing -= 1;
-                if fingerprint != expected {
+                if (protocol, registry) != expected {
                     mismatch.get_or_insert(rank);
                 }
                 backoff.reset();
@@ -256,7 +256,7 @@ impl Root<'_> {
                 }
             }
             ToRoot::Bye => self.gone += 1,
-            ToRoot::Hello(_) => {
+            ToRoot::Hello { .. } => {
                 debug_assert!(false, "rank {rank} said hello twice");
             }
         }

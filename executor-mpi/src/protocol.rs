@@ -2,13 +2,14 @@
 //! `MPI_Isend`, one tag).
 //!
 //! Rank 0 sends [`ToWorker`]; workers answer with [`ToRoot`]. Every message is one byte vector;
-//! the task and its outcome inside are already encoded by their registry entry.
+//! the task and its outcome inside are already encoded by their registry entry (the task model
+//! of `executor_process::task_model`, shared with the process pool).
 
 use executor_core::CodecError;
 use serde::{Deserialize, Serialize};
 
-/// Bumped whenever a message changes; part of the registry fingerprint.
-pub(crate) const PROTOCOL_VERSION: u32 = 2;
+/// Bumped whenever a message changes; checked in the handshake with the registry fingerprint.
+pub(crate) const PROTOCOL_VERSION: u32 = 3;
 
 /// The MPI tag of every message of this crate.
 pub(crate) const TAG: mpi::Tag = 7;
@@ -36,8 +37,13 @@ pub(crate) enum ToWorker {
 /// From a worker rank to rank 0.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToRoot {
-    /// Sent once on start-up: the worker's registry fingerprint.
-    Hello(u64),
+    /// Sent once on start-up: what rank 0 checks before sending any task.
+    Hello {
+        /// The worker's [`PROTOCOL_VERSION`].
+        protocol: u32,
+        /// The worker's task-registry fingerprint (`executor_process::task_model`).
+        registry: u64,
+    },
     /// Job `id` ended.
     Done {
         /// The job.

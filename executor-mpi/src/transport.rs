@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use executor_process::task_model as codec;
 use mpi::Rank;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::request::{Request, StaticScope};
@@ -14,7 +15,6 @@ use mpi::topology::{Communicator, SimpleCommunicator};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec;
 use crate::protocol::TAG;
 
 /// A send in progress and the buffer it reads from.

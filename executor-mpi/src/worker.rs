@@ -5,14 +5,19 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::protocol::{RemoteFailure, ToRoot, ToWorker, WireJob};
-use crate::registry::Registry;
+use executor_process::task_model::Registry;
+
+use crate::protocol::{PROTOCOL_VERSION, RemoteFailure, ToRoot, ToWorker, WireJob};
 use crate::transport::{Backoff, Transport};
 
 /// Serves rank 0 until it says stop. Returns once it said `Bye` and every send completed.
 pub(crate) fn serve(transport: &mut Transport) {
     let registry = Registry::get();
-    transport.send(0, &ToRoot::Hello(registry.fingerprint()));
+    let hello = ToRoot::Hello {
+        protocol: PROTOCOL_VERSION,
+        registry: registry.fingerprint(),
+    };
+    transport.send(0, &hello);
     let mut queue: VecDeque<WireJob> = VecDeque::new();
     let mut stopping = false;
     let mut backoff = Backoff::new();
@@ -29,7 +34,9 @@ pub(crate) fn serve(transport: &mut Transport) {
         if let Some(job) = queue.pop_front() {
             let started = Instant::now();
             let reply = match registry.runner(job.entry) {
-                Some(run) => run(&job.payload).0,
+                Some(run) => run(&job.payload)
+                    .into_result()
+                    .map_err(RemoteFailure::Codec),
                 None => Err(RemoteFailure::UnknownTask { index: job.entry }),
             };
             let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);

@@ -1,5 +1,6 @@
 //! Behaviour of the MPI pool beyond the shared suite, under `mpirun -n 3` (see `common`):
-//! functions as tasks, registration errors, batching, panics, and the end of the session.
+//! functions as tasks, registration errors, batching, panics, one registration for both the
+//! process pool and MPI, and the end of the session.
 
 mod common;
 
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use executor_core::{Executor, MapOptions, Rejected, Shutdown, Submit, Task, TaskError};
 use executor_mpi::{Call, MpiPoolExecutor, Session};
+use executor_process::ProcessPool;
 use serde::{Deserialize, Serialize};
 
 /// How long any one result may take.
@@ -29,6 +31,26 @@ fn refuse(x: u64) -> u64 {
 }
 
 executor_mpi::remote_fn!(add, square, refuse);
+
+/// A task type registered through `executor_process`: MPI knows it too (one registry).
+#[derive(Debug, Serialize, Deserialize)]
+struct Checksum(Vec<u8>);
+
+impl Task for Checksum {
+    type Output = u32;
+    type Error = String;
+    fn run(self) -> Result<u32, String> {
+        Ok(self.0.iter().map(|&b| u32::from(b)).sum())
+    }
+}
+
+executor_process::register_task!(Checksum);
+
+fn cube(x: u64) -> u64 {
+    x * x * x
+}
+
+executor_process::remote_fn!(cube);
 
 /// A task type deliberately left unregistered.
 #[derive(Debug, Serialize, Deserialize)]
@@ -70,6 +92,22 @@ fn panic_is_carried_back(pool: &MpiPoolExecutor, _: &Session) {
         pool.call(square, 4).unwrap().result_timeout(PATIENCE),
         Ok(16)
     );
+}
+
+fn one_registration_serves_processes_and_mpi(pool: &MpiPoolExecutor, _: &Session) {
+    // Registered with `executor_process::register_task!`/`remote_fn!`, run on MPI ranks...
+    let on_mpi = pool.submit(Checksum(vec![1, 2, 3])).expect("accepted");
+    assert_eq!(on_mpi.result_timeout(PATIENCE), Ok(6));
+    assert_eq!(pool.call(cube, 3).unwrap().result_timeout(PATIENCE), Ok(27));
+    // ... and registered with `executor_mpi::remote_fn!`, run in a process pool.
+    let processes = ProcessPool::builder().max_workers(1).build().expect("pool");
+    let in_process = processes.submit(Checksum(vec![4, 5])).expect("accepted");
+    assert_eq!(in_process.result_timeout(PATIENCE), Ok(9));
+    assert_eq!(
+        processes.call(square, 5).unwrap().result_timeout(PATIENCE),
+        Ok(25)
+    );
+    processes.shutdown(Shutdown::default());
 }
 
 fn map_of_calls_in_chunks_keeps_order(pool: &MpiPoolExecutor, _: &Session) {
@@ -118,6 +156,10 @@ const CHECKS: &[(&str, Check)] = &[
     ),
     ("panic_is_carried_back", panic_is_carried_back),
     (
+        "one_registration_serves_processes_and_mpi",
+        one_registration_serves_processes_and_mpi,
+    ),
+    (
         "map_of_calls_in_chunks_keeps_order",
         map_of_calls_in_chunks_keeps_order,
     ),
@@ -133,6 +175,9 @@ const CHECKS: &[(&str, Check)] = &[
 ];
 
 fn main() -> ExitCode {
+    // The process pool of `one_registration_serves_processes_and_mpi` restarts this binary as
+    // its workers: they serve in here and never reach MPI.
+    executor_process::init();
     common::main("pool", run_checks)
 }
 

@@ -1,4 +1,5 @@
-//! The value encoding: the only place that knows tasks and results travel as postcard.
+//! The value encoding: the only place that knows tasks and results travel as postcard (for
+//! every backend that shares the [`task_model`](crate::task_model)).
 //!
 //! Every call into user `Serialize`/`Deserialize` code goes through here, with panics caught, so
 //! a misbehaving implementation fails one task instead of a worker or the parent's threads.
@@ -11,7 +12,7 @@ use serde::de::DeserializeOwned;
 ///
 /// Sizes the buffer first, so a large byte string is copied once instead of through a growing
 /// vector.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
     let encode = || {
         let size = postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())?;
         postcard::to_extend(value, Vec::with_capacity(size))
@@ -27,7 +28,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String
 }
 
 /// Decodes a `T` that must span all of `bytes`.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     match catch_panic(|| postcard::from_bytes::<T>(bytes)) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(format!("{}: {error}", std::any::type_name::<T>())),

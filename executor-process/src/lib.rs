@@ -59,6 +59,12 @@
 //!   stray descriptors, and are reaped after shutdown. The start-up rendezvous lives in a private
 //!   directory and its name travels over an inherited pipe.
 //! - Parent and worker check that they run the same task registry; a mismatch is a clear error.
+//!
+//! # Other backends
+//!
+//! The task model (registration, encoding, the registry) is public in [`task_model`] for
+//! backends that carry tasks to other processes: `executor-mpi` uses it, so a task registered
+//! once runs on this pool and on MPI ranks alike.
 
 mod arena;
 mod builder;
@@ -75,6 +81,7 @@ mod shared;
 mod spawn;
 mod supervisor;
 mod sys;
+pub mod task_model;
 mod worker;
 
 pub use crate::builder::{BuildError, ProcessPoolBuilder};

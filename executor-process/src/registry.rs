@@ -6,6 +6,9 @@
 //! so both sides agree on indexes, and a fingerprint of the whole list is checked in the
 //! handshake. The parent finds an entry by `TypeId`; only its index crosses the wire.
 //!
+//! There is one registry per binary, whichever backend carries the tasks: the process pool and
+//! `executor-mpi` both read it (through [`task_model`](crate::task_model)).
+//!
 //! An entry carries two monomorphised functions: `run` (worker side: decode the task, run it
 //! with panics caught, encode the outcome) and `decode` (parent side: decode the outcome into
 //! the exact `Result<T::Output, TaskError<T::Error>>` the future holds, boxed as `Any`).
@@ -21,19 +24,32 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
-use crate::protocol::{PROTOCOL_VERSION, RemoteFailure};
+
+/// Bumped whenever the encoding of tasks or outcomes changes; part of the registry fingerprint.
+/// (Each backend checks the version of its own messages separately.)
+const TASK_MODEL_VERSION: u32 = 1;
 
 /// Worker side of an entry: encoded task in, encoded outcome out.
-#[doc(hidden)]
 pub type RunFn = fn(&[u8]) -> RunResult;
-/// Parent side of an entry: encoded outcome in, `Box<Result<T::Output, TaskError<T::Error>>>` out.
-#[doc(hidden)]
+
+/// Parent side of an entry: encoded outcome in, the future's outcome out, boxed as `Any`.
+///
+/// For a task type `T` the box holds a `Result<T::Output, TaskError<T::Error>>` (for a function,
+/// `TaskError<Infallible>`); `Err` is a message saying why the bytes did not decode.
 pub type DecodeFn = fn(&[u8]) -> Result<Box<dyn Any + Send>, String>;
 
-/// What an entry's worker side produced (opaque outside this crate).
-#[doc(hidden)]
+/// What an entry's worker side produced: the encoded outcome, to be sent back to the parent.
 #[derive(Debug)]
-pub struct RunResult(pub(crate) Result<Vec<u8>, RemoteFailure>);
+pub struct RunResult(Result<Vec<u8>, CodecError>);
+
+impl RunResult {
+    /// The encoded outcome (a value, the task's error or its panic, for the parent's
+    /// [`DecodeFn`]), or the codec error when the task did not decode or its outcome did not
+    /// encode.
+    pub fn into_result(self) -> Result<Vec<u8>, CodecError> {
+        self.0
+    }
+}
 
 /// One runnable task type. Created by the registration macros; not for direct use.
 #[doc(hidden)]
@@ -150,18 +166,18 @@ impl<O> WireOutcome<O, Never> {
     }
 }
 
-fn decode_failure(message: String) -> RemoteFailure {
-    RemoteFailure::Codec(CodecError {
+fn decode_failure(message: String) -> CodecError {
+    CodecError {
         stage: CodecStage::DecodeTask,
         message,
-    })
+    }
 }
 
-fn encode_failure(message: String) -> RemoteFailure {
-    RemoteFailure::Codec(CodecError {
+fn encode_failure(message: String) -> CodecError {
+    CodecError {
         stage: CodecStage::EncodeResult,
         message,
-    })
+    }
 }
 
 fn run_task<T>(bytes: &[u8]) -> RunResult
@@ -283,29 +299,32 @@ where
     Ok(Box::new(Ok::<_, TaskError<Infallible>>(results)))
 }
 
-/// Perturbs the fingerprint, so tests can start a worker that does not match its parent.
-pub(crate) const REGISTRY_SALT_ENV: &str = "EXECUTOR_PROCESS_REGISTRY_SALT";
+/// The environment variable that perturbs the registry fingerprint: a worker started with it
+/// set takes itself for another build, so tests can check that a mismatch is refused.
+pub const REGISTRY_SALT_ENV: &str = "EXECUTOR_REGISTRY_SALT";
 
-/// The registry of this binary, built on first use.
+/// The registry of this binary, built on first use: every entry of
+/// [`register_task!`](crate::register_task) and [`remote_fn!`](crate::remote_fn), whichever
+/// backend will carry the tasks.
 #[derive(Debug)]
-pub(crate) struct Registry {
+pub struct Registry {
     entries: Vec<&'static TaskEntry>,
     by_type: HashMap<TypeId, u32>,
     fingerprint: u64,
 }
 
-/// What the parent needs to submit a task type.
+/// What the parent needs to submit a task type: found by [`Registry::lookup`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Registered {
-    /// The index sent on the wire.
-    pub(crate) index: u32,
-    /// Decodes its outcome.
-    pub(crate) decode: DecodeFn,
+pub struct Registered {
+    /// The index sent on the wire; the worker finds the entry with [`Registry::runner`].
+    pub index: u32,
+    /// Decodes the outcome the worker sent back.
+    pub decode: DecodeFn,
 }
 
 impl Registry {
     /// This binary's registry.
-    pub(crate) fn get() -> &'static Registry {
+    pub fn get() -> &'static Registry {
         static REGISTRY: OnceLock<Registry> = OnceLock::new();
         REGISTRY.get_or_init(Registry::build)
     }
@@ -316,7 +335,7 @@ impl Registry {
         // The same type registered twice gets one entry.
         entries.dedup_by(|a, b| (a.type_id)() == (b.type_id)());
         let mut hasher = DefaultHasher::new();
-        PROTOCOL_VERSION.hash(&mut hasher);
+        TASK_MODEL_VERSION.hash(&mut hasher);
         // A testing hook: a worker started with this variable takes itself for another build.
         std::env::var_os(REGISTRY_SALT_ENV).hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
@@ -333,13 +352,14 @@ impl Registry {
         }
     }
 
-    /// Identifies this registry (and protocol); equal in parent and worker of the same binary.
-    pub(crate) fn fingerprint(&self) -> u64 {
+    /// Identifies this registry and the task encoding: equal in every process of the same
+    /// binary, so parent and workers compare it before any task is sent.
+    pub fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
 
     /// The entry for the task type `T`, if it was registered.
-    pub(crate) fn lookup<T: 'static>(&self) -> Option<Registered> {
+    pub fn lookup<T: 'static>(&self) -> Option<Registered> {
         let index = *self.by_type.get(&TypeId::of::<T>())?;
         Some(Registered {
             index,
@@ -347,16 +367,16 @@ impl Registry {
         })
     }
 
-    /// The worker side of entry `index`.
-    pub(crate) fn runner(&self, index: u32) -> Option<RunFn> {
+    /// The worker side of entry `index`, if there is one.
+    pub fn runner(&self, index: u32) -> Option<RunFn> {
         self.entries.get(index as usize).map(|entry| entry.run)
     }
 }
 
 /// The message for a task type that was never registered.
-pub(crate) fn not_registered(type_name: &str) -> String {
+pub fn not_registered(type_name: &str) -> String {
     format!(
-        "task type `{type_name}` is not registered: add `executor_process::register_task!(...)` \
-         (or `remote_fn!` for a function) for it"
+        "task type `{type_name}` is not registered: add `register_task!(...)` (from executor_process \
+         or executor_mpi: one registration serves both) for it, or `remote_fn!` for a function"
     )
 }

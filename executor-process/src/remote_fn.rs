@@ -90,7 +90,8 @@ where
     }
 }
 
-/// A call of a registered function with its arguments: a [`Task`] a process pool can carry.
+/// A call of a registered function with its arguments: a [`Task`] a process pool (or any
+/// backend sharing the [`task_model`](crate::task_model), such as `executor-mpi`) can carry.
 ///
 /// Made by [`Call::new`] or [`ProcessPool::call`](crate::ProcessPool::call). Only the arguments
 /// are serialised; the function is identified by its type.
@@ -227,6 +228,10 @@ pub mod expand {
 /// and result implement serde's `Serialize` and `Deserialize`. Invoke it at module level, in the
 /// same binary that calls [`init`](crate::init).
 ///
+/// One registration serves every backend of the binary that shares the
+/// [`task_model`](crate::task_model): the process pool and `executor-mpi`, which re-exports this
+/// macro as `executor_mpi::remote_fn!`.
+///
 /// ```
 /// fn add(a: u64, b: u64) -> u64 { a + b }
 /// fn shout(s: String) -> String { s.to_uppercase() }
@@ -281,6 +286,10 @@ macro_rules! remote_fn {
 /// A task type implements [`Task`](executor_core::Task) and serde's `Serialize` and
 /// `Deserialize`, with an output and error that do too. Invoke it at module level, in the same
 /// binary that calls [`init`](crate::init); it works for types from other crates.
+///
+/// One registration serves every backend of the binary that shares the
+/// [`task_model`](crate::task_model): the process pool and `executor-mpi`, which re-exports this
+/// macro as `executor_mpi::register_task!`.
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};

@@ -167,7 +167,7 @@ fn run_job(
             message,
         })
     })?;
-    run(bytes).0
+    run(bytes).into_result().map_err(RemoteFailure::Codec)
 }
 
 /// Where large results go: a reusable arena, filled from the start for every batch.

@@ -395,7 +395,10 @@ fn worker_binary_is_not_a_worker() -> Result<(), Failed> {
 fn worker_binary_does_not_match() -> Result<(), Failed> {
     let pool = ProcessPool::builder()
         .max_workers(1)
-        .worker_env("EXECUTOR_PROCESS_REGISTRY_SALT", "another build")
+        .worker_env(
+            executor_process::task_model::REGISTRY_SALT_ENV,
+            "another build",
+        )
         .build()
         .unwrap();
     match pool.submit(Probe::Return(1)) {
