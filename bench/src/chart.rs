@@ -18,7 +18,7 @@ pub fn svg(judged: &[Judged], title: &str) -> Result<String, String> {
     let rows = judged.len().max(1);
     let height = 110 + 30 * rows as u32;
     {
-        let root = SVGBackend::with_string(&mut text, (1000, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut text, (1120, height)).into_drawing_area();
         draw(&root, judged, rows, title).map_err(|error| format!("drawing the chart: {error}"))?;
         root.present()
             .map_err(|error| format!("drawing the chart: {error}"))?;
@@ -53,6 +53,8 @@ fn draw(
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 20))
         .margin(12)
+        // Room for the text right of the longest bar.
+        .margin_right(150)
         .x_label_area_size(40)
         .y_label_area_size(430)
         .build_cartesian_2d((low..high).log_scale(), (0..rows).into_segmented())?;
@@ -95,7 +97,8 @@ fn draw(
             chart.draw_series(std::iter::once(bar))?;
             chart.draw_series(std::iter::once(Text::new(
                 format!("{} (goal: {})", show_ratio(ratio), goal.goal_text),
-                (ratio * 1.08, SegmentValue::CenterOf(row)),
+                // Right of the bar and of the goal's mark, so the text crosses neither.
+                (ratio.max(goal.goal) * 1.12, SegmentValue::CenterOf(row)),
                 ("sans-serif", 12).into_font().color(&GOAL),
             )))?;
         } else {

@@ -150,11 +150,12 @@ fn run(args: Vec<String>) -> Result<(), String> {
 fn report_command(args: Vec<String>) -> Result<(), String> {
     let flags = Flags::parse(args, &[])?;
     flags.only_known(&["--results", "--md", "--svg", "--load-before"])?;
-    let all = report::load(&PathBuf::from(flags.required("--results")?))?;
+    let results = PathBuf::from(flags.required("--results")?);
+    let all = report::load(&results)?;
     if all.is_empty() {
         return Err("no results to report".to_owned());
     }
-    let machine = Machine::now();
+    let machine = Machine::at(report::written(&results));
     let markdown = report::markdown(&all, &machine, flags.value("--load-before"));
     let svg = chart::svg(
         &report::judge(&all),

@@ -20,8 +20,21 @@ pub struct Machine {
 impl Machine {
     /// Reads them now; what cannot be read says so.
     pub fn now() -> Machine {
+        Machine::at(None)
+    }
+
+    /// As [`Machine::now`], dated `when` (seconds since the Unix epoch) if given: the time the
+    /// figures were written, rather than the time the report is rendered.
+    pub fn at(when: Option<u64>) -> Machine {
+        let date = match when {
+            Some(seconds) => command_line(
+                "date",
+                &["-u", "-d", &format!("@{seconds}"), "+%Y-%m-%d %H:%M UTC"],
+            ),
+            None => command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        };
         Machine {
-            date: command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            date,
             uname: command_line("uname", &["-a"]),
             cpu: cpu_model(),
             cores: std::thread::available_parallelism().map_or(1, usize::from),

@@ -30,6 +30,23 @@ impl Judged {
     }
 }
 
+/// When the newest `*.json` file of `dir` was written, in seconds since the Unix epoch.
+pub fn written(dir: &Path) -> Option<u64> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .path()
+                .extension()
+                .is_some_and(|extension| extension == "json")
+        })
+        .filter_map(|entry| entry.metadata().ok()?.modified().ok())
+        .max()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|since| since.as_secs())
+}
+
 /// Reads every `*.json` file of `dir` (each a list of [`Figures`]), in report order.
 pub fn load(dir: &Path) -> Result<Vec<Figures>, String> {
     let entries =
