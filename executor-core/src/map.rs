@@ -83,6 +83,8 @@ impl MapOptions {
 
 /// One chunk in flight, or one the executor refused.
 enum Slot<T: Task> {
+    /// With `chunksize` 1 the task goes as itself: no `Chunk` and no output `Vec` to allocate.
+    Single(Future<T::Output, T::Error>),
     Submitted {
         future: Future<ChunkOutput<T>>,
         len: usize,
@@ -109,7 +111,7 @@ pub struct Map<'a, X: ?Sized, T: Task, I> {
 
 impl<'a, X, T, I> Map<'a, X, T, I>
 where
-    X: Submit<Chunk<T>> + ?Sized,
+    X: Submit<T> + Submit<Chunk<T>> + ?Sized,
     T: Task,
     I: Iterator<Item = T>,
 {
@@ -144,28 +146,50 @@ where
             return false;
         }
         let len = chunk.len();
-        match self.executor.submit(Chunk(chunk)) {
-            Ok(future) => {
-                self.slots.push_back(Slot::Submitted { future, len });
+        let submitted = if len == 1 {
+            let task = chunk.into_iter().next().expect("one task");
+            Submit::<T>::submit(self.executor, task)
+                .map(Slot::Single)
+                .map_err(|refused| refused.into_parts().0)
+        } else {
+            Submit::<Chunk<T>>::submit(self.executor, Chunk(chunk))
+                .map(|future| Slot::Submitted { future, len })
+                .map_err(|refused| refused.into_parts().0)
+        };
+        match submitted {
+            Ok(slot) => {
+                self.slots.push_back(slot);
                 true
             }
-            Err(refused) => {
+            Err(reason) => {
                 // Nothing after a refusal can be submitted either: report it and stop reading.
-                self.slots.push_back(Slot::Refused {
-                    reason: refused.into_parts().0,
-                    len,
-                });
+                self.slots.push_back(Slot::Refused { reason, len });
                 self.tasks = None;
                 false
             }
         }
     }
 
+    /// Waits for `future` until the map's deadline; on a miss, ends the map and cancels the rest.
+    fn arrived<A: Send + 'static, B: Send + 'static>(&mut self, future: &Future<A, B>) -> bool {
+        let in_time = match self.deadline {
+            Some(deadline) => future.wait_deadline(deadline),
+            None => {
+                future.wait();
+                true
+            }
+        };
+        if !in_time {
+            future.cancel();
+            self.finished = true;
+            self.cancel_all();
+        }
+        in_time
+    }
+
     fn cancel_all(&mut self) {
         for slot in self.slots.drain(..) {
-            if let Slot::Submitted { future, .. } = slot {
-                future.cancel();
-            }
+            slot.cancel();
         }
         self.tasks = None;
     }
@@ -173,7 +197,7 @@ where
 
 impl<X, T, I> Iterator for Map<'_, X, T, I>
 where
-    X: Submit<Chunk<T>> + ?Sized,
+    X: Submit<T> + Submit<Chunk<T>> + ?Sized,
     T: Task,
     I: Iterator<Item = T>,
 {
@@ -198,18 +222,14 @@ where
         let slot = self.slots.pop_front()?;
         let (outcome, len) = match slot {
             Slot::Refused { reason, len } => (Err(TaskError::Rejected(reason)), len),
+            Slot::Single(future) => {
+                if !self.arrived(&future) {
+                    return Some(Err(TaskError::Timeout));
+                }
+                return Some(future.into_result());
+            }
             Slot::Submitted { future, len } => {
-                let in_time = match self.deadline {
-                    Some(deadline) => future.wait_deadline(deadline),
-                    None => {
-                        future.wait();
-                        true
-                    }
-                };
-                if !in_time {
-                    future.cancel();
-                    self.finished = true;
-                    self.cancel_all();
+                if !self.arrived(&future) {
                     return Some(Err(TaskError::Timeout));
                 }
                 (future.into_result(), len)
@@ -253,12 +273,24 @@ impl<T> TaskError<T> {
     }
 }
 
+impl<T: Task> Slot<T> {
+    fn cancel(self) {
+        match self {
+            Slot::Single(future) => {
+                future.cancel();
+            }
+            Slot::Submitted { future, .. } => {
+                future.cancel();
+            }
+            Slot::Refused { .. } => {}
+        }
+    }
+}
+
 impl<X: ?Sized, T: Task, I> Drop for Map<'_, X, T, I> {
     fn drop(&mut self) {
         for slot in self.slots.drain(..) {
-            if let Slot::Submitted { future, .. } = slot {
-                future.cancel();
-            }
+            slot.cancel();
         }
     }
 }
