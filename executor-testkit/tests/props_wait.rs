@@ -2,20 +2,20 @@
 //! (deduplicated) input into done and not-done in input order; `as_completed` yields each
 //! distinct future exactly once, the done ones first and then the rest in completion order;
 //! `map` returns every input's own outcome in input order for any `chunksize`/`buffersize`, also
-//! when dropped early. `map` runs on a tiny thread-per-task executor written here.
+//! when dropped early. `map` runs on the testkit's `FixedPool` (2 workers, one queue), so an early drop really
+//! cancels queued tasks.
 //!
 //! Failing cases are shrunk and persisted in `executor-testkit/proptest-regressions/`.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
 use executor_core::{
-    Executor, Future, MapOptions, Promise, Rejected, ReturnWhen, Shutdown, Start, Submit,
-    SubmitError, Task, TaskError, as_completed_within, fallible, run_caught, wait,
+    Future, MapOptions, Promise, ReturnWhen, Start, Submit, TaskError, as_completed_within,
+    fallible, wait,
 };
+use executor_testkit::FixedPool;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
@@ -216,46 +216,6 @@ proptest! {
     }
 }
 
-/// Runs each task on a new thread; joins them all when dropped.
-#[derive(Default)]
-struct ThreadPerTask {
-    closed: AtomicBool,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-}
-
-impl Executor for ThreadPerTask {
-    fn shutdown(&self, _how: Shutdown) {
-        self.closed.store(true, Ordering::SeqCst);
-    }
-    fn is_shutdown(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
-    }
-}
-
-impl<T: Task> Submit<T> for ThreadPerTask {
-    fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
-        if self.is_shutdown() {
-            return Err(SubmitError::new(Rejected::ShutDown, task));
-        }
-        let (promise, future) = Future::pending();
-        let handle = thread::spawn(move || {
-            if let Ok(Start::Run) = promise.start() {
-                let _ = promise.set_outcome(run_caught(task));
-            }
-        });
-        self.threads.lock().unwrap().push(handle);
-        Ok(future)
-    }
-}
-
-impl Drop for ThreadPerTask {
-    fn drop(&mut self) {
-        for handle in self.threads.get_mut().unwrap().drain(..) {
-            handle.join().unwrap();
-        }
-    }
-}
-
 /// What item `x` must yield.
 fn expected(x: u16) -> Result<u32, TaskError<u16>> {
     if x % 5 == 0 {
@@ -275,7 +235,7 @@ proptest! {
         buffersize in prop::option::of(1..5usize),
         take in prop::option::of(0..45usize),
     ) {
-        let executor = ThreadPerTask::default();
+        let executor = FixedPool::new(2);
         let mut options = MapOptions::new().chunksize(chunksize).timeout(BOUND);
         if let Some(b) = buffersize {
             options = options.buffersize(b);
