@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Counter, Latch, eventually};
+use common::{Counter, Latch, eventually, gated};
 use executor_core::{Executor, Rejected, Shutdown, Submit, TaskError};
 use executor_threads::ThreadPool;
 
@@ -121,15 +121,7 @@ fn running_tasks_finish_normally_and_queued_ones_fail_when_a_later_thread_breaks
             .unwrap()
     };
     let (gate, started) = (Latch::new(), Counter::new());
-    let running = {
-        let (gate, started) = (gate.clone(), started.clone());
-        pool.submit(move || {
-            started.arrive();
-            gate.wait();
-            "finished"
-        })
-        .unwrap()
-    };
+    let running = pool.submit(gated(&gate, &started, || "finished")).unwrap();
     started.wait_for(1);
     // Starts the second thread, whose initializer fails: the queued tasks fail (or, once the
     // failure is seen, the submits are refused).

@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Counter, Latch, eventually, unique_prefix};
+use common::{Counter, Latch, eventually, gated, unique_prefix};
 use executor_core::{Executor, Shutdown, Submit};
 use executor_threads::{BuildError, ThreadPool};
 
@@ -47,15 +47,7 @@ fn a_pool_of_4_given_75_blocking_tasks_creates_exactly_4_threads() {
     let gate = Latch::new();
     let started = Counter::new();
     let futures: Vec<_> = (0..75)
-        .map(|_| {
-            let (gate, started) = (gate.clone(), started.clone());
-            pool.submit(move || {
-                started.arrive();
-                gate.wait();
-                name()
-            })
-            .unwrap()
-        })
+        .map(|_| pool.submit(gated(&gate, &started, name)).unwrap())
         .collect();
     // Threads start only in submit: the count is final once the submits returned.
     assert_eq!(pool.thread_count(), 4);
@@ -75,14 +67,7 @@ fn an_idle_thread_is_reused_before_a_new_one_is_started() {
     let gate = Latch::new();
     let started = Counter::new();
     let blockers: Vec<_> = (0..3)
-        .map(|_| {
-            let (gate, started) = (gate.clone(), started.clone());
-            pool.submit(move || {
-                started.arrive();
-                gate.wait();
-            })
-            .unwrap()
-        })
+        .map(|_| pool.submit(gated(&gate, &started, || ())).unwrap())
         .collect();
     started.wait_for(3);
     assert_eq!(pool.thread_count(), 3);
@@ -108,15 +93,7 @@ fn threads_are_named_prefix_underscore_index() {
     let gate = Latch::new();
     let started = Counter::new();
     let futures: Vec<_> = (0..2)
-        .map(|_| {
-            let (gate, started) = (gate.clone(), started.clone());
-            pool.submit(move || {
-                started.arrive();
-                gate.wait();
-                name()
-            })
-            .unwrap()
-        })
+        .map(|_| pool.submit(gated(&gate, &started, name)).unwrap())
         .collect();
     started.wait_for(2);
     gate.open();

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Counter, Latch};
+use common::{Counter, Latch, gated};
 use executor_core::{Executor, Rejected, Shutdown, State, Submit, TaskError, as_completed};
 use executor_threads::RayonExecutor;
 
@@ -17,14 +17,7 @@ fn one_thread() -> RayonExecutor {
 fn busy() -> (RayonExecutor, Latch, executor_core::Future<()>) {
     let ex = one_thread();
     let (gate, started) = (Latch::new(), Counter::new());
-    let running = {
-        let (gate, started) = (gate.clone(), started.clone());
-        ex.submit(move || {
-            started.arrive();
-            gate.wait();
-        })
-        .unwrap()
-    };
+    let running = ex.submit(gated(&gate, &started, || ())).unwrap();
     started.wait_for(1);
     (ex, gate, running)
 }

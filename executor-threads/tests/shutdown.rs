@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Counter, Latch, eventually, unique_prefix};
+use common::{Counter, Latch, eventually, gated, unique_prefix};
 use executor_core::{Executor, Rejected, Shutdown, State, Submit, TaskError};
 use executor_threads::ThreadPool;
 
@@ -23,14 +23,7 @@ const CANCEL_NO_WAIT: Shutdown = Shutdown {
 fn busy_pool() -> (ThreadPool, Latch, executor_core::Future<()>) {
     let pool = ThreadPool::builder().max_workers(1).build().unwrap();
     let (gate, started) = (Latch::new(), Counter::new());
-    let running = {
-        let (gate, started) = (gate.clone(), started.clone());
-        pool.submit(move || {
-            started.arrive();
-            gate.wait();
-        })
-        .unwrap()
-    };
+    let running = pool.submit(gated(&gate, &started, || ())).unwrap();
     started.wait_for(1);
     (pool, gate, running)
 }

@@ -65,6 +65,20 @@ impl Counter {
     }
 }
 
+/// A task that reports to `started` when it runs, waits for `gate`, then returns `then()`.
+pub fn gated<R>(
+    gate: &Latch,
+    started: &Counter,
+    then: impl FnOnce() -> R + Send + 'static,
+) -> impl FnOnce() -> R + Send + 'static {
+    let (gate, started) = (gate.clone(), started.clone());
+    move || {
+        started.arrive();
+        gate.wait();
+        then()
+    }
+}
+
 /// Polls `condition` until it holds; fails with `what` after [`BOUND`]. For states that have
 /// no event to wait on (a thread exiting, a thread parking).
 pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
