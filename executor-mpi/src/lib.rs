@@ -32,8 +32,13 @@
 //! }
 //! ```
 //!
-//! Spawned mode (`MPI_Comm_spawn`) is not implemented yet: [`spawn`] returns
-//! [`InitError::SpawnNotImplemented`].
+//! # Spawned mode
+//!
+//! Start the program as one process (`mpirun -n 1 --oversubscribe ./app`) and call
+//! [`spawn`]`(n)` first in `main`: rank 0 starts `n` copies of its own binary with
+//! `MPI_Comm_spawn` and gets the [`Session`]; the copies run `main` again, find their parent
+//! inside `spawn` (or `init`), serve tasks until the session ends and exit. If MPI cannot
+//! spawn, `spawn` returns [`InitError::Spawn`] with MPI's reason.
 //!
 //! # Design
 //!
@@ -58,6 +63,7 @@
 //! observe it and no future reports `WorkerLost`. Tasks cannot be interrupted while running and
 //! have no time limits. Use `executor-process` on each node if tasks may crash.
 
+mod dynamic;
 mod job;
 mod pool;
 mod progress;

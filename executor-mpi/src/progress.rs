@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use executor_core::BrokenExecutor;
 use executor_process::task_model::Registry;
-use mpi::Rank;
 
 use crate::job::{Job, Outcome};
 use crate::protocol::{PROTOCOL_VERSION, ToRoot, ToWorker, WireJob};
@@ -33,8 +32,8 @@ pub(crate) enum Command {
 /// Why the handshake with the workers failed.
 #[derive(Debug)]
 pub(crate) enum HandshakeError {
-    /// A worker runs another build (its registry differs).
-    Mismatch(Rank),
+    /// A worker (by number) runs another build (its registry differs).
+    Mismatch(usize),
     /// Not every worker said hello in time.
     Timeout,
 }
@@ -42,20 +41,39 @@ pub(crate) enum HandshakeError {
 /// How long workers have to say hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// A worker process as its hello describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WorkerProcess {
+    /// Its process id.
+    pub(crate) pid: u32,
+    /// Its host name.
+    pub(crate) host: String,
+}
+
 /// Waits for every worker's hello and checks it runs this binary's registry.
-pub(crate) fn handshake(transport: &mut Transport) -> Result<(), HandshakeError> {
+pub(crate) fn handshake(transport: &mut Transport) -> Result<Vec<WorkerProcess>, HandshakeError> {
     let expected = (PROTOCOL_VERSION, Registry::get().fingerprint());
-    let mut missing = (transport.size() - 1) as usize;
+    let mut processes: Vec<Option<WorkerProcess>> = vec![None; transport.workers()];
+    let mut missing = processes.len();
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let mut backoff = Backoff::new();
     let mut mismatch = None;
     while missing > 0 {
-        match transport.try_receive::<ToRoot>() {
-            Some((rank, ToRoot::Hello { protocol, registry })) => {
+        match transport.try_receive_from_worker::<ToRoot>() {
+            Some((
+                worker,
+                ToRoot::Hello {
+                    protocol,
+                    registry,
+                    pid,
+                    host,
+                },
+            )) => {
                 missing -= 1;
                 if (protocol, registry) != expected {
-                    mismatch.get_or_insert(rank);
+                    mismatch.get_or_insert(worker);
                 }
+                processes[worker] = Some(WorkerProcess { pid, host });
                 backoff.reset();
             }
             Some(_) => {}
@@ -64,14 +82,17 @@ pub(crate) fn handshake(transport: &mut Transport) -> Result<(), HandshakeError>
         }
     }
     match mismatch {
-        Some(rank) => Err(HandshakeError::Mismatch(rank)),
-        None => Ok(()),
+        Some(worker) => Err(HandshakeError::Mismatch(worker)),
+        None => Ok(processes
+            .into_iter()
+            .map(|process| process.expect("every worker said hello"))
+            .collect()),
     }
 }
 
 /// A job sent to a worker.
 struct InFlight {
-    worker: Rank,
+    worker: usize,
     job: Job,
 }
 
@@ -80,7 +101,7 @@ struct Root<'t> {
     transport: &'t mut Transport,
     queue: VecDeque<Job>,
     in_flight: HashMap<u64, InFlight>,
-    /// Jobs sent and not ended, per worker rank (index 0 unused).
+    /// Jobs sent and not ended, per worker.
     load: Vec<usize>,
     /// Set once `Finalize` arrived: workers were told to stop.
     stopping: bool,
@@ -91,12 +112,12 @@ struct Root<'t> {
 /// Runs rank 0's progress thread until `Finalize` (or until every sender is gone), then stops
 /// the workers and returns once they all said goodbye. The caller finalises MPI.
 pub(crate) fn run_root(transport: &mut Transport, commands: Receiver<Command>) {
-    let size = transport.size() as usize;
+    let workers = transport.workers();
     let mut root = Root {
         transport,
         queue: VecDeque::new(),
         in_flight: HashMap::new(),
-        load: vec![0; size],
+        load: vec![0; workers],
         stopping: false,
         gone: 0,
     };
@@ -128,12 +149,12 @@ pub(crate) fn run_root(transport: &mut Transport, commands: Receiver<Command>) {
             }
         }
         root.dispatch();
-        while let Some((rank, answer)) = root.transport.try_receive::<ToRoot>() {
+        while let Some((worker, answer)) = root.transport.try_receive_from_worker::<ToRoot>() {
             progressed = true;
-            root.answer(rank, answer);
+            root.answer(worker, answer);
         }
         root.transport.poll_sends();
-        if root.stopping && root.gone == size - 1 {
+        if root.stopping && root.gone == workers {
             break;
         }
         if progressed {
@@ -181,16 +202,16 @@ impl Root<'_> {
         for job in self.queue.drain(..) {
             job.finish(Outcome::Broken(broken.clone()));
         }
-        for worker in 1..self.load.len() {
-            self.transport.send(worker as Rank, &ToWorker::Stop);
+        for worker in 0..self.load.len() {
+            self.transport.send_to_worker(worker, &ToWorker::Stop);
         }
     }
 
     /// Gives each idle worker a batch from the front of the queue. Every job of a batch is
     /// running from now on (as in CPython's call queue); cancelled ones are dropped.
     fn dispatch(&mut self) {
-        let workers = self.load.len() - 1;
-        for worker in 1..self.load.len() {
+        let workers = self.load.len();
+        for worker in 0..self.load.len() {
             if self.queue.is_empty() {
                 return;
             }
@@ -233,21 +254,15 @@ impl Root<'_> {
             if batch.is_empty() {
                 continue;
             }
-            self.transport.send(worker as Rank, &ToWorker::Run(batch));
+            self.transport.send_to_worker(worker, &ToWorker::Run(batch));
             self.load[worker] = jobs.len();
             for job in jobs {
-                self.in_flight.insert(
-                    job.id,
-                    InFlight {
-                        worker: worker as Rank,
-                        job,
-                    },
-                );
+                self.in_flight.insert(job.id, InFlight { worker, job });
             }
         }
     }
 
-    fn answer(&mut self, rank: Rank, answer: ToRoot) {
+    fn answer(&mut self, worker: usize, answer: ToRoot) {
         match answer {
             ToRoot::Done { id, nanos, reply } => {
                 if let Some(in_flight) = self.end(id) {
@@ -257,14 +272,14 @@ impl Root<'_> {
             }
             ToRoot::Bye => self.gone += 1,
             ToRoot::Hello { .. } => {
-                debug_assert!(false, "rank {rank} said hello twice");
+                debug_assert!(false, "worker {worker} said hello twice");
             }
         }
     }
 
     fn end(&mut self, id: u64) -> Option<InFlight> {
         let in_flight = self.in_flight.remove(&id)?;
-        self.load[in_flight.worker as usize] -= 1;
+        self.load[in_flight.worker] -= 1;
         Some(in_flight)
     }
 }

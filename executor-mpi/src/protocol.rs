@@ -9,7 +9,7 @@ use executor_core::CodecError;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message changes; checked in the handshake with the registry fingerprint.
-pub(crate) const PROTOCOL_VERSION: u32 = 3;
+pub(crate) const PROTOCOL_VERSION: u32 = 4;
 
 /// The MPI tag of every message of this crate.
 pub(crate) const TAG: mpi::Tag = 7;
@@ -43,6 +43,10 @@ pub(crate) enum ToRoot {
         protocol: u32,
         /// The worker's task-registry fingerprint (`executor_process::task_model`).
         registry: u64,
+        /// The worker's process id (rank 0 checks it is alive when on the same host).
+        pid: u32,
+        /// The worker's host name.
+        host: String,
     },
     /// Job `id` ended.
     Done {

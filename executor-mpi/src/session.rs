@@ -9,10 +9,11 @@ use std::thread::{JoinHandle, ThreadId};
 
 use mpi::Threading;
 
+use crate::dynamic;
 use crate::job::Job;
 use crate::pool::{MpiPoolBuilder, MpiPoolExecutor};
 use crate::progress::{self, Command, HandshakeError};
-use crate::transport::Transport;
+use crate::transport::{Peers, Transport};
 use crate::worker;
 
 /// Why [`init`] (or [`spawn`]) gave no session.
@@ -23,18 +24,21 @@ pub enum InitError {
     AlreadyInitialized,
     /// `MPI_Init_thread` failed, or MPI was already initialised by someone else.
     Mpi(String),
-    /// The job has a single rank, so there is no worker to run tasks: launch with
-    /// `mpirun -n 2` or more.
+    /// [`init`] in a job of a single rank, so there is no worker to run tasks: launch with
+    /// `mpirun -n 2` or more, or use [`spawn`].
     NoWorkers,
     /// A worker rank runs a different build (its task registry differs from rank 0's).
     RegistryMismatch {
-        /// The first rank found different.
+        /// The first rank found different, in the workers' `MPI_COMM_WORLD`.
         rank: i32,
     },
     /// Not every worker rank answered in time.
     HandshakeTimeout,
-    /// Spawned mode (`MPI_Comm_spawn`) is not implemented yet.
-    SpawnNotImplemented,
+    /// [`spawn`] could not start the workers: MPI's reason, and a hint. Typical causes: the
+    /// MPI library cannot spawn (Debian's MPICH without a process manager that supports it),
+    /// or OpenMPI has no free slots (`mpirun --oversubscribe`, or for a program started without
+    /// `mpirun`, `OMPI_MCA_rmaps_base_oversubscribe=1`).
+    Spawn(String),
 }
 
 impl fmt::Display for InitError {
@@ -44,7 +48,8 @@ impl fmt::Display for InitError {
             InitError::Mpi(message) => write!(f, "MPI could not be initialised: {message}"),
             InitError::NoWorkers => write!(
                 f,
-                "the MPI job has one rank and so no workers: run it with `mpirun -n 2` or more"
+                "the MPI job has one rank and so no workers: run it with `mpirun -n 2` or more, \
+                 or use executor_mpi::spawn"
             ),
             InitError::RegistryMismatch { rank } => write!(
                 f,
@@ -53,11 +58,7 @@ impl fmt::Display for InitError {
             InitError::HandshakeTimeout => {
                 write!(f, "not every worker rank answered the handshake in time")
             }
-            InitError::SpawnNotImplemented => write!(
-                f,
-                "spawned mode (MPI_Comm_spawn) is not implemented yet: launch the program with \
-                 `mpirun -n N` instead"
-            ),
+            InitError::Spawn(message) => write!(f, "MPI could not spawn the workers: {message}"),
         }
     }
 }
@@ -181,12 +182,29 @@ impl fmt::Debug for Session {
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
+/// How the workers come to be.
+#[derive(Debug, Clone, Copy)]
+enum Launch {
+    /// They are the other ranks of the job (`mpirun -n N`).
+    PreLaunched,
+    /// Rank 0 spawns this many.
+    Spawn(usize),
+}
+
+/// What the progress thread found this process to be.
+enum Role {
+    /// Rank 0, with this many workers.
+    Leader(usize),
+    /// A worker: it serves until rank 0 ends the session.
+    Worker,
+}
+
 /// Pre-launched mode (`mpirun -n N ./app`): call it first in `main` on every rank.
 ///
 /// MPI is initialised on a progress thread of its own, the only thread that makes MPI calls.
 /// On rank 0 it returns the [`Session`] that makes executors. On every other rank it serves
 /// tasks until rank 0's session ends, then finalises MPI and exits the process: it never
-/// returns there.
+/// returns there. In a worker that [`spawn`] started, it serves the same way.
 ///
 /// ```no_run
 /// use executor_core::{Executor, Shutdown, Submit};
@@ -202,10 +220,46 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 /// }
 /// ```
 pub fn init() -> Result<Session, InitError> {
+    start(Launch::PreLaunched)
+}
+
+/// Spawned mode: call it first in `main` of a program started as one process
+/// (`mpirun -n 1 ./app`, or plainly `./app` where the MPI library supports singletons).
+///
+/// Rank 0 starts `max_workers` copies of this binary with `MPI_Comm_spawn` (same arguments)
+/// and returns the [`Session`] that makes executors. A spawned copy runs `main` again: when it
+/// reaches `spawn` (or [`init`]) it finds its parent, serves tasks until the session ends, then
+/// finalises MPI and exits: it never returns there.
+///
+/// Spawning can fail (an [`InitError::Spawn`] with MPI's reason): Debian's MPICH cannot spawn;
+/// OpenMPI wants a free slot per worker, so add `--oversubscribe` to `mpirun` when there are
+/// more processes than cores (started without `mpirun`, set
+/// `OMPI_MCA_rmaps_base_oversubscribe=1`). In a job of more than one rank, use [`init`].
+///
+/// ```no_run
+/// use executor_core::{Executor, Shutdown, Submit};
+///
+/// fn square(x: u64) -> u64 { x * x }
+/// executor_mpi::remote_fn!(square);
+///
+/// fn main() {
+///     // mpirun -n 1 --oversubscribe ./app
+///     let session = executor_mpi::spawn(2).expect("MPI can spawn 2 workers");
+///     let pool = session.pool();
+///     assert_eq!(pool.call(square, 7).unwrap().result(), Ok(49));
+///     pool.shutdown(Shutdown::default());
+/// }
+/// ```
+pub fn spawn(max_workers: usize) -> Result<Session, InitError> {
+    start(Launch::Spawn(max_workers))
+}
+
+/// Initialises MPI on the progress thread and finds this process's role: see [`init`].
+fn start(launch: Launch) -> Result<Session, InitError> {
     if INITIALIZED.swap(true, Ordering::AcqRel) {
         return Err(InitError::AlreadyInitialized);
     }
-    let (role_sender, role) = mpsc::channel::<Result<(i32, i32), InitError>>();
+    let (role_sender, role) = mpsc::channel::<Result<Role, InitError>>();
     let (command_sender, commands) = mpsc::channel::<Command>();
     let thread = std::thread::Builder::new()
         .name("executor-mpi-progress".into())
@@ -218,46 +272,56 @@ pub fn init() -> Result<Session, InitError> {
                 )));
                 return;
             };
-            let mut transport = Transport::new(universe.world());
-            let rank = transport.rank();
-            if rank != 0 {
-                let _ = role_sender.send(Ok((rank, transport.size())));
+            let peers = match find_peers(launch, &universe) {
+                Ok(peers) => peers,
+                Err(error) => {
+                    let _ = role_sender.send(Err(error));
+                    drop(universe);
+                    return;
+                }
+            };
+            let mut transport = Transport::new(peers);
+            if !transport.leads() {
+                let _ = role_sender.send(Ok(Role::Worker));
                 worker::serve(&mut transport);
-            } else if transport.size() < 2 {
-                let _ = role_sender.send(Err(InitError::NoWorkers));
             } else {
                 match progress::handshake(&mut transport) {
-                    Ok(()) => {
-                        let _ = role_sender.send(Ok((0, transport.size())));
+                    Ok(_processes) => {
+                        let _ = role_sender.send(Ok(Role::Leader(transport.workers())));
                         progress::run_root(&mut transport, commands);
                     }
                     Err(error) => {
                         let _ = role_sender.send(Err(match error {
-                            HandshakeError::Mismatch(rank) => InitError::RegistryMismatch { rank },
+                            HandshakeError::Mismatch(worker) => InitError::RegistryMismatch {
+                                rank: transport.rank_of_worker(worker),
+                            },
                             HandshakeError::Timeout => InitError::HandshakeTimeout,
                         }));
-                        // `init` drops the command sender: this stops the workers that answered.
+                        // The caller drops the command sender: this stops the workers that
+                        // answered.
                         progress::run_root(&mut transport, commands);
                     }
                 }
             }
+            // Disconnects from the spawned workers (or the parent), then MPI_Finalize, on the
+            // thread that initialised MPI.
             drop(transport);
-            drop(universe); // MPI_Finalize, on the thread that initialised MPI.
+            drop(universe);
         })
         .map_err(|error| InitError::Mpi(format!("cannot start the progress thread: {error}")))?;
     let progress_thread = thread.thread().id();
     match role.recv() {
-        Ok(Ok((0, size))) => Ok(Session {
+        Ok(Ok(Role::Leader(workers))) => Ok(Session {
             link: Arc::new(Link {
                 commands: Mutex::new(Some(command_sender)),
                 progress_thread,
-                workers: (size - 1) as usize,
+                workers,
                 next_id: AtomicU64::new(1),
                 finalized: AtomicBool::new(false),
                 thread: Mutex::new(Some(thread)),
             }),
         }),
-        Ok(Ok(_worker_rank)) => {
+        Ok(Ok(Role::Worker)) => {
             // The progress thread serves; this thread only waits for the end of the job.
             let _ = thread.join();
             std::process::exit(0);
@@ -275,9 +339,35 @@ pub fn init() -> Result<Session, InitError> {
     }
 }
 
-/// Spawned mode (`MPI_Comm_spawn` of this binary with `max_workers` ranks): not implemented
-/// yet, always [`InitError::SpawnNotImplemented`]. Launch with `mpirun -n N` and use [`init`].
-pub fn spawn(max_workers: usize) -> Result<Session, InitError> {
-    let _ = max_workers;
-    Err(InitError::SpawnNotImplemented)
+/// Who this process talks to: its parent if it was spawned, else per `launch`.
+fn find_peers(launch: Launch, universe: &mpi::environment::Universe) -> Result<Peers, InitError> {
+    use mpi::topology::Communicator;
+
+    if let Some(parent) = dynamic::parent() {
+        return Ok(Peers::Parent(parent));
+    }
+    let world = universe.world();
+    match launch {
+        Launch::PreLaunched if world.size() < 2 => Err(InitError::NoWorkers),
+        Launch::PreLaunched => Ok(Peers::World(world)),
+        Launch::Spawn(0) => Err(InitError::Spawn(
+            "max_workers is 0: spawn at least one worker".into(),
+        )),
+        Launch::Spawn(_) if world.size() > 1 => Err(InitError::Spawn(format!(
+            "the job already has {} ranks: spawn is for a program started as one process; \
+             with `mpirun -n N` use executor_mpi::init",
+            world.size()
+        ))),
+        Launch::Spawn(count) => dynamic::spawn_this_binary(count)
+            .map(Peers::Children)
+            .map_err(|message| {
+                InitError::Spawn(format!(
+                    "{message} (hint: OpenMPI needs a free slot per worker: add \
+                     --oversubscribe to mpirun, or set OMPI_MCA_rmaps_base_oversubscribe=1 \
+                     when started without mpirun; Debian's MPICH cannot spawn: launch with \
+                     `mpirun -n {}` and use executor_mpi::init)",
+                    count + 1
+                ))
+            }),
+    }
 }

@@ -1,5 +1,10 @@
-//! [`Transport`]: non-blocking sends and polled receives on `MPI_COMM_WORLD`, owned by the one
-//! thread of a process that makes MPI calls.
+//! [`Transport`]: non-blocking sends and polled receives between rank 0 and its workers, owned
+//! by the one thread of a process that makes MPI calls.
+//!
+//! The peers are either the ranks of `MPI_COMM_WORLD` (pre-launched: rank 0 and the workers,
+//! world ranks 1..N) or the two sides of the intercommunicator `MPI_Comm_spawn` made (spawned:
+//! rank 0 alone on one side, the workers, remote ranks 0..N-1, on the other). The rest of the
+//! crate numbers workers 0..N-1 in both modes; only this file translates to MPI ranks.
 //!
 //! Every send is an `MPI_Isend` whose buffer lives until the request completes, so two ranks
 //! sending large messages to each other at once never deadlock, and a busy receiver never
@@ -11,7 +16,7 @@ use executor_process::task_model as codec;
 use mpi::Rank;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::request::{Request, StaticScope};
-use mpi::topology::{Communicator, SimpleCommunicator};
+use mpi::topology::{Communicator, InterCommunicator, SimpleCommunicator};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -32,9 +37,19 @@ impl PendingSend {
     }
 }
 
-/// The world communicator plus the sends still in flight.
+/// Who this process talks to, and over which communicator.
+pub(crate) enum Peers {
+    /// Pre-launched: every rank of the job is in `MPI_COMM_WORLD`; rank 0 leads.
+    World(SimpleCommunicator),
+    /// Spawned, on rank 0: the intercommunicator to the workers it spawned.
+    Children(InterCommunicator),
+    /// Spawned, on a worker: the intercommunicator to the rank 0 that spawned it.
+    Parent(InterCommunicator),
+}
+
+/// The peers plus the sends still in flight.
 pub(crate) struct Transport {
-    world: SimpleCommunicator,
+    peers: Peers,
     sends: Vec<PendingSend>,
 }
 
@@ -44,35 +59,86 @@ pub(crate) struct Transport {
 unsafe impl Send for Transport {}
 
 impl Transport {
-    pub(crate) fn new(world: SimpleCommunicator) -> Self {
+    pub(crate) fn new(peers: Peers) -> Self {
         Transport {
-            world,
+            peers,
             sends: Vec::new(),
         }
     }
 
-    /// This process's rank.
-    pub(crate) fn rank(&self) -> Rank {
-        self.world.rank()
+    /// Whether this process leads (rank 0) rather than serves.
+    pub(crate) fn leads(&self) -> bool {
+        match &self.peers {
+            Peers::World(world) => world.rank() == 0,
+            Peers::Children(_) => true,
+            Peers::Parent(_) => false,
+        }
     }
 
-    /// How many ranks the job has.
-    pub(crate) fn size(&self) -> Rank {
-        self.world.size()
+    /// How many workers serve the leader.
+    pub(crate) fn workers(&self) -> usize {
+        let count = match &self.peers {
+            Peers::World(world) => world.size() - 1,
+            Peers::Children(children) => children.remote_size(),
+            Peers::Parent(parent) => parent.size(),
+        };
+        usize::try_from(count).unwrap_or(0)
+    }
+
+    /// The MPI rank of worker `worker` in the communicator its messages travel on, which is
+    /// also its rank in its own `MPI_COMM_WORLD`.
+    pub(crate) fn rank_of_worker(&self, worker: usize) -> Rank {
+        let worker = Rank::try_from(worker).expect("worker numbers fit an MPI rank");
+        match &self.peers {
+            Peers::World(_) => worker + 1,
+            Peers::Children(_) | Peers::Parent(_) => worker,
+        }
+    }
+
+    /// The worker number of MPI rank `rank` (as `rank_of_worker` gives it).
+    fn worker_of_rank(&self, rank: Rank) -> usize {
+        let worker = match &self.peers {
+            Peers::World(_) => rank - 1,
+            Peers::Children(_) | Peers::Parent(_) => rank,
+        };
+        usize::try_from(worker).expect("messages come from worker ranks")
+    }
+
+    /// Starts sending `message` to worker `worker` (from the leader); never blocks.
+    pub(crate) fn send_to_worker<M: Serialize>(&mut self, worker: usize, message: &M) {
+        let rank = self.rank_of_worker(worker);
+        self.send(rank, message);
+    }
+
+    /// Starts sending `message` to the leader (from a worker); never blocks.
+    pub(crate) fn send_to_leader<M: Serialize>(&mut self, message: &M) {
+        // World rank 0, or the parent side's only rank.
+        self.send(0, message);
+    }
+
+    /// A message from a worker that has arrived (at the leader), with its worker number.
+    pub(crate) fn try_receive_from_worker<M: DeserializeOwned>(&mut self) -> Option<(usize, M)> {
+        let (rank, message) = self.try_receive()?;
+        Some((self.worker_of_rank(rank), message))
+    }
+
+    /// A message from the leader that has arrived (at a worker).
+    pub(crate) fn try_receive_from_leader<M: DeserializeOwned>(&mut self) -> Option<M> {
+        self.try_receive().map(|(_, message)| message)
     }
 
     /// Starts sending `message` to `rank`; never blocks.
-    pub(crate) fn send<M: Serialize>(&mut self, rank: Rank, message: &M) {
+    fn send<M: Serialize>(&mut self, rank: Rank, message: &M) {
         let bytes = codec::encode(message).expect("protocol messages always encode");
         let buffer: &'static mut [u8] = Box::leak(bytes.into_boxed_slice());
         let raw: *mut [u8] = buffer;
         // SAFETY: `raw` points to the leaked buffer just made; it is freed only after the
         // request completed (`poll_sends`/`flush`), so the shared borrow MPI reads stays valid.
         let shared: &'static [u8] = unsafe { &*raw };
-        let request =
-            self.world
-                .process_at_rank(rank)
-                .immediate_send_with_tag(StaticScope, shared, TAG);
+        let request = match &self.peers {
+            Peers::World(world) => start_send(world, rank, shared),
+            Peers::Children(inter) | Peers::Parent(inter) => start_send(inter, rank, shared),
+        };
         self.sends.push(PendingSend {
             request,
             buffer: raw,
@@ -108,16 +174,32 @@ impl Transport {
         }
     }
 
-    /// A message that has arrived, with its sender, if there is one.
-    pub(crate) fn try_receive<M: DeserializeOwned>(&mut self) -> Option<(Rank, M)> {
-        let probed = self
-            .world
-            .any_process()
-            .immediate_matched_probe_with_tag(TAG)?;
-        let (bytes, status) = probed.matched_receive_vec::<u8>();
+    /// A message that has arrived, with its sender's rank, if there is one.
+    fn try_receive<M: DeserializeOwned>(&mut self) -> Option<(Rank, M)> {
+        let (bytes, rank) = match &self.peers {
+            Peers::World(world) => try_receive_bytes(world)?,
+            Peers::Children(inter) | Peers::Parent(inter) => try_receive_bytes(inter)?,
+        };
         let decoded = codec::decode(&bytes).expect("protocol messages always decode");
-        Some((status.source_rank(), decoded))
+        Some((rank, decoded))
     }
+}
+
+/// `MPI_Isend` of `bytes` to `rank` of `comm` (the remote group's for an intercommunicator).
+fn start_send<C: Communicator>(
+    comm: &C,
+    rank: Rank,
+    bytes: &'static [u8],
+) -> Request<'static, [u8], StaticScope> {
+    comm.process_at_rank(rank)
+        .immediate_send_with_tag(StaticScope, bytes, TAG)
+}
+
+/// A message of this crate that has arrived on `comm`, and its sender's rank.
+fn try_receive_bytes<C: Communicator>(comm: &C) -> Option<(Vec<u8>, Rank)> {
+    let probed = comm.any_process().immediate_matched_probe_with_tag(TAG)?;
+    let (bytes, status) = probed.matched_receive_vec::<u8>();
+    Some((bytes, status.source_rank()))
 }
 
 /// Short pauses that grow while nothing happens: quick answers when busy, no CPU burn when idle.

@@ -16,14 +16,16 @@ pub(crate) fn serve(transport: &mut Transport) {
     let hello = ToRoot::Hello {
         protocol: PROTOCOL_VERSION,
         registry: registry.fingerprint(),
+        pid: std::process::id(),
+        host: mpi::environment::processor_name().unwrap_or_default(),
     };
-    transport.send(0, &hello);
+    transport.send_to_leader(&hello);
     let mut queue: VecDeque<WireJob> = VecDeque::new();
     let mut stopping = false;
     let mut backoff = Backoff::new();
     loop {
         let mut received = false;
-        while let Some((_, message)) = transport.try_receive::<ToWorker>() {
+        while let Some(message) = transport.try_receive_from_leader::<ToWorker>() {
             received = true;
             match message {
                 ToWorker::Run(jobs) => queue.extend(jobs),
@@ -40,19 +42,16 @@ pub(crate) fn serve(transport: &mut Transport) {
                 None => Err(RemoteFailure::UnknownTask { index: job.entry }),
             };
             let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            transport.send(
-                0,
-                &ToRoot::Done {
-                    id: job.id,
-                    nanos,
-                    reply,
-                },
-            );
+            transport.send_to_leader(&ToRoot::Done {
+                id: job.id,
+                nanos,
+                reply,
+            });
             backoff.reset();
             continue;
         }
         if stopping {
-            transport.send(0, &ToRoot::Bye);
+            transport.send_to_leader(&ToRoot::Bye);
             transport.flush();
             return;
         }

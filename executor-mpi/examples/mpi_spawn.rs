@@ -1,0 +1,77 @@
+//! Spawned mode: started as one process, rank 0 spawns its workers with `MPI_Comm_spawn`,
+//! then counts primes on them (`submit` of ranges, then `map` of numbers).
+//!
+//! ```text
+//! cargo build -p executor-mpi --example mpi_spawn
+//! mpirun -n 1 --oversubscribe target/debug/examples/mpi_spawn 2
+//! ```
+//!
+//! The argument is the number of workers (default 2). Each worker runs this `main` again and
+//! serves inside `executor_mpi::spawn`, which never returns there.
+
+use std::time::{Duration, Instant};
+
+use executor_core::{Executor, MapOptions, Shutdown, Submit, as_completed};
+
+fn is_prime(n: u64) -> bool {
+    n > 1 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+}
+
+fn primes_in(start: u64, end: u64) -> u64 {
+    (start..end).filter(|&n| is_prime(n)).count() as u64
+}
+
+executor_mpi::remote_fn!(is_prime, primes_in);
+
+fn main() {
+    let workers = std::env::args()
+        .nth(1)
+        .map(|arg| arg.parse().expect("the number of workers"))
+        .unwrap_or(2);
+    let session = match executor_mpi::spawn(workers) {
+        Ok(session) => session,
+        Err(error) => {
+            eprintln!("mpi_spawn: {error}");
+            std::process::exit(2);
+        }
+    };
+    println!("rank 0 spawned {} worker processes", session.workers());
+    let pool = session.pool();
+
+    // Submit: primes below two million, in 20 ranges, collected as they complete.
+    let started = Instant::now();
+    let step = 100_000;
+    let futures: Vec<_> = (0..20)
+        .map(|i| pool.call(primes_in, (i * step, (i + 1) * step)).unwrap())
+        .collect();
+    let mut total = 0;
+    for future in as_completed(&futures) {
+        total += future.result().expect("primes_in does not fail");
+    }
+    println!(
+        "{total} primes below {} ({:.2?})",
+        20 * step,
+        started.elapsed()
+    );
+    assert_eq!(total, 148_933);
+
+    // Map: which of these numbers are prime, in order, 50 per message.
+    let candidates: Vec<u64> = (1_000_000_000..1_000_000_200).collect();
+    let tasks = candidates
+        .iter()
+        .map(|&n| executor_mpi::Call::new(is_prime, n));
+    let options = MapOptions::new()
+        .chunksize(50)
+        .timeout(Duration::from_secs(60));
+    let primes: Vec<u64> = candidates
+        .iter()
+        .zip(pool.map(tasks, options))
+        .filter(|(_, is_prime)| *is_prime.as_ref().expect("is_prime does not fail"))
+        .map(|(n, _)| *n)
+        .collect();
+    println!("primes in [1e9, 1e9 + 200): {primes:?}");
+    assert_eq!(primes.first(), Some(&1_000_000_007));
+
+    pool.shutdown(Shutdown::default());
+    session.finalize();
+}
