@@ -65,6 +65,7 @@
 
 mod dynamic;
 mod job;
+mod liveness;
 mod pool;
 mod progress;
 mod protocol;

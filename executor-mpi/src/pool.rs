@@ -198,6 +198,9 @@ impl<T: Task + Serialize> Submit<T> for MpiPoolExecutor {
         if self.link.is_finalized() {
             return Err(SubmitError::new(finalized(), task));
         }
+        if let Some(broken) = self.link.broken() {
+            return Err(SubmitError::new(Rejected::Broken(broken), task));
+        }
         let Some(registered) = Registry::get().lookup::<T>() else {
             let message = not_registered(std::any::type_name::<T>());
             return Ok(Future::failed(TaskError::Backend(BackendError::new(

@@ -10,16 +10,17 @@
 //! per message, long tasks one at a time.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use executor_core::BrokenExecutor;
 use executor_process::task_model::Registry;
 
 use crate::job::{Job, Outcome};
+use crate::liveness::{self, CheckClock};
 use crate::protocol::{PROTOCOL_VERSION, ToRoot, ToWorker, WireJob};
-use crate::transport::{Backoff, Transport};
+use crate::transport::{Backoff, Ending, Transport};
 
 /// What the rest of rank 0 asks of the progress thread.
 pub(crate) enum Command {
@@ -96,30 +97,86 @@ struct InFlight {
     job: Job,
 }
 
+/// Whether the session broke (a worker died), shared by the progress thread, which sets it,
+/// and the pools, which refuse tasks once it is set.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    broken: Mutex<Option<BrokenExecutor>>,
+}
+
+impl Health {
+    /// Why the session is broken, if it is.
+    pub(crate) fn broken(&self) -> Option<BrokenExecutor> {
+        self.broken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_broken(&self, reason: BrokenExecutor) {
+        self.broken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(reason);
+    }
+}
+
+/// What rank 0 knows of one worker.
+struct Worker {
+    /// Jobs sent and not ended.
+    load: usize,
+    /// Its process, from its hello.
+    process: WorkerProcess,
+    /// On rank 0's host, so its liveness can be checked.
+    local: bool,
+    /// It said `Bye`.
+    said_bye: bool,
+    /// It died.
+    lost: bool,
+}
+
 /// The state of rank 0's progress thread.
 struct Root<'t> {
     transport: &'t mut Transport,
     queue: VecDeque<Job>,
     in_flight: HashMap<u64, InFlight>,
-    /// Jobs sent and not ended, per worker.
-    load: Vec<usize>,
+    workers: Vec<Worker>,
     /// Set once `Finalize` arrived: workers were told to stop.
     stopping: bool,
-    /// Workers that said `Bye`.
-    gone: usize,
+    /// Set once a worker died; shared with the pools.
+    health: Arc<Health>,
+    /// When workers' liveness is next checked.
+    checks: CheckClock,
 }
 
 /// Runs rank 0's progress thread until `Finalize` (or until every sender is gone), then stops
-/// the workers and returns once they all said goodbye. The caller finalises MPI.
-pub(crate) fn run_root(transport: &mut Transport, commands: Receiver<Command>) {
-    let workers = transport.workers();
+/// the workers and returns once they all said goodbye or died. The caller ends the connection
+/// as the result says, and finalises MPI.
+pub(crate) fn run_root(
+    transport: &mut Transport,
+    processes: Vec<WorkerProcess>,
+    health: Arc<Health>,
+    commands: Receiver<Command>,
+) -> Ending {
+    let host = liveness::host_name();
+    let workers = processes
+        .into_iter()
+        .map(|process| Worker {
+            load: 0,
+            local: process.host == host,
+            process,
+            said_bye: false,
+            lost: false,
+        })
+        .collect();
     let mut root = Root {
         transport,
         queue: VecDeque::new(),
         in_flight: HashMap::new(),
-        load: vec![0; workers],
+        workers,
         stopping: false,
-        gone: 0,
+        health,
+        checks: CheckClock::new(),
     };
     let mut backoff = Backoff::new();
     loop {
@@ -154,12 +211,16 @@ pub(crate) fn run_root(transport: &mut Transport, commands: Receiver<Command>) {
             root.answer(worker, answer);
         }
         root.transport.poll_sends();
-        if root.stopping && root.gone == workers {
+        if root.stopping && root.workers.iter().all(|w| w.said_bye || w.lost) {
             break;
         }
         if progressed {
             backoff.reset();
             continue;
+        }
+        // Waiting for workers: are they all still alive?
+        if root.checks.due() {
+            root.check_workers();
         }
         match commands.recv_timeout(backoff.next_pause()) {
             Ok(command) => {
@@ -178,7 +239,22 @@ pub(crate) fn run_root(transport: &mut Transport, commands: Receiver<Command>) {
     for (_, InFlight { job, .. }) in root.in_flight.drain() {
         job.finish(Outcome::Broken(broken.clone()));
     }
+    // After a death the live workers must not disconnect either: the disconnect waits for
+    // every peer of the intercommunicator, the dead one included.
+    let ending = if root.workers.iter().any(|worker| worker.lost) {
+        Ending::Abandon
+    } else {
+        Ending::Clean
+    };
+    let disconnect = ending == Ending::Clean;
+    for worker in 0..root.workers.len() {
+        if root.workers[worker].said_bye {
+            root.transport
+                .send_to_worker(worker, &ToWorker::End { disconnect });
+        }
+    }
     root.transport.flush();
+    ending
 }
 
 impl Root<'_> {
@@ -187,6 +263,10 @@ impl Root<'_> {
             Command::Submit(job) if self.stopping => job.finish(Outcome::Broken(
                 BrokenExecutor::new("the MPI session was finalised"),
             )),
+            Command::Submit(job) if self.health.broken().is_some() => {
+                let broken = self.health.broken().expect("checked");
+                job.finish(Outcome::Broken(broken));
+            }
             Command::Submit(job) => self.queue.push_back(job),
             Command::Finalize => self.stop(),
         }
@@ -202,20 +282,22 @@ impl Root<'_> {
         for job in self.queue.drain(..) {
             job.finish(Outcome::Broken(broken.clone()));
         }
-        for worker in 0..self.load.len() {
-            self.transport.send_to_worker(worker, &ToWorker::Stop);
+        for worker in 0..self.workers.len() {
+            if !self.workers[worker].lost {
+                self.transport.send_to_worker(worker, &ToWorker::Stop);
+            }
         }
     }
 
     /// Gives each idle worker a batch from the front of the queue. Every job of a batch is
     /// running from now on (as in CPython's call queue); cancelled ones are dropped.
     fn dispatch(&mut self) {
-        let workers = self.load.len();
-        for worker in 0..self.load.len() {
+        let workers = self.workers.len();
+        for worker in 0..self.workers.len() {
             if self.queue.is_empty() {
                 return;
             }
-            if self.load[worker] > 0 {
+            if self.workers[worker].load > 0 || self.workers[worker].lost {
                 continue;
             }
             let pool = self
@@ -255,7 +337,7 @@ impl Root<'_> {
                 continue;
             }
             self.transport.send_to_worker(worker, &ToWorker::Run(batch));
-            self.load[worker] = jobs.len();
+            self.workers[worker].load = jobs.len();
             for job in jobs {
                 self.in_flight.insert(job.id, InFlight { worker, job });
             }
@@ -270,7 +352,7 @@ impl Root<'_> {
                     in_flight.job.finish(Outcome::Reply(reply));
                 }
             }
-            ToRoot::Bye => self.gone += 1,
+            ToRoot::Bye => self.workers[worker].said_bye = true,
             ToRoot::Hello { .. } => {
                 debug_assert!(false, "worker {worker} said hello twice");
             }
@@ -279,8 +361,53 @@ impl Root<'_> {
 
     fn end(&mut self, id: u64) -> Option<InFlight> {
         let in_flight = self.in_flight.remove(&id)?;
-        self.load[in_flight.worker] -= 1;
+        self.workers[in_flight.worker].load -= 1;
         Some(in_flight)
+    }
+
+    /// Checks that the workers on this host that have not said goodbye still run; a dead one
+    /// breaks the session.
+    fn check_workers(&mut self) {
+        for worker in 0..self.workers.len() {
+            let state = &self.workers[worker];
+            if state.local
+                && !state.lost
+                && !state.said_bye
+                && !liveness::process_is_alive(state.process.pid)
+            {
+                self.lose(worker);
+            }
+        }
+    }
+
+    /// Worker `worker` died: the session is broken. Its jobs and every queued job fail with
+    /// `TaskError::Broken`, later submits are refused, and nothing more is sent to it. Jobs
+    /// running on live workers still finish.
+    fn lose(&mut self, worker: usize) {
+        let process = &self.workers[worker].process;
+        let broken = BrokenExecutor::new(format!(
+            "MPI worker rank {} (pid {} on {}) died; the pool is broken",
+            self.transport.rank_of_worker(worker),
+            process.pid,
+            process.host
+        ));
+        self.workers[worker].lost = true;
+        self.workers[worker].load = 0;
+        self.health.set_broken(broken.clone());
+        self.transport.abandon_sends_to_worker(worker);
+        let lost: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, in_flight)| in_flight.worker == worker)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lost {
+            let in_flight = self.in_flight.remove(&id).expect("listed");
+            in_flight.job.finish(Outcome::Broken(broken.clone()));
+        }
+        for job in self.queue.drain(..) {
+            job.finish(Outcome::Broken(broken.clone()));
+        }
     }
 }
 

@@ -30,8 +30,14 @@ pub(crate) struct WireJob {
 pub(crate) enum ToWorker {
     /// Run these tasks, in order (sent only to an idle worker).
     Run(Vec<WireJob>),
-    /// Finish what was sent, answer [`ToRoot::Bye`] and leave.
+    /// Finish what was sent, answer [`ToRoot::Bye`], then wait for [`ToWorker::End`].
     Stop,
+    /// Sent once every worker said `Bye` or died: leave.
+    End {
+        /// Whether to disconnect from rank 0 before finalising MPI: not when a worker died
+        /// (the disconnect waits for every peer of the intercommunicator).
+        disconnect: bool,
+    },
 }
 
 /// From a worker rank to rank 0.

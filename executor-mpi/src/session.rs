@@ -7,13 +7,14 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{JoinHandle, ThreadId};
 
+use executor_core::BrokenExecutor;
 use mpi::Threading;
 
 use crate::dynamic;
 use crate::job::Job;
 use crate::pool::{MpiPoolBuilder, MpiPoolExecutor};
-use crate::progress::{self, Command, HandshakeError};
-use crate::transport::{Peers, Transport};
+use crate::progress::{self, Command, HandshakeError, Health};
+use crate::transport::{Ending, Peers, Transport};
 use crate::worker;
 
 /// Why [`init`] (or [`spawn`]) gave no session.
@@ -70,6 +71,7 @@ pub(crate) struct Link {
     commands: Mutex<Option<Sender<Command>>>,
     progress_thread: ThreadId,
     workers: usize,
+    health: Arc<Health>,
     next_id: AtomicU64,
     finalized: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -93,6 +95,11 @@ impl Link {
     /// A fresh job number.
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Why the session is broken (a worker died), if it is.
+    pub(crate) fn broken(&self) -> Option<BrokenExecutor> {
+        self.health.broken()
     }
 
     /// Whether the session was finalised.
@@ -261,6 +268,8 @@ fn start(launch: Launch) -> Result<Session, InitError> {
     }
     let (role_sender, role) = mpsc::channel::<Result<Role, InitError>>();
     let (command_sender, commands) = mpsc::channel::<Command>();
+    let health = Arc::new(Health::default());
+    let shared_health = health.clone();
     let thread = std::thread::Builder::new()
         .name("executor-mpi-progress".into())
         .spawn(move || {
@@ -281,14 +290,14 @@ fn start(launch: Launch) -> Result<Session, InitError> {
                 }
             };
             let mut transport = Transport::new(peers);
-            if !transport.leads() {
+            let ending = if !transport.leads() {
                 let _ = role_sender.send(Ok(Role::Worker));
-                worker::serve(&mut transport);
+                worker::serve(&mut transport)
             } else {
                 match progress::handshake(&mut transport) {
-                    Ok(_processes) => {
+                    Ok(processes) => {
                         let _ = role_sender.send(Ok(Role::Leader(transport.workers())));
-                        progress::run_root(&mut transport, commands);
+                        progress::run_root(&mut transport, processes, shared_health, commands)
                     }
                     Err(error) => {
                         let _ = role_sender.send(Err(match error {
@@ -299,14 +308,23 @@ fn start(launch: Launch) -> Result<Session, InitError> {
                         }));
                         // The caller drops the command sender: this stops the workers that
                         // answered.
-                        progress::run_root(&mut transport, commands);
+                        progress::run_root(&mut transport, Vec::new(), shared_health, commands)
                     }
                 }
+            };
+            match ending {
+                Ending::Clean => {
+                    // Disconnects from the spawned workers (or the parent), then MPI_Finalize,
+                    // on the thread that initialised MPI.
+                    drop(transport);
+                    drop(universe);
+                }
+                Ending::Abandon => {
+                    // A worker died: disconnecting would wait for it forever.
+                    transport.abandon();
+                    finalize_without_disconnect(universe);
+                }
             }
-            // Disconnects from the spawned workers (or the parent), then MPI_Finalize, on the
-            // thread that initialised MPI.
-            drop(transport);
-            drop(universe);
         })
         .map_err(|error| InitError::Mpi(format!("cannot start the progress thread: {error}")))?;
     let progress_thread = thread.thread().id();
@@ -316,6 +334,7 @@ fn start(launch: Launch) -> Result<Session, InitError> {
                 commands: Mutex::new(Some(command_sender)),
                 progress_thread,
                 workers,
+                health,
                 next_id: AtomicU64::new(1),
                 finalized: AtomicBool::new(false),
                 thread: Mutex::new(Some(thread)),
@@ -369,5 +388,17 @@ fn find_peers(launch: Launch, universe: &mpi::environment::Universe) -> Result<P
                     count + 1
                 ))
             }),
+    }
+}
+
+/// `MPI_Finalize` without what dropping the universe also does first: disconnecting from a
+/// parent (which would wait for a dead peer). Nothing else it does (detaching a buffer, freeing
+/// attribute keys) is used by this crate.
+fn finalize_without_disconnect(universe: mpi::environment::Universe) {
+    std::mem::forget(universe);
+    // SAFETY: MPI was initialised on this thread (the universe existed) and is finalised once:
+    // the universe, which would finalise it again, was forgotten. No MPI call follows.
+    unsafe {
+        mpi::ffi::MPI_Finalize();
     }
 }

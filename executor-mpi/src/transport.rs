@@ -26,6 +26,8 @@ use crate::protocol::TAG;
 struct PendingSend {
     request: Request<'static, [u8], StaticScope>,
     buffer: *mut [u8],
+    /// The rank it goes to.
+    to: Rank,
 }
 
 impl PendingSend {
@@ -35,6 +37,15 @@ impl PendingSend {
         // completed, so MPI no longer reads it and nothing else refers to it.
         drop(unsafe { Box::from_raw(buffer) });
     }
+}
+
+/// How a session's connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Every peer is alive: disconnect and finalise MPI as usual.
+    Clean,
+    /// A peer died: do not disconnect (it would wait for the dead one), only finalise.
+    Abandon,
 }
 
 /// Who this process talks to, and over which communicator.
@@ -142,6 +153,7 @@ impl Transport {
         self.sends.push(PendingSend {
             request,
             buffer: raw,
+            to: rank,
         });
     }
 
@@ -151,14 +163,29 @@ impl Transport {
         for send in self.sends.drain(..) {
             match send.request.test() {
                 Ok(_) => PendingSend::release(send.buffer),
-                Err(request) => still.push(PendingSend {
-                    request,
-                    buffer: send.buffer,
-                }),
+                Err(request) => still.push(PendingSend { request, ..send }),
             }
         }
         self.sends = still;
         !self.sends.is_empty()
+    }
+
+    /// Gives up the sends to worker `worker`, which died: they may never complete, so their
+    /// requests and buffers are leaked (MPI may still refer to them).
+    pub(crate) fn abandon_sends_to_worker(&mut self, worker: usize) {
+        let rank = self.rank_of_worker(worker);
+        let (lost, kept): (Vec<PendingSend>, Vec<PendingSend>) =
+            self.sends.drain(..).partition(|send| send.to == rank);
+        self.sends = kept;
+        // Dropping an incomplete request panics (rsmpi), and freeing its buffer could let MPI
+        // read freed memory: leak both, once per lost worker.
+        std::mem::forget(lost);
+    }
+
+    /// Ends the transport without disconnecting from the peers (`MPI_Comm_disconnect` waits for
+    /// every peer, and a dead one never comes). Sends still in flight are leaked.
+    pub(crate) fn abandon(self) {
+        std::mem::forget(self);
     }
 
     /// Whether sends are in flight.

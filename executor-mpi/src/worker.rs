@@ -7,21 +7,25 @@ use std::time::Instant;
 
 use executor_process::task_model::Registry;
 
+use crate::liveness;
 use crate::protocol::{PROTOCOL_VERSION, RemoteFailure, ToRoot, ToWorker, WireJob};
-use crate::transport::{Backoff, Transport};
+use crate::transport::{Backoff, Ending, Transport};
 
-/// Serves rank 0 until it says stop. Returns once it said `Bye` and every send completed.
-pub(crate) fn serve(transport: &mut Transport) {
+/// Serves rank 0 until it says stop. Returns once it said `Bye` and every send completed, with
+/// how rank 0 wants the connection ended.
+pub(crate) fn serve(transport: &mut Transport) -> Ending {
     let registry = Registry::get();
     let hello = ToRoot::Hello {
         protocol: PROTOCOL_VERSION,
         registry: registry.fingerprint(),
         pid: std::process::id(),
-        host: mpi::environment::processor_name().unwrap_or_default(),
+        host: liveness::host_name(),
     };
     transport.send_to_leader(&hello);
     let mut queue: VecDeque<WireJob> = VecDeque::new();
     let mut stopping = false;
+    let mut said_bye = false;
+    let mut ending = None;
     let mut backoff = Backoff::new();
     loop {
         let mut received = false;
@@ -30,6 +34,13 @@ pub(crate) fn serve(transport: &mut Transport) {
             match message {
                 ToWorker::Run(jobs) => queue.extend(jobs),
                 ToWorker::Stop => stopping = true,
+                ToWorker::End { disconnect } => {
+                    ending = Some(if disconnect {
+                        Ending::Clean
+                    } else {
+                        Ending::Abandon
+                    });
+                }
             }
         }
         transport.poll_sends();
@@ -50,10 +61,13 @@ pub(crate) fn serve(transport: &mut Transport) {
             backoff.reset();
             continue;
         }
-        if stopping {
-            transport.send_to_leader(&ToRoot::Bye);
+        if let Some(ending) = ending {
             transport.flush();
-            return;
+            return ending;
+        }
+        if stopping && !said_bye {
+            transport.send_to_leader(&ToRoot::Bye);
+            said_bye = true;
         }
         if received {
             backoff.reset();

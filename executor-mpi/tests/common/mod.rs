@@ -1,6 +1,10 @@
-//! Shared by the test binaries: run plainly by `cargo test`, a binary launches `mpirun -n 3`
-//! on itself (with a timeout) and passes its output and status through; under MPI it runs its
+//! Shared by the test binaries: run plainly by `cargo test`, a binary launches `mpirun` on
+//! itself (with a timeout) and passes its output and status through; under MPI it runs its
 //! checks on rank 0 and prints libtest's format. Without `mpirun` it prints a notice and skips.
+//!
+//! Two launches: [`PRE_LAUNCHED`] (`mpirun -n 3`: rank 0 and two worker ranks, `init`) and
+//! [`SPAWNED`] (`mpirun -n 1 --enable-recovery`: rank 0 alone, which spawns its workers;
+//! recovery keeps rank 0 alive when a spawned worker dies).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -10,22 +14,48 @@ use std::time::{Duration, Instant};
 
 /// Set in the environment of the ranks `mpirun` starts.
 const UNDER_MPI: &str = "EXECUTOR_MPI_TEST_UNDER_MPIRUN";
-/// How many ranks: rank 0 and two workers.
-const RANKS: &str = "3";
+/// How `mpirun` starts a test binary.
+#[derive(Debug, Clone, Copy)]
+pub struct Launch {
+    /// `mpirun -n`.
+    pub ranks: &'static str,
+    /// More `mpirun` arguments.
+    pub args: &'static [&'static str],
+}
+
+/// Rank 0 and two worker ranks, for `executor_mpi::init`.
+pub const PRE_LAUNCHED: Launch = Launch {
+    ranks: "3",
+    args: &[],
+};
+
+/// Rank 0 alone, for `executor_mpi::spawn`; a dead worker does not take the job down.
+pub const SPAWNED: Launch = Launch {
+    ranks: "1",
+    args: &["--enable-recovery"],
+};
+
+/// How many workers the spawned tests spawn.
+pub const SPAWNED_WORKERS: usize = 2;
 /// The whole binary must end by then.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// `main` of a test binary: `suite` under `mpirun -n 3`, or the launch of it.
 pub fn main(name: &str, suite: fn() -> ExitCode) -> ExitCode {
+    main_with(name, PRE_LAUNCHED, suite)
+}
+
+/// `main` of a test binary: `suite` under MPI as `how` says, or the launch of it.
+pub fn main_with(name: &str, how: Launch, suite: fn() -> ExitCode) -> ExitCode {
     if std::env::var_os(UNDER_MPI).is_some() {
         suite()
     } else {
-        launch(name)
+        launch(name, how)
     }
 }
 
-/// Not under MPI: runs this binary under `mpirun -n 3` and reports its status.
-fn launch(name: &str) -> ExitCode {
+/// Not under MPI: runs this binary under `mpirun` and reports its status.
+fn launch(name: &str, how: Launch) -> ExitCode {
     let Some(mpirun) = find_on_path("mpirun") else {
         println!(
             "notice: `mpirun` is not installed; the MPI tests of `{name}` are skipped \
@@ -39,7 +69,8 @@ fn launch(name: &str) -> ExitCode {
     let exe = std::env::current_exe().expect("the test knows its own path");
     let mut command = Command::new(mpirun);
     command
-        .args(["-n", RANKS, "--oversubscribe"])
+        .args(["-n", how.ranks, "--oversubscribe"])
+        .args(how.args)
         .arg(exe)
         .args(&filters)
         .env(UNDER_MPI, "1")
@@ -77,7 +108,7 @@ fn launch(name: &str) -> ExitCode {
     if status.success() {
         ExitCode::SUCCESS
     } else {
-        eprintln!("mpirun -n {RANKS} on `{name}` failed: {status}");
+        eprintln!("mpirun -n {} on `{name}` failed: {status}", how.ranks);
         ExitCode::FAILURE
     }
 }

@@ -1,0 +1,94 @@
+//! Whether a worker process is still alive, for rank 0 to notice a lost worker.
+//!
+//! Only processes on rank 0's own host can be checked (by process id); MPI itself says nothing
+//! about a dead peer (OpenMPI's default is to kill the whole job; with `mpirun
+//! --enable-recovery` the job survives and a dead rank stays silent).
+
+use std::time::{Duration, Instant};
+
+/// How often rank 0 checks its workers while it waits for them.
+pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Whether process `pid` of this host runs: it exists and is not a zombie (a dead MPI rank
+/// stays a zombie until its launcher reaps it).
+pub(crate) fn process_is_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 sends nothing; `kill` only checks that the process exists and may be
+    // signalled. It touches no memory of ours.
+    let exists = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !is_zombie(pid)
+}
+
+/// Linux: the state letter in `/proc/<pid>/stat` (after the parenthesised command) is `Z`.
+/// Elsewhere (or if it cannot be read) a process that exists counts as alive.
+fn is_zombie(pid: libc::pid_t) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    stat.rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X")
+}
+
+/// This host's name as MPI reports it (`MPI_Get_processor_name`); workers send theirs in the
+/// hello, and rank 0 checks those with the same name.
+pub(crate) fn host_name() -> String {
+    mpi::environment::processor_name().unwrap_or_default()
+}
+
+/// Rate-limits the checks: `due` says whether one is due now.
+#[derive(Debug)]
+pub(crate) struct CheckClock {
+    last: Instant,
+}
+
+impl CheckClock {
+    pub(crate) fn new() -> Self {
+        CheckClock {
+            last: Instant::now(),
+        }
+    }
+
+    /// Whether [`CHECK_INTERVAL`] passed since the last check that was due.
+    pub(crate) fn due(&mut self) -> bool {
+        if self.last.elapsed() < CHECK_INTERVAL {
+            return false;
+        }
+        self.last = Instant::now();
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_reaped_child_is_not() {
+        assert!(process_is_alive(std::process::id()));
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("`true` runs");
+        let pid = child.id();
+        child.wait().expect("the child ends");
+        assert!(!process_is_alive(pid));
+    }
+
+    #[test]
+    fn an_unreaped_dead_child_is_not_alive() {
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("`true` runs");
+        let pid = child.id();
+        // Wait until it is a zombie without reaping it: poll /proc, bounded.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_is_alive(pid) {
+            assert!(Instant::now() < deadline, "`true` did not end within 10s");
+            std::thread::yield_now();
+        }
+        child.wait().expect("reaped");
+    }
+}

@@ -1,0 +1,83 @@
+//! A spawned worker that dies breaks the session instead of hanging it, under
+//! `mpirun -n 1 --enable-recovery` (see `common`): the task that killed it fails with
+//! `TaskError::Broken`, so does every task still queued, later submits are refused, and the
+//! session still finalises and the program exits cleanly.
+
+mod common;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use executor_core::{Rejected, TaskError};
+
+/// How long any one result may take (the loss is noticed within milliseconds).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Ends the worker process abruptly, as a crashing task would.
+fn exit_worker(code: i32) -> u32 {
+    std::process::exit(code)
+}
+
+fn echo(x: u64) -> u64 {
+    x
+}
+
+executor_mpi::remote_fn!(exit_worker, echo);
+
+fn main() -> ExitCode {
+    common::main_with("lost_worker", common::SPAWNED, run_checks)
+}
+
+fn run_checks() -> ExitCode {
+    let session =
+        executor_mpi::spawn(common::SPAWNED_WORKERS).expect("MPI spawns the worker processes");
+    let started = Instant::now();
+    println!("\nrunning 1 test");
+    let name = "lost_worker_breaks_the_session";
+    let outcome = executor_core::catch_panic(|| {
+        let pool = session.pool();
+        assert_eq!(pool.call(echo, 1).unwrap().result_timeout(PATIENCE), Ok(1));
+        let fatal = pool.call(exit_worker, 3).expect("accepted");
+        // Queued behind it: some may finish on the other worker first; none may hang.
+        let others: Vec<_> = (0..1_000u64)
+            .map(|x| pool.call(echo, x).expect("accepted"))
+            .collect();
+        match fatal.result_timeout(PATIENCE) {
+            Err(TaskError::Broken(broken)) => {
+                let reason = broken.to_string();
+                assert!(reason.contains("died"), "{reason}");
+                assert!(reason.contains("pid"), "{reason}");
+            }
+            other => panic!("expected a broken executor, got {other:?}"),
+        }
+        for (x, future) in (0..1_000u64).zip(&others) {
+            match future.result_timeout(PATIENCE) {
+                Ok(echoed) => assert_eq!(echoed, x),
+                Err(TaskError::Broken(_)) => {}
+                other => panic!("task {x}: expected its value or a broken executor, got {other:?}"),
+            }
+        }
+        match pool.call(echo, 2) {
+            Err(refused) => assert!(
+                matches!(refused.reason(), Rejected::Broken(_)),
+                "{:?}",
+                refused.reason()
+            ),
+            Ok(future) => panic!("a broken pool accepted a task: {future:?}"),
+        }
+        // A new pool of the broken session refuses too.
+        assert!(session.pool().call(echo, 3).is_err());
+    });
+    // Must not hang on the dead worker (the launcher's timeout would say so).
+    session.finalize();
+    match outcome {
+        Ok(()) => {
+            println!("test {name} ... ok");
+            common::summary(1, 0, 0, started)
+        }
+        Err(panic) => {
+            println!("test {name} ... FAILED\n    {panic}");
+            common::summary(0, 1, 0, started)
+        }
+    }
+}
