@@ -8,6 +8,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod suite;
+
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
