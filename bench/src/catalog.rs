@@ -2,14 +2,14 @@
 
 use crate::context::Context;
 use crate::record::Figures;
-use crate::{memory, process, threads};
+use crate::{memory, mpi, process, threads};
 
 /// One runnable workload.
 #[derive(Debug)]
 pub struct Workload {
     /// Its command-line name: `t1`, `c1-process`, `m2`.
     pub name: &'static str,
-    /// `threads`, `process` or `memory`: `--only threads` runs the group.
+    /// `threads`, `process`, `memory` or `mpi`: `--only threads` runs the group.
     pub group: &'static str,
     /// Measures it (one [`Figures`] per metric).
     pub run: fn(&Context) -> Vec<Figures>,
@@ -77,10 +77,20 @@ pub const WORKLOADS: &[Workload] = &[
         group: "memory",
         run: memory::m2,
     },
+    Workload {
+        name: "mpi1",
+        group: "mpi",
+        run: mpi::mpi1,
+    },
+    Workload {
+        name: "mpi2",
+        group: "mpi",
+        run: mpi::mpi2,
+    },
 ];
 
 /// The workloads `only` names: comma-separated workload names, group names (`threads`,
-/// `process`, `memory`) or `c1` (both C1s), case-insensitive; `all` for everything.
+/// `process`, `memory`, `mpi`) or `c1` (both C1s), case-insensitive; `all` for everything.
 pub fn select(only: &str) -> Result<Vec<&'static Workload>, String> {
     let mut chosen: Vec<&'static Workload> = Vec::new();
     for word in only.split(',').map(|word| word.trim().to_ascii_lowercase()) {
@@ -96,7 +106,7 @@ pub fn select(only: &str) -> Result<Vec<&'static Workload>, String> {
         if matches.is_empty() {
             let names: Vec<&str> = WORKLOADS.iter().map(|workload| workload.name).collect();
             return Err(format!(
-                "no workload `{word}`; choose from {}, threads, process, memory, c1, all",
+                "no workload `{word}`; choose from {}, threads, process, memory, mpi, c1, all",
                 names.join(", ")
             ));
         }
@@ -135,6 +145,8 @@ mod tests {
     fn selection_by_name_group_and_alias() {
         assert_eq!(names("T2,t1"), ["t1", "t2"]);
         assert_eq!(names("memory"), ["m1", "m2"]);
+        assert_eq!(names("mpi"), ["mpi1", "mpi2"]);
+        assert_eq!(names("MPI2,m1"), ["m1", "mpi2"]);
         assert_eq!(names("c1"), ["c1-threads", "c1-process"]);
         assert_eq!(names("all").len(), WORKLOADS.len());
         assert!(select("t9").is_err());

@@ -3,14 +3,16 @@
 //! same machine in the same run.
 //!
 //! - [`harness`] interleaves the contenders of a workload round by round;
-//! - [`threads`], [`process`] and [`memory`] define the workloads of the issues (T1-T3, P1-P5,
-//!   C1, M1-M2), [`floors`] the raw floors, [`python`] drives `python/anchors.py`;
+//! - [`threads`], [`process`], [`memory`] and [`mpi`] define the workloads of the issues (T1-T3,
+//!   P1-P5, C1, M1-M2, MPI1-MPI2), [`floors`] the raw floors, [`python`] drives
+//!   `python/anchors.py`;
 //! - [`record`] is what a run writes, [`report`] and [`chart`] turn it into `latest.md` and
 //!   `ratios.svg`;
 //! - [`cli`] is the command line `cargo xtask bench` drives.
 //!
 //! The binary's `main` must call `procspawn::init()` and [`ours_process::worker_hook`] first:
-//! both pools start workers by running this binary again.
+//! both pools start workers by running this binary again. The MPI workloads launch a second
+//! binary, `executor-bench-mpi` (feature `mpi`), under `mpirun`.
 
 pub mod catalog;
 pub mod chart;
@@ -21,6 +23,7 @@ pub mod floors;
 pub mod harness;
 pub mod machine;
 pub mod memory;
+pub mod mpi;
 pub mod ours_process;
 pub mod process;
 pub mod python;

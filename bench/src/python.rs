@@ -12,7 +12,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use serde_json::Value;
 
 /// The interpreter: `$EXECUTOR_BENCH_PYTHON`, or `python3`.
-fn interpreter() -> String {
+pub(crate) fn interpreter() -> String {
     std::env::var("EXECUTOR_BENCH_PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 

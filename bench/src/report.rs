@@ -284,6 +284,11 @@ fn table_rows(out: &mut String, figures: &Figures) {
             );
             first_row = false;
         };
+    if ours.is_empty() && anchors.is_empty() {
+        // Nothing could run here (no MPI, say): the notes say why.
+        row(("—", "skipped (see notes)"), None, "—".to_owned(), ("", ""));
+        return;
+    }
     if ours.is_empty() {
         for anchor in &anchors {
             row(
@@ -461,5 +466,24 @@ mod tests {
         let text = markdown(&[figures], &machine, None);
         assert!(text.contains("| — | not measured | FAST |"), "{text}");
         assert!(text.contains("not measured: 2"), "{text}");
+    }
+
+    #[test]
+    fn a_workload_that_could_not_run_still_has_a_row() {
+        let mut figures = figures();
+        figures.series.clear();
+        let machine = Machine {
+            date: String::new(),
+            uname: String::new(),
+            cpu: String::new(),
+            cores: 1,
+            load: String::new(),
+        };
+        let text = markdown(&[figures], &machine, None);
+        assert!(
+            text.contains("| **T1** demo | — | skipped (see notes) |  |  | — |  |  |"),
+            "{text}"
+        );
+        assert!(text.contains("- a note"), "{text}");
     }
 }

@@ -9,14 +9,27 @@ use std::time::Duration;
 use executor_bench::record::{Figures, Role};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_executor-bench");
+/// The MPI programs, when this test is built with the `mpi` feature; otherwise the MPI rows of
+/// ours are skipped (with a note).
+#[cfg(feature = "mpi")]
+const MPI_PROGRAM: &str = env!("CARGO_BIN_EXE_executor-bench-mpi");
+#[cfg(not(feature = "mpi"))]
+const MPI_PROGRAM: &str = "";
 /// Far above what the smoke run needs (seconds), so only a hang trips it.
 const LIMIT: Duration = Duration::from_secs(600);
 
 /// Runs the benchmark binary with `args`, failing with its output if it fails or outlives
 /// [`LIMIT`].
 fn bench(args: &[&str]) -> String {
+    bench_with(args, &[])
+}
+
+/// [`bench`] with extra environment variables.
+fn bench_with(args: &[&str], env: &[(&str, &str)]) -> String {
     let child = Command::new(BINARY)
         .args(args)
+        .env(executor_bench::mpi::PROGRAM_ENV, MPI_PROGRAM)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,6 +63,12 @@ fn bench(args: &[&str]) -> String {
     stdout
 }
 
+/// Whether `mpirun` is on `PATH`.
+fn mpirun_installed() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("mpirun").is_file()))
+}
+
 fn path(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 temporary path")
 }
@@ -80,15 +99,22 @@ fn every_workload_runs_and_the_report_renders() {
                     series.key
                 );
             }
-            // Our pools are measured wherever they exist; the process pool's rows may be
-            // missing until it lands, and then a note says so.
+            // Our pools are measured wherever they exist; the MPI rows of ours are missing
+            // without MPI or without the `mpi` feature, and then a note says so.
             let ours = metric.series.iter().any(|series| series.role == Role::Ours);
-            let explained = metric.notes.iter().any(|note| note.contains("not landed"));
+            let explained = metric
+                .notes
+                .iter()
+                .any(|note| note.contains("not landed") || note.contains("MPI rows skipped"));
             assert!(
                 ours || explained,
                 "{}: no series of ours and no note",
                 metric.id
             );
+            // With MPI and the MPI programs built, the MPI rows of ours must really run.
+            if name.starts_with("mpi") && !MPI_PROGRAM.is_empty() && mpirun_installed() {
+                assert!(ours, "{}: ours did not run: {:?}", metric.id, metric.notes);
+            }
         }
     }
 
@@ -105,9 +131,32 @@ fn every_workload_runs_and_the_report_renders() {
     ]);
     assert!(table.contains("| **T1**"), "{table}");
     assert!(table.contains("| **M2**"), "{table}");
+    assert!(table.contains("| **MPI2a**"), "{table}");
     assert_eq!(
         std::fs::read_to_string(&markdown).unwrap().trim(),
         table.trim()
     );
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+}
+
+#[test]
+fn without_mpirun_the_mpi_rows_are_skipped_with_a_notice() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("mpi1.json");
+    bench_with(
+        &["run", "mpi1", "--scale", "smoke", "--out", path(&out)],
+        &[(executor_bench::mpi::MPIRUN_ENV, "")],
+    );
+    let text = std::fs::read_to_string(&out).expect("the run wrote its figures");
+    let figures: Vec<Figures> = serde_json::from_str(&text).expect("valid figures");
+    assert_eq!(figures.len(), 1);
+    assert!(figures[0].series.is_empty(), "{:?}", figures[0].series);
+    assert!(
+        figures[0]
+            .notes
+            .iter()
+            .any(|note| note.contains("`mpirun` is not installed")),
+        "{:?}",
+        figures[0].notes
+    );
 }

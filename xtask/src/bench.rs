@@ -10,6 +10,11 @@
 //! `docs/bench/latest.md` and `docs/bench/ratios.svg`.
 //! `--quick` or `--only` runs are checks, not publications: they write under
 //! `<target>/bench/` and leave `docs/bench/` alone.
+//!
+//! The MPI workloads (`--only mpi`) launch a second binary, `executor-bench-mpi`, under
+//! `mpirun`; it needs MPI and libclang to build, so it is built (feature `mpi`) only when
+//! `mpirun` is installed, and if it cannot be built the MPI rows of ours are skipped with a
+//! notice while everything else runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,6 +27,10 @@ use crate::workspace::Workspace;
 
 /// The package and binary that measure.
 const PACKAGE: &str = "executor-bench";
+/// The MPI programs the MPI workloads launch, built with the package's `mpi` feature.
+const MPI_BINARY: &str = "executor-bench-mpi";
+/// How the benchmark binary is told where [`MPI_BINARY`] is (empty: not built).
+const MPI_BINARY_ENV: &str = "EXECUTOR_BENCH_MPI_BIN";
 
 /// How long a full run waits, before each workload, for other processes to leave the CPUs.
 const QUIET_WAIT: Duration = Duration::from_secs(180);
@@ -62,6 +71,11 @@ impl flags::Bench {
 
         let only = self.only.as_deref().unwrap_or("all");
         let names = workload_names(&binary, only)?;
+        let mpi_binary = if names.iter().any(|name| is_mpi(name)) {
+            build_mpi_binary(&workspace.target_directory)
+        } else {
+            None
+        };
         let mut failed = Vec::new();
         let run_one = |name: &str, out: &Path| -> Result<()> {
             if !self.quick {
@@ -72,6 +86,10 @@ impl flags::Bench {
             if self.no_python {
                 cmd.arg("--no-python");
             }
+            cmd.env(
+                MPI_BINARY_ENV,
+                mpi_binary.as_deref().unwrap_or(Path::new("")),
+            );
             util::run(&mut cmd)
         };
         for name in &names {
@@ -140,6 +158,50 @@ impl flags::Bench {
     fn publishes(&self) -> bool {
         !self.quick && self.only.is_none() && !self.no_python
     }
+}
+
+/// Whether the workload `name` is one of the MPI group's.
+fn is_mpi(name: &str) -> bool {
+    name.starts_with("mpi")
+}
+
+/// Builds `executor-bench-mpi` if `mpirun` is installed; its path, or `None` with a notice
+/// (the benchmark binary then notes the MPI rows of ours as skipped).
+fn build_mpi_binary(target: &Path) -> Option<PathBuf> {
+    if !on_path("mpirun") {
+        println!(
+            "bench: notice: `mpirun` is not installed, so the MPI rows are skipped (Debian: \
+             apt-get install openmpi-bin libopenmpi-dev libclang-dev)"
+        );
+        return None;
+    }
+    let built = util::run(util::cargo().args([
+        "build",
+        "--release",
+        "--package",
+        PACKAGE,
+        "--features",
+        "mpi",
+        "--bin",
+        MPI_BINARY,
+    ]));
+    match built {
+        Ok(()) => Some(target.join("release").join(MPI_BINARY)),
+        Err(error) => {
+            println!(
+                "bench: notice: {MPI_BINARY} did not build ({error}); the MPI rows of ours are \
+                 skipped (it needs MPI's headers and libclang: Debian libopenmpi-dev \
+                 libclang-dev)"
+            );
+            None
+        }
+    }
+}
+
+/// Whether `name` is an executable file in a directory of `PATH`.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
 /// Where the report and the chart go.
@@ -313,6 +375,12 @@ mod tests {
         std::fs::write(&path, r#"[{"id": "T1", "others": null}]"#).unwrap();
         assert_eq!(interference(&path), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_mpi_workloads_are_recognised() {
+        assert!(is_mpi("mpi1") && is_mpi("mpi2"));
+        assert!(!is_mpi("m1") && !is_mpi("p2"));
     }
 
     #[test]
