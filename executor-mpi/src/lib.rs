@@ -64,6 +64,7 @@
 //! have no time limits. Use `executor-process` on each node if tasks may crash.
 
 mod dynamic;
+mod initializer;
 mod job;
 mod liveness;
 mod pool;

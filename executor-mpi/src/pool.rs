@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use executor_process::task_model::{self as codec, Call, Registry, RemoteFn, not_registered};
 
+use crate::initializer::Initializer;
 use crate::job::{Job, TypedPromise};
 use crate::session::Link;
 
@@ -21,6 +22,10 @@ type Canceller = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// What a pool shares with the progress thread: which of its jobs have not ended.
 pub(crate) struct PoolState {
+    /// Unique within the session (workers remember which pools they initialised).
+    id: u64,
+    /// Run on each worker before the pool's first task reaches it.
+    initializer: Option<Arc<Initializer>>,
     inner: Mutex<PoolInner>,
     ended: Condvar,
     /// The most tasks sent to a worker at once.
@@ -31,12 +36,34 @@ pub(crate) struct PoolState {
 
 struct PoolInner {
     shutdown: bool,
+    /// Set when its initializer failed: the pool refuses tasks.
+    broken: Option<BrokenExecutor>,
     outstanding: HashMap<u64, Canceller>,
 }
 
 impl PoolState {
     fn lock(&self) -> MutexGuard<'_, PoolInner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The pool's number.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The pool's initializer, if it has one.
+    pub(crate) fn initializer(&self) -> Option<&Initializer> {
+        self.initializer.as_deref()
+    }
+
+    /// Why the pool is broken (its initializer failed), if it is.
+    pub(crate) fn broken(&self) -> Option<BrokenExecutor> {
+        self.lock().broken.clone()
+    }
+
+    /// Breaks the pool: it refuses tasks from now on.
+    pub(crate) fn set_broken(&self, reason: BrokenExecutor) {
+        self.lock().broken.get_or_insert(reason);
     }
 
     /// The most tasks a worker gets at once.
@@ -85,6 +112,8 @@ const DEFAULT_TASKS_PER_WORKER: usize = 64;
 pub struct MpiPoolBuilder {
     link: Arc<Link>,
     tasks_per_worker: usize,
+    /// The initializer, or why it cannot be sent.
+    initializer: Option<Result<Arc<Initializer>, String>>,
 }
 
 impl MpiPoolBuilder {
@@ -92,7 +121,41 @@ impl MpiPoolBuilder {
         MpiPoolBuilder {
             link,
             tasks_per_worker: DEFAULT_TASKS_PER_WORKER,
+            initializer: None,
         }
+    }
+
+    /// A task run once on each worker rank before this pool's first task reaches that worker
+    /// (mpi4py's `initializer` and `initargs`): a registered task type, or a registered
+    /// function with its arguments as [`Call::new`]`(f, args)`. Workers are shared by a
+    /// session's pools; each pool built runs its own initializer, once per worker it uses.
+    ///
+    /// If it fails or panics on a worker (or its type is not registered), the pool is
+    /// broken, as in CPython: its tasks not yet sent fail with `TaskError::Broken` naming the
+    /// initializer's failure, and later submits are refused with `Rejected::Broken`. Other
+    /// pools keep working.
+    ///
+    /// ```no_run
+    /// use executor_core::Submit;
+    /// use executor_mpi::Call;
+    ///
+    /// fn set_up(level: u32) { /* open files, load data, seed a cache... */ let _ = level; }
+    /// fn work(x: u64) -> u64 { x + 1 }
+    /// executor_mpi::remote_fn!(set_up, work);
+    ///
+    /// fn main() {
+    ///     let session = executor_mpi::init().unwrap();
+    ///     let pool = session.builder().initializer(Call::new(set_up, 3)).build();
+    ///     assert_eq!(pool.call(work, 1).unwrap().result(), Ok(2));
+    /// }
+    /// ```
+    pub fn initializer<T>(mut self, task: T) -> Self
+    where
+        T: Task + Serialize,
+        T::Error: fmt::Debug,
+    {
+        self.initializer = Some(Initializer::new(&task).map(Arc::new));
+        self
     }
 
     /// The most of this pool's tasks a worker rank gets at once (default 64, at least 1).
@@ -109,11 +172,24 @@ impl MpiPoolBuilder {
 
     /// A new pool; can be called again for more.
     pub fn build(&self) -> MpiPoolExecutor {
+        let (initializer, broken) = match &self.initializer {
+            None => (None, None),
+            Some(Ok(initializer)) => (Some(initializer.clone()), None),
+            Some(Err(reason)) => (
+                None,
+                Some(BrokenExecutor::new(format!(
+                    "the pool's initializer cannot be sent: {reason}"
+                ))),
+            ),
+        };
         MpiPoolExecutor {
             link: self.link.clone(),
             state: Arc::new(PoolState {
+                id: self.link.next_id(),
+                initializer,
                 inner: Mutex::new(PoolInner {
                     shutdown: false,
+                    broken,
                     outstanding: HashMap::new(),
                 }),
                 ended: Condvar::new(),
@@ -128,6 +204,7 @@ impl fmt::Debug for MpiPoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MpiPoolBuilder")
             .field("tasks_per_worker", &self.tasks_per_worker)
+            .field("initializer", &self.initializer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -192,6 +269,9 @@ impl<T: Task + Serialize> Submit<T> for MpiPoolExecutor {
     /// Encodes the task and queues it for the progress thread. A task that cannot be encoded,
     /// or whose type is not registered, gives a future that has already failed.
     fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
+        if let Some(broken) = self.state.broken() {
+            return Err(SubmitError::new(Rejected::Broken(broken), task));
+        }
         if self.state.lock().shutdown {
             return Err(SubmitError::new(Rejected::ShutDown, task));
         }

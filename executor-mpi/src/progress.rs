@@ -9,7 +9,7 @@
 //! fair share of the queue and at most the pool's `tasks_per_worker`: no-op tasks travel many
 //! per message, long tasks one at a time.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use executor_process::task_model::Registry;
 
 use crate::job::{Job, Outcome};
 use crate::liveness::{self, CheckClock};
+use crate::pool::PoolState;
 use crate::protocol::{PROTOCOL_VERSION, ToRoot, ToWorker, WireJob};
 use crate::transport::{Backoff, Ending, Transport};
 
@@ -133,6 +134,10 @@ struct Worker {
     said_bye: bool,
     /// It died.
     lost: bool,
+    /// The pools whose initializer it ran successfully.
+    initialized: HashSet<u64>,
+    /// The pool whose initializer it runs now (it gets nothing else meanwhile).
+    initializing: Option<Arc<PoolState>>,
 }
 
 /// The state of rank 0's progress thread.
@@ -167,6 +172,8 @@ pub(crate) fn run_root(
             process,
             said_bye: false,
             lost: false,
+            initialized: HashSet::new(),
+            initializing: None,
         })
         .collect();
     let mut root = Root {
@@ -267,6 +274,10 @@ impl Root<'_> {
                 let broken = self.health.broken().expect("checked");
                 job.finish(Outcome::Broken(broken));
             }
+            Command::Submit(job) if job.pool.broken().is_some() => {
+                let broken = job.pool.broken().expect("checked");
+                job.finish(Outcome::Broken(broken));
+            }
             Command::Submit(job) => self.queue.push_back(job),
             Command::Finalize => self.stop(),
         }
@@ -297,7 +308,8 @@ impl Root<'_> {
             if self.queue.is_empty() {
                 return;
             }
-            if self.workers[worker].load > 0 || self.workers[worker].lost {
+            let state = &self.workers[worker];
+            if state.load > 0 || state.lost || state.initializing.is_some() {
                 continue;
             }
             let pool = self
@@ -306,6 +318,21 @@ impl Root<'_> {
                 .expect("the queue is not empty")
                 .pool
                 .clone();
+            if let Some(initializer) = pool.initializer()
+                && !self.workers[worker].initialized.contains(&pool.id())
+            {
+                // Its first task of this pool: initialise first, send tasks once that worked.
+                self.transport.send_to_worker(
+                    worker,
+                    &ToWorker::Initialize {
+                        pool: pool.id(),
+                        entry: initializer.entry,
+                        payload: initializer.payload.clone(),
+                    },
+                );
+                self.workers[worker].initializing = Some(pool);
+                continue;
+            }
             let limit = batch_size(
                 self.queue.len(),
                 workers,
@@ -352,6 +379,22 @@ impl Root<'_> {
                     in_flight.job.finish(Outcome::Reply(reply));
                 }
             }
+            ToRoot::Initialized { pool: id, reply } => {
+                let Some(pool) = self.workers[worker].initializing.take() else {
+                    return;
+                };
+                debug_assert_eq!(pool.id(), id, "the answer is for the pool sent");
+                let outcome = match pool.initializer() {
+                    Some(initializer) => initializer.outcome(reply),
+                    None => Ok(()),
+                };
+                match outcome {
+                    Ok(()) => {
+                        self.workers[worker].initialized.insert(id);
+                    }
+                    Err(reason) => self.break_pool(&pool, worker, &reason),
+                }
+            }
             ToRoot::Bye => self.workers[worker].said_bye = true,
             ToRoot::Hello { .. } => {
                 debug_assert!(false, "worker {worker} said hello twice");
@@ -363,6 +406,25 @@ impl Root<'_> {
         let in_flight = self.in_flight.remove(&id)?;
         self.workers[in_flight.worker].load -= 1;
         Some(in_flight)
+    }
+
+    /// `pool`'s initializer failed on `worker`: the pool is broken. Its queued jobs fail with
+    /// `TaskError::Broken`, and it refuses new ones; its jobs already sent to other workers
+    /// still run. Other pools are not affected.
+    fn break_pool(&mut self, pool: &Arc<PoolState>, worker: usize, reason: &str) {
+        let broken = BrokenExecutor::new(format!(
+            "the pool's initializer failed on MPI worker rank {}: {reason}",
+            self.transport.rank_of_worker(worker)
+        ));
+        pool.set_broken(broken.clone());
+        let (failed, kept): (VecDeque<Job>, VecDeque<Job>) = self
+            .queue
+            .drain(..)
+            .partition(|job| Arc::ptr_eq(&job.pool, pool));
+        self.queue = kept;
+        for job in failed {
+            job.finish(Outcome::Broken(broken.clone()));
+        }
     }
 
     /// Checks that the workers on this host that have not said goodbye still run; a dead one
@@ -393,6 +455,7 @@ impl Root<'_> {
         ));
         self.workers[worker].lost = true;
         self.workers[worker].load = 0;
+        self.workers[worker].initializing = None;
         self.health.set_broken(broken.clone());
         self.transport.abandon_sends_to_worker(worker);
         let lost: Vec<u64> = self

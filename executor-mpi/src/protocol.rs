@@ -9,7 +9,7 @@ use executor_core::CodecError;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message changes; checked in the handshake with the registry fingerprint.
-pub(crate) const PROTOCOL_VERSION: u32 = 4;
+pub(crate) const PROTOCOL_VERSION: u32 = 5;
 
 /// The MPI tag of every message of this crate.
 pub(crate) const TAG: mpi::Tag = 7;
@@ -30,6 +30,16 @@ pub(crate) struct WireJob {
 pub(crate) enum ToWorker {
     /// Run these tasks, in order (sent only to an idle worker).
     Run(Vec<WireJob>),
+    /// Run pool `pool`'s initializer (sent only to an idle worker, before that pool's first
+    /// task), and answer [`ToRoot::Initialized`].
+    Initialize {
+        /// The pool.
+        pool: u64,
+        /// Registry index of the initializer's type.
+        entry: u32,
+        /// The encoded initializer.
+        payload: Vec<u8>,
+    },
     /// Finish what was sent, answer [`ToRoot::Bye`], then wait for [`ToWorker::End`].
     Stop,
     /// Sent once every worker said `Bye` or died: leave.
@@ -60,6 +70,13 @@ pub(crate) enum ToRoot {
         id: u64,
         /// How long it ran, in nanoseconds (sizes later batches).
         nanos: u64,
+        /// Its encoded outcome, or why the worker could not run it.
+        reply: Result<Vec<u8>, RemoteFailure>,
+    },
+    /// Pool `pool`'s initializer ended.
+    Initialized {
+        /// The pool.
+        pool: u64,
         /// Its encoded outcome, or why the worker could not run it.
         reply: Result<Vec<u8>, RemoteFailure>,
     },

@@ -22,7 +22,7 @@ pub(crate) fn serve(transport: &mut Transport) -> Ending {
         host: liveness::host_name(),
     };
     transport.send_to_leader(&hello);
-    let mut queue: VecDeque<WireJob> = VecDeque::new();
+    let mut queue: VecDeque<Work> = VecDeque::new();
     let mut stopping = false;
     let mut said_bye = false;
     let mut ending = None;
@@ -32,7 +32,19 @@ pub(crate) fn serve(transport: &mut Transport) -> Ending {
         while let Some(message) = transport.try_receive_from_leader::<ToWorker>() {
             received = true;
             match message {
-                ToWorker::Run(jobs) => queue.extend(jobs),
+                ToWorker::Run(jobs) => queue.extend(jobs.into_iter().map(Work::Task)),
+                ToWorker::Initialize {
+                    pool,
+                    entry,
+                    payload,
+                } => queue.push_back(Work::Initialize {
+                    pool,
+                    job: WireJob {
+                        id: 0,
+                        entry,
+                        payload,
+                    },
+                }),
                 ToWorker::Stop => stopping = true,
                 ToWorker::End { disconnect } => {
                     ending = Some(if disconnect {
@@ -44,20 +56,24 @@ pub(crate) fn serve(transport: &mut Transport) -> Ending {
             }
         }
         transport.poll_sends();
-        if let Some(job) = queue.pop_front() {
-            let started = Instant::now();
-            let reply = match registry.runner(job.entry) {
-                Some(run) => run(&job.payload)
-                    .into_result()
-                    .map_err(RemoteFailure::Codec),
-                None => Err(RemoteFailure::UnknownTask { index: job.entry }),
+        if let Some(work) = queue.pop_front() {
+            let answer = match work {
+                Work::Task(job) => {
+                    let started = Instant::now();
+                    let reply = run(registry, &job);
+                    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    ToRoot::Done {
+                        id: job.id,
+                        nanos,
+                        reply,
+                    }
+                }
+                Work::Initialize { pool, job } => ToRoot::Initialized {
+                    pool,
+                    reply: run(registry, &job),
+                },
             };
-            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            transport.send_to_leader(&ToRoot::Done {
-                id: job.id,
-                nanos,
-                reply,
-            });
+            transport.send_to_leader(&answer);
             backoff.reset();
             continue;
         }
@@ -74,5 +90,23 @@ pub(crate) fn serve(transport: &mut Transport) -> Ending {
         } else {
             std::thread::sleep(backoff.next_pause());
         }
+    }
+}
+
+/// What a worker has to do next.
+enum Work {
+    /// A task.
+    Task(WireJob),
+    /// A pool's initializer (its `id` unused).
+    Initialize { pool: u64, job: WireJob },
+}
+
+/// Runs `job` through the registry: its encoded outcome, or why it could not run.
+fn run(registry: &Registry, job: &WireJob) -> Result<Vec<u8>, RemoteFailure> {
+    match registry.runner(job.entry) {
+        Some(run) => run(&job.payload)
+            .into_result()
+            .map_err(RemoteFailure::Codec),
+        None => Err(RemoteFailure::UnknownTask { index: job.entry }),
     }
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use executor_core::{Executor, MapOptions, Rejected, Shutdown, Submit, Task, TaskError};
@@ -31,6 +32,37 @@ fn refuse(x: u64) -> u64 {
 }
 
 executor_mpi::remote_fn!(add, square, refuse);
+
+/// What an initializer left on its worker.
+static PREPARED: AtomicU64 = AtomicU64::new(0);
+
+fn prepare(value: u64) {
+    PREPARED.store(value, Ordering::SeqCst);
+}
+
+fn prepared() -> u64 {
+    PREPARED.load(Ordering::SeqCst)
+}
+
+fn prepare_badly(value: u64) {
+    panic!("cannot prepare {value} {DELIBERATE}")
+}
+
+executor_mpi::remote_fn!(prepare, prepared, prepare_badly);
+
+/// An initializer that fails (returns an error).
+#[derive(Debug, Serialize, Deserialize)]
+struct FailingSetup(String);
+
+impl Task for FailingSetup {
+    type Output = ();
+    type Error = String;
+    fn run(self) -> Result<(), String> {
+        Err(self.0)
+    }
+}
+
+executor_mpi::register_task!(FailingSetup);
 
 /// A task type registered through `executor_process`: MPI knows it too (one registry).
 #[derive(Debug, Serialize, Deserialize)]
@@ -146,6 +178,92 @@ fn session_counts_the_worker_ranks(pool: &MpiPoolExecutor, session: &Session) {
     assert_eq!(pool.max_workers(), 2);
 }
 
+fn initializer_runs_before_the_pools_tasks(_: &MpiPoolExecutor, session: &Session) {
+    let pool = session
+        .builder()
+        .initializer(Call::new(prepare, 4242))
+        .build();
+    // Enough tasks for both workers; each sees what the initializer left.
+    let futures: Vec<_> = (0..200)
+        .map(|_| pool.call(prepared, ()).expect("accepted"))
+        .collect();
+    for future in &futures {
+        assert_eq!(future.result_timeout(PATIENCE), Ok(4242));
+    }
+    pool.shutdown(Shutdown::default());
+    // Another pool's initializer runs for that pool.
+    let other = session.builder().initializer(Call::new(prepare, 7)).build();
+    assert_eq!(
+        other.call(prepared, ()).unwrap().result_timeout(PATIENCE),
+        Ok(7)
+    );
+    other.shutdown(Shutdown::default());
+}
+
+/// The pool is broken by its initializer: its task fails with `Broken` naming `expected`,
+/// later submits are refused, and another pool still works.
+fn assert_broken_by_initializer(pool: &MpiPoolExecutor, session: &Session, expected: &str) {
+    let futures: Vec<_> = (0..10)
+        .map(|x| {
+            pool.call(square, x)
+                .expect("accepted before the failure is known")
+        })
+        .collect();
+    for future in &futures {
+        match future.result_timeout(PATIENCE) {
+            Err(TaskError::Broken(broken)) => {
+                let reason = broken.to_string();
+                assert!(reason.contains("initializer"), "{reason}");
+                assert!(reason.contains(expected), "{reason}");
+            }
+            other => panic!("expected a broken pool, got {other:?}"),
+        }
+    }
+    match pool.call(square, 2) {
+        Err(refused) => assert!(
+            matches!(refused.reason(), Rejected::Broken(_)),
+            "{:?}",
+            refused.reason()
+        ),
+        Ok(future) => panic!("a broken pool accepted a task: {future:?}"),
+    }
+    let healthy = session.pool();
+    assert_eq!(
+        healthy.call(square, 3).unwrap().result_timeout(PATIENCE),
+        Ok(9)
+    );
+    healthy.shutdown(Shutdown::default());
+}
+
+fn failing_initializer_breaks_only_its_pool(_: &MpiPoolExecutor, session: &Session) {
+    let pool = session
+        .builder()
+        .initializer(FailingSetup("no database".into()))
+        .build();
+    assert_broken_by_initializer(&pool, session, "no database");
+}
+
+fn panicking_initializer_breaks_only_its_pool(_: &MpiPoolExecutor, session: &Session) {
+    let pool = session
+        .builder()
+        .initializer(Call::new(prepare_badly, 5))
+        .build();
+    assert_broken_by_initializer(&pool, session, "cannot prepare 5");
+}
+
+fn unregistered_initializer_breaks_the_pool_at_once(_: &MpiPoolExecutor, session: &Session) {
+    let pool = session.builder().initializer(Unregistered(1)).build();
+    match pool.call(square, 2) {
+        Err(refused) => match refused.reason() {
+            Rejected::Broken(broken) => {
+                assert!(broken.to_string().contains("not registered"), "{broken}")
+            }
+            other => panic!("expected a broken pool, got {other:?}"),
+        },
+        Ok(future) => panic!("a broken pool accepted a task: {future:?}"),
+    }
+}
+
 type Check = fn(&MpiPoolExecutor, &Session);
 
 const CHECKS: &[(&str, Check)] = &[
@@ -171,6 +289,22 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "session_counts_the_worker_ranks",
         session_counts_the_worker_ranks,
+    ),
+    (
+        "initializer_runs_before_the_pools_tasks",
+        initializer_runs_before_the_pools_tasks,
+    ),
+    (
+        "failing_initializer_breaks_only_its_pool",
+        failing_initializer_breaks_only_its_pool,
+    ),
+    (
+        "panicking_initializer_breaks_only_its_pool",
+        panicking_initializer_breaks_only_its_pool,
+    ),
+    (
+        "unregistered_initializer_breaks_the_pool_at_once",
+        unregistered_initializer_breaks_the_pool_at_once,
     ),
 ];
 
