@@ -11,7 +11,7 @@
 //! | `threads` (default) | [`ThreadPool`] | blocking I/O and CPU work in this process |
 //! | `rayon` | [`RayonExecutor`] | futures on top of an existing `rayon::ThreadPool` |
 //! | `process` | [`ProcessPool`] | isolation: tasks that may crash, hang, leak or are not thread-safe |
-//! | `mpi` | `mpi::MpiPoolExecutor` | the ranks of an `mpirun` job (needs MPI and libclang to build) |
+//! | `mpi` | `mpi::MpiPoolExecutor` | the ranks of an `mpirun` job, or workers it spawns (needs MPI and libclang to build) |
 //!
 //! All of them implement the same traits, [`Executor`] and [`Submit`], so generic code and the
 //! conformance suite (`executor-testkit`) run on each, and on your own backend.
@@ -52,7 +52,8 @@ pub use executor_process::{
     ProcessPool, ProcessPoolBuilder, SubmitOptions, register_task, remote_fn,
 };
 
-/// The MPI backend (`mpi` feature): tasks on the worker ranks of an `mpirun -n N` job.
+/// The MPI backend (`mpi` feature): tasks on the worker ranks of an `mpirun -n N` job
+/// (`mpi::init`), or on workers that rank 0 spawns (`mpi::spawn`).
 #[cfg(feature = "mpi")]
 pub mod mpi {
     pub use executor_mpi::*;

@@ -1,9 +1,10 @@
 //! Measures the MPI pool's round trip (submit + result of a tiny task, one at a time) and the
-//! throughput of 10,000 small tasks.
+//! throughput of 10,000 small tasks, in either launch mode.
 //!
 //! ```text
 //! cargo build --release -p executor-mpi --example mpi_round_trip
-//! mpirun -n 3 target/release/examples/mpi_round_trip
+//! mpirun -n 3 target/release/examples/mpi_round_trip                        # pre-launched
+//! mpirun -n 1 --oversubscribe target/release/examples/mpi_round_trip spawn  # 2 spawned workers
 //! ```
 
 use std::time::{Duration, Instant};
@@ -17,7 +18,13 @@ fn echo(x: u64) -> u64 {
 executor_mpi::remote_fn!(echo);
 
 fn main() {
-    let session = match executor_mpi::init() {
+    let spawned = std::env::args().nth(1).as_deref() == Some("spawn");
+    let started = if spawned {
+        executor_mpi::spawn(2)
+    } else {
+        executor_mpi::init()
+    };
+    let session = match started {
         Ok(session) => session,
         Err(error) => {
             eprintln!("mpi_round_trip: {error}");
@@ -37,8 +44,9 @@ fn main() {
         .collect();
     times.sort();
     println!(
-        "round trip (submit + result, {} workers): median {:.1?}, p90 {:.1?}",
+        "round trip (submit + result, {} {} workers): median {:.1?}, p90 {:.1?}",
         session.workers(),
+        if spawned { "spawned" } else { "pre-launched" },
         times[times.len() / 2],
         times[times.len() * 9 / 10]
     );

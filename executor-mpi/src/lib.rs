@@ -34,11 +34,43 @@
 //!
 //! # Spawned mode
 //!
-//! Start the program as one process (`mpirun -n 1 --oversubscribe ./app`) and call
-//! [`spawn`]`(n)` first in `main`: rank 0 starts `n` copies of its own binary with
-//! `MPI_Comm_spawn` and gets the [`Session`]; the copies run `main` again, find their parent
-//! inside `spawn` (or `init`), serve tasks until the session ends and exit. If MPI cannot
-//! spawn, `spawn` returns [`InitError::Spawn`] with MPI's reason.
+//! Start the program as one process and call [`spawn`]`(n)` first in `main`: rank 0 starts `n`
+//! copies of its own binary (same arguments) with `MPI_Comm_spawn` and gets the [`Session`];
+//! the copies run `main` again, find their parent inside `spawn` (or `init`), serve tasks until
+//! the session ends and exit. With OpenMPI:
+//!
+//! ```text
+//! mpirun -n 1 --oversubscribe ./app                 # --oversubscribe: more processes than cores
+//! OMPI_MCA_rmaps_base_oversubscribe=1 ./app         # a singleton, without mpirun
+//! mpirun -n 1 --oversubscribe --enable-recovery ./app   # a dead worker does not kill rank 0
+//! ```
+//!
+//! If MPI cannot spawn (Debian's MPICH cannot; OpenMPI without a free slot per worker says
+//! `MPI_ERR_SPAWN`), `spawn` returns [`InitError::Spawn`] with MPI's reason and a hint, not an
+//! abort. `spawn` is for a program started as one process: in a job of several ranks it is an
+//! error (use [`init`]).
+//!
+//! ```no_run
+//! use executor_core::{Executor, Shutdown, Submit};
+//!
+//! fn cube(x: u64) -> u64 { x * x * x }
+//! executor_mpi::remote_fn!(cube);
+//!
+//! fn main() {
+//!     let session = executor_mpi::spawn(2).expect("MPI spawns 2 workers");
+//!     let pool = session.pool();
+//!     assert_eq!(pool.call(cube, 3).unwrap().result(), Ok(27));
+//!     pool.shutdown(Shutdown::default());
+//! }
+//! ```
+//!
+//! # Initializer
+//!
+//! [`MpiPoolBuilder::initializer`] takes a registered task (for a function,
+//! [`Call::new`]`(f, args)`: mpi4py's `initializer` and `initargs`), run once on each worker
+//! before that pool's first task reaches it. If it fails or panics on any worker, that pool is
+//! broken (its unsent tasks fail with `TaskError::Broken`, later submits are refused with
+//! `Rejected::Broken`); the session's other pools keep working.
 //!
 //! # Design
 //!
@@ -47,8 +79,9 @@
 //! channel; it blocks on that channel while nothing is in flight, and polls MPI with a short
 //! backoff (spinning, then sleeping up to 1 ms, waking at once for new work) while tasks run.
 //! Sends are non-blocking (`MPI_Isend`), so no two ranks can deadlock sending to each other.
-//! A worker rank's progress thread receives the tasks and runs them itself, one at a time
-//! (its main thread only waits for the end of the job).
+//! A worker's progress thread receives the tasks and runs them itself, one at a time (its main
+//! thread only waits for the end of the job). Pre-launched, the messages travel on
+//! `MPI_COMM_WORLD`; spawned, on the intercommunicator `MPI_Comm_spawn` returned.
 //!
 //! Only idle workers are fed, each with a batch sized to about a millisecond of the pool's
 //! measured task time (one task until one has finished), at most a fair share of the queue and
@@ -57,11 +90,25 @@
 //!
 //! # Fault model
 //!
-//! There is **no crash isolation**. A task that panics fails its own future
-//! (`TaskError::Panicked`) and the worker carries on, but a rank that dies (abort, segfault,
-//! `exit`, killed) makes plain MPI abort the whole job, rank 0 included: the executor cannot
-//! observe it and no future reports `WorkerLost`. Tasks cannot be interrupted while running and
-//! have no time limits. Use `executor-process` on each node if tasks may crash.
+//! There is **no crash isolation**: a dead worker never gets replaced, and at best the session
+//! breaks cleanly. A task that panics or fails fails its own future (`TaskError::Panicked`,
+//! `TaskError::Failed`) and the worker carries on. A worker process that dies (abort,
+//! segfault, `exit`, killed):
+//!
+//! - by default, makes the MPI runtime end the whole job, rank 0 included (OpenMPI: "mpirun
+//!   detected that one or more processes exited with non-zero status"), in both modes;
+//! - under `mpirun --enable-recovery` (OpenMPI), leaves rank 0 running. Rank 0 then notices
+//!   the death of a worker **on its own host** (it checks the worker's process id, every
+//!   5 ms while it waits for workers) and breaks the session: the dead worker's tasks and every
+//!   queued task fail with `TaskError::Broken` naming the rank and process id, tasks running on
+//!   live workers finish, later submits are refused with `Rejected::Broken`, and ending the
+//!   session does not wait for the dead worker (it skips `MPI_Comm_disconnect`, which would).
+//!   Measured with OpenMPI 4.1 in both modes; mpirun then exits with status 0.
+//! - on another host than rank 0 cannot be checked: its tasks never finish (wait with a
+//!   timeout) and ending the session waits for it.
+//!
+//! No future reports `WorkerLost`, tasks cannot be interrupted while running and have no time
+//! limits. Use `executor-process` on each node if tasks may crash and the work must go on.
 
 mod dynamic;
 mod initializer;

@@ -217,7 +217,9 @@ impl fmt::Debug for MpiPoolBuilder {
 /// the worker ranks (queued first come, first served); each pool has its own shutdown.
 ///
 /// No crash isolation: in plain MPI a rank that dies (abort, segfault, `exit`) takes the whole
-/// job down, rank 0 included. A task's panic is caught and fails only its own future.
+/// job down, rank 0 included; under `mpirun --enable-recovery` a dead worker on rank 0's host
+/// breaks the session instead (see the crate's fault model). A task's panic is caught and
+/// fails only its own future.
 ///
 /// ```no_run
 /// use executor_core::{Executor, MapOptions, Shutdown, Submit};
