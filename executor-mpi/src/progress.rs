@@ -221,13 +221,14 @@ pub(crate) fn run_root(
         if root.stopping && root.workers.iter().all(|w| w.said_bye || w.lost) {
             break;
         }
+        // Work is out (or workers are stopping): are they all still alive? Rate-limited, and
+        // not only when idle, so a busy live worker cannot hide a dead one.
+        if root.checks.due() {
+            root.check_workers();
+        }
         if progressed {
             backoff.reset();
             continue;
-        }
-        // Waiting for workers: are they all still alive?
-        if root.checks.due() {
-            root.check_workers();
         }
         match commands.recv_timeout(backoff.next_pause()) {
             Ok(command) => {
