@@ -15,11 +15,12 @@ commands:
         run every loom_* test target under --cfg executor_loom, in release, in <target>/loom
         (LOOM_MAX_PREEMPTIONS=N, default 2)
   bench [--quick] [--only WORKLOAD[,...]] [--no-python]
-        build bench/ in release and run every workload (T1-T3, P1-P5, C1, M1-M2) beside
-        CPython, rayon, procspawn and the raw floors; print the table; a full run waits
-        for a quiet machine before each workload and, when it runs everything, writes
-        docs/bench/latest.md and ratios.svg; others write <target>/bench/
-        (--only: t1 ... m2, threads, process, memory, c1)
+        build bench/ in release and run every workload (T1-T3, P1-P5, C1, M1-M2, MPI1-MPI2)
+        beside CPython, rayon, procspawn, mpi4py.futures and the raw floors; print the
+        table; a full run waits for a quiet machine before each workload and, when it
+        runs everything, writes docs/bench/latest.md and ratios.svg; others write
+        <target>/bench/
+        (--only: t1 ... m2, mpi1, mpi2, threads, process, memory, mpi, c1)
   ci    the exact sequence .ci/run runs: fmt, clippy, tests, conformance, loom, with timings
   tidy  the repository rules that `cargo test -p xtask` also enforces
   help  this text";
