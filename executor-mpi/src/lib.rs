@@ -103,7 +103,9 @@
 //!   queued task fail with `TaskError::Broken` naming the rank and process id, tasks running on
 //!   live workers finish, later submits are refused with `Rejected::Broken`, and ending the
 //!   session does not wait for the dead worker (it skips `MPI_Comm_disconnect`, which would).
-//!   Measured with OpenMPI 4.1 in both modes; mpirun then exits with status 0.
+//!   Measured with OpenMPI 4.1 in both modes; mpirun then exits with status 0. (`MPI_Finalize`
+//!   itself sometimes waits minutes for the dead peer: after a death it gets 5 seconds, then
+//!   is left behind, and workers exit anyway.)
 //! - on another host than rank 0 cannot be checked: its tasks never finish (wait with a
 //!   timeout) and ending the session waits for it.
 //!

@@ -3,9 +3,10 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{JoinHandle, ThreadId};
+use std::time::Duration;
 
 use executor_core::BrokenExecutor;
 use mpi::Threading;
@@ -75,6 +76,8 @@ pub(crate) struct Link {
     next_id: AtomicU64,
     finalized: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Where the progress thread says how the end goes.
+    phases: Mutex<Option<Receiver<Phase>>>,
 }
 
 impl Link {
@@ -134,9 +137,43 @@ impl Link {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(thread) = thread {
+        let phases = self
+            .phases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let (Some(thread), Some(phases)) = (thread, phases)
+            && wait_for_finalize(&phases)
+        {
             let _ = thread.join();
         }
+        // Else MPI_Finalize is still waiting for a dead peer: the progress thread is left to it
+        // and ends with the process.
+    }
+}
+
+/// How the end of a session goes on the progress thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// A peer died: MPI is finalised without disconnecting, which may still wait for the dead
+    /// peer (OpenMPI's finalize fence sometimes does, for minutes).
+    Abandoning,
+    /// MPI is finalised.
+    Finalized,
+}
+
+/// After a peer died, how long to wait for `MPI_Finalize` before leaving it behind.
+const ABANDON_GRACE: Duration = Duration::from_secs(5);
+
+/// Waits for the progress thread to finalise MPI: `true` once it has (or it ended), `false` if
+/// it is still stuck in `MPI_Finalize` after a peer died and [`ABANDON_GRACE`].
+fn wait_for_finalize(phases: &Receiver<Phase>) -> bool {
+    match phases.recv() {
+        Ok(Phase::Finalized) | Err(_) => true,
+        Ok(Phase::Abandoning) => !matches!(
+            phases.recv_timeout(ABANDON_GRACE),
+            Err(RecvTimeoutError::Timeout)
+        ),
     }
 }
 
@@ -268,6 +305,7 @@ fn start(launch: Launch) -> Result<Session, InitError> {
     }
     let (role_sender, role) = mpsc::channel::<Result<Role, InitError>>();
     let (command_sender, commands) = mpsc::channel::<Command>();
+    let (phase_sender, phases) = mpsc::channel::<Phase>();
     let health = Arc::new(Health::default());
     let shared_health = health.clone();
     let thread = std::thread::Builder::new()
@@ -321,10 +359,12 @@ fn start(launch: Launch) -> Result<Session, InitError> {
                 }
                 Ending::Abandon => {
                     // A worker died: disconnecting would wait for it forever.
+                    let _ = phase_sender.send(Phase::Abandoning);
                     transport.abandon();
                     finalize_without_disconnect(universe);
                 }
             }
+            let _ = phase_sender.send(Phase::Finalized);
         })
         .map_err(|error| InitError::Mpi(format!("cannot start the progress thread: {error}")))?;
     let progress_thread = thread.thread().id();
@@ -338,11 +378,15 @@ fn start(launch: Launch) -> Result<Session, InitError> {
                 next_id: AtomicU64::new(1),
                 finalized: AtomicBool::new(false),
                 thread: Mutex::new(Some(thread)),
+                phases: Mutex::new(Some(phases)),
             }),
         }),
         Ok(Ok(Role::Worker)) => {
-            // The progress thread serves; this thread only waits for the end of the job.
-            let _ = thread.join();
+            // The progress thread serves; this thread only waits for the end of the job, and
+            // exits even if MPI_Finalize is stuck on a dead peer.
+            if wait_for_finalize(&phases) {
+                let _ = thread.join();
+            }
             std::process::exit(0);
         }
         Ok(Err(error)) => {

@@ -38,10 +38,22 @@ fn run_checks() -> ExitCode {
         let pool = session.pool();
         assert_eq!(pool.call(echo, 1).unwrap().result_timeout(PATIENCE), Ok(1));
         let fatal = pool.call(exit_worker, 3).expect("accepted");
-        // Queued behind it: some may finish on the other worker first; none may hang.
-        let others: Vec<_> = (0..1_000u64)
-            .map(|x| pool.call(echo, x).expect("accepted"))
-            .collect();
+        // Queued behind it: some may finish on the other worker first; none may hang. Once the
+        // loss is noticed (it may be during this loop), submits are refused as broken.
+        let mut others = Vec::new();
+        for x in 0..1_000u64 {
+            match pool.call(echo, x) {
+                Ok(future) => others.push((x, future)),
+                Err(refused) => {
+                    assert!(
+                        matches!(refused.reason(), Rejected::Broken(_)),
+                        "{:?}",
+                        refused.reason()
+                    );
+                    break;
+                }
+            }
+        }
         match fatal.result_timeout(PATIENCE) {
             Err(TaskError::Broken(broken)) => {
                 let reason = broken.to_string();
@@ -50,7 +62,8 @@ fn run_checks() -> ExitCode {
             }
             other => panic!("expected a broken executor, got {other:?}"),
         }
-        for (x, future) in (0..1_000u64).zip(&others) {
+        for (x, future) in &others {
+            let x = *x;
             match future.result_timeout(PATIENCE) {
                 Ok(echoed) => assert_eq!(echoed, x),
                 Err(TaskError::Broken(_)) => {}
