@@ -230,7 +230,7 @@ fn blocked_task_does_not_hold_its_batch() -> Result<(), Failed> {
         let blocked = pool.submit(blocker.task(1)).unwrap();
         other.wait_started(1);
         blocker.wait_started(1);
-        let stuck = Gate::new();
+        let mut stuck = Gate::new();
         let mut behind: Vec<_> = vec![pool.submit(stuck.task(2)).unwrap()];
         behind.extend((0..40).map(|i| pool.submit(Probe::Return(i)).unwrap()));
         // Free one worker: it takes a batch that starts with the stuck task; the other worker,
@@ -242,6 +242,9 @@ fn blocked_task_does_not_hold_its_batch() -> Result<(), Failed> {
         for (i, future) in behind.iter().enumerate().skip(1) {
             assert_eq!(outcome(future), Ok(i as u64 - 1));
         }
+        // The stuck task is inside its gate (not merely claimed: its worker may not have
+        // reached the gate yet, and a gate removed before that fails the task).
+        stuck.wait_started(1);
         drop(stuck);
         assert_eq!(outcome(&behind[0]), Ok(2));
     }
