@@ -163,7 +163,9 @@ impl<E: Error + 'static> Error for TaskError<E> {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PanicInfo {
     message: String,
-    location: Option<PanicLocation>,
+    /// Boxed: it is rare, and inline it would make every `TaskError` (and so every future's
+    /// cell) 24 bytes larger.
+    location: Option<Box<PanicLocation>>,
     #[cfg_attr(feature = "serde", serde(skip))]
     payload: Option<Arc<PanicPayload>>,
 }
@@ -187,7 +189,7 @@ impl PanicInfo {
     pub fn new(message: impl Into<String>, location: Option<PanicLocation>) -> Self {
         Self {
             message: message.into(),
-            location,
+            location: location.map(Box::new),
             payload: None,
         }
     }
@@ -204,7 +206,7 @@ impl PanicInfo {
 
     /// Where the panic happened, when a panic hook could record it.
     pub fn location(&self) -> Option<&PanicLocation> {
-        self.location.as_ref()
+        self.location.as_deref()
     }
 
     /// Takes the original payload out, once; later calls (and clones) get `None`.

@@ -10,7 +10,7 @@ use crate::error::TaskError;
 use crate::promise::Promise;
 use crate::state::{Inner, State};
 use crate::sync::Arc;
-use crate::waiter::{Waitable, WatchHandle, sealed};
+use crate::waiter::{Waitable, Waiter, Watch, WatchHandle, sealed};
 
 /// A handle on the eventual outcome of a task: a value `T` or a [`TaskError<E>`].
 ///
@@ -49,7 +49,7 @@ impl<T, E> Clone for Future<T, E> {
 impl<T: Send + 'static, E: Send + 'static> Future<T, E> {
     /// A new pending future and the [`Promise`] that completes it (for backends and tests).
     pub fn pending() -> (Promise<T, E>, Future<T, E>) {
-        let inner = Arc::new(Inner::new());
+        let inner: Arc<Inner<T, E>> = Arc::new(Inner::new(()));
         (Promise::from_inner(inner.clone()), Future { inner })
     }
 
@@ -236,7 +236,21 @@ impl<T, E> sealed::Sealed for Future<T, E> {}
 
 impl<T: Send + 'static, E: Send + 'static> Waitable for Future<T, E> {
     fn watch_handle(&self) -> WatchHandle<'_> {
-        WatchHandle(&*self.inner)
+        WatchHandle(self)
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Watch for Future<T, E> {
+    fn watch(&self, waiter: &Arc<Waiter>, index: usize) -> Option<bool> {
+        self.inner.watch(waiter, index)
+    }
+
+    fn unwatch(&self, waiter: &Arc<Waiter>) {
+        self.inner.unwatch(waiter);
+    }
+
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.inner) as *const () as usize
     }
 }
 

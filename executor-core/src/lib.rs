@@ -2,7 +2,8 @@
 //!
 //! - [`Future`]: a cloneable handle on one task's outcome, with CPython's state machine
 //!   (pending, running, cancelled, finished), blocking and timed reads, done-callbacks and
-//!   `.await`. [`Promise`] is the backend's side that completes it.
+//!   `.await`. [`Promise`] is the backend's side that completes it; [`Job`] packs a task with
+//!   its future's cell, for in-memory backends.
 //! - [`Executor`] and [`Submit`]: the traits every backend implements; [`Submit::map`] is the
 //!   ordered, chunked, bounded `map`.
 //! - [`wait`] and [`as_completed`]: wait for some or all of many futures.
@@ -30,6 +31,7 @@ mod callback;
 mod error;
 mod executor;
 mod future;
+mod job;
 mod map;
 mod panic;
 mod promise;
@@ -47,6 +49,7 @@ pub use crate::error::{
 };
 pub use crate::executor::{Executor, Shutdown, Submit};
 pub use crate::future::Future;
+pub use crate::job::Job;
 pub use crate::map::{Map, MapOptions};
 pub use crate::panic::{catch_panic, payload_message};
 pub use crate::promise::Promise;

@@ -81,9 +81,13 @@ impl MapOptions {
     }
 }
 
+/// The most slots [`Map::new`] reserves up front from the input's size hint.
+const MAX_RESERVED_SLOTS: usize = 1 << 20;
+
 /// One chunk in flight, or one the executor refused.
 enum Slot<T: Task> {
-    /// With `chunksize` 1 the task goes as itself: no `Chunk` and no output `Vec` to allocate.
+    /// A chunk of one task goes as itself: no `Chunk` and no output `Vec` to allocate (and with
+    /// `chunksize` 1, no `Vec` for the chunk either).
     Single(Future<T::Output, T::Error>),
     Submitted {
         future: Future<ChunkOutput<T>>,
@@ -119,13 +123,24 @@ where
         let deadline = options
             .timeout
             .map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
+        let chunksize = options.chunksize.get();
+        let buffersize = options.buffersize.map(NonZeroUsize::get);
+        // The chunks that will be in flight at once, as far as the input tells: at least its
+        // lower bound (capped against a size hint that lies), at most `buffersize`. Reserving
+        // them saves the buffer's regrowth while 100,000s of tasks are submitted.
+        let in_flight = tasks
+            .size_hint()
+            .0
+            .div_ceil(chunksize)
+            .min(buffersize.unwrap_or(usize::MAX))
+            .min(MAX_RESERVED_SLOTS);
         let mut map = Map {
             executor,
             tasks: Some(tasks),
-            chunksize: options.chunksize.get(),
-            buffersize: options.buffersize.map(NonZeroUsize::get),
+            chunksize,
+            buffersize,
             deadline,
-            slots: VecDeque::new(),
+            slots: VecDeque::with_capacity(in_flight),
             current: Vec::new().into_iter(),
             failing: None,
             finished: false,
@@ -140,28 +155,35 @@ where
         let Some(tasks) = self.tasks.as_mut() else {
             return false;
         };
-        let chunk: Vec<T> = tasks.by_ref().take(self.chunksize).collect();
-        if chunk.is_empty() {
-            self.tasks = None;
-            return false;
-        }
-        let len = chunk.len();
-        let submitted = if len == 1 {
-            let task = chunk.into_iter().next().expect("one task");
-            Submit::<T>::submit(self.executor, task)
-                .map(Slot::Single)
-                .map_err(|refused| refused.into_parts().0)
+        // With `chunksize` 1, no `Vec` is collected: the task is taken as itself.
+        let mut chunk = Vec::new();
+        let single = if self.chunksize == 1 {
+            tasks.next()
         } else {
-            Submit::<Chunk<T>>::submit(self.executor, Chunk(chunk))
-                .map(|future| Slot::Submitted { future, len })
-                .map_err(|refused| refused.into_parts().0)
+            chunk.extend(tasks.by_ref().take(self.chunksize));
+            if chunk.len() == 1 { chunk.pop() } else { None }
+        };
+        let submitted = match single {
+            Some(task) => Submit::<T>::submit(self.executor, task)
+                .map(Slot::Single)
+                .map_err(|refused| (refused.into_parts().0, 1)),
+            None if chunk.is_empty() => {
+                self.tasks = None;
+                return false;
+            }
+            None => {
+                let len = chunk.len();
+                Submit::<Chunk<T>>::submit(self.executor, Chunk(chunk))
+                    .map(|future| Slot::Submitted { future, len })
+                    .map_err(|refused| (refused.into_parts().0, len))
+            }
         };
         match submitted {
             Ok(slot) => {
                 self.slots.push_back(slot);
                 true
             }
-            Err(reason) => {
+            Err((reason, len)) => {
                 // Nothing after a refusal can be submitted either: report it and stop reading.
                 self.slots.push_back(Slot::Refused { reason, len });
                 self.tasks = None;

@@ -11,14 +11,19 @@
 //! "cancelled and notified" state: cancellation notifies `wait`/`as_completed` waiters immediately,
 //! which is what keeps them from hanging on futures cancelled by `shutdown(cancel_futures)`.
 //!
+//! The cell of a future made by [`Job::new`](crate::Job::new) also holds the job's task, in the
+//! same allocation, until the job runs (or is dropped) and takes it out: the cell is generic
+//! over what it carries (`S`), and futures and promises see it type-erased (`dyn TaskSlot`).
+//!
 //! Invariants, all under `guarded`'s lock:
 //! - `outcome` is set exactly once, in the same critical section that moves the state to a
 //!   terminal one; `phase` mirrors the state for lock-free `done()` checks. The outcome can later
 //!   be moved out only by an explicit take (`Future::into_result`), after which reads see
 //!   [`TaskError::Taken`].
-//! - On the terminal transition the callback, waiter and waker lists are taken out; they are run
-//!   after the lock is released, so a callback may touch this future, other futures, or an
-//!   executor without deadlock.
+//! - On the terminal transition the listener list (callbacks, waiters, wakers and the interrupt
+//!   hook, in one `Vec` so that a future nobody listens to carries one empty `Vec`) is taken out;
+//!   the listeners are notified after the lock is released, so a callback may touch this future,
+//!   other futures, or an executor without deadlock.
 
 use std::fmt;
 use std::task::Waker;
@@ -28,7 +33,7 @@ use crate::error::{InvalidStateError, TaskError};
 use crate::future::Future;
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
-use crate::waiter::{Waiter, Watch};
+use crate::waiter::Waiter;
 
 /// Where a future is in its life.
 ///
@@ -82,14 +87,26 @@ impl fmt::Display for State {
 pub(crate) type Callback<T, E> = Box<dyn FnOnce(&Future<T, E>) + Send>;
 pub(crate) type Interrupt = Box<dyn FnOnce() + Send>;
 
+/// Who is told when the future is done (and how to stop it while it runs).
+enum Listener<T, E> {
+    /// A done-callback; callbacks run in registration order, after waiters and wakers.
+    Callback(Callback<T, E>),
+    /// A `wait`/`as_completed` waiter and this future's index in its list.
+    Waiter(Arc<Waiter>, usize),
+    /// An awaiting task.
+    Waker(Waker),
+    /// The backend's way to stop the running task (at most one); dropped on completion.
+    Interrupt(Interrupt),
+}
+
 /// What the future's lock protects.
 struct Guarded<T, E> {
     state: State,
-    callbacks: Vec<Callback<T, E>>,
-    waiters: Vec<(Arc<Waiter>, usize)>,
-    wakers: Vec<Waker>,
-    interrupt: Option<Interrupt>,
+    /// Rarely used, so one `Vec` for all kinds: an empty one costs 24 bytes and no allocation.
+    listeners: Vec<Listener<T, E>>,
     outcome: Outcome<T, E>,
+    /// Whether the outcome is an error other than a cancellation (kept after a take).
+    failed: bool,
     /// Threads blocked on `done` in [`Inner::wait_until`]: the terminal transition signals the
     /// condvar only if there are any (a signal is a system call even with nobody waiting).
     blocked: u32,
@@ -97,22 +114,27 @@ struct Guarded<T, E> {
 
 enum Outcome<T, E> {
     Unset,
-    Set {
-        outcome: Result<T, TaskError<E>>,
-        failed: bool,
-    },
-    Taken {
-        failed: bool,
-    },
+    Set(Result<T, TaskError<E>>),
+    Taken,
 }
 
-/// The shared cell behind one future.
-pub(crate) struct Inner<T, E> {
+/// What a cell carries besides the future's state: the task of a [`Job`](crate::Job) (an
+/// `Option` of it, emptied when the job takes it), or nothing (`()`) for [`Future::pending`].
+pub(crate) trait TaskSlot: Send {}
+
+impl<S: Send> TaskSlot for S {}
+
+/// The shared cell behind one future. Futures and promises hold it as `Inner<T, E>`, with the
+/// type of its task erased.
+pub(crate) struct Inner<T, E, S: ?Sized = dyn TaskSlot> {
     guarded: Mutex<Guarded<T, E>>,
     /// Signalled on every terminal transition, for blocking `wait`s on this one future.
     done: Condvar,
     /// Mirror of `guarded.state` for lock-free reads.
     phase: AtomicU8,
+    /// The task of a [`Job`](crate::Job): only that job (which is unique) and the cell's drop
+    /// touch it, so its lock is never contended; it is never taken with `guarded`'s held.
+    pub(crate) task: Mutex<S>,
 }
 
 /// What a backend should do after [`Promise::start`](crate::Promise::start).
@@ -125,32 +147,31 @@ pub enum Start {
     Cancelled,
 }
 
-/// The lists taken out of the cell on its terminal transition, to be run with no lock held.
+/// The listeners taken out of the cell on its terminal transition, to be run with no lock held.
 struct Notifications<T, E> {
-    callbacks: Vec<Callback<T, E>>,
-    waiters: Vec<(Arc<Waiter>, usize)>,
-    wakers: Vec<Waker>,
-    interrupt: Option<Interrupt>,
+    listeners: Vec<Listener<T, E>>,
     failed: bool,
 }
 
-impl<T, E> Inner<T, E> {
-    pub(crate) fn new() -> Self {
+impl<T, E, S> Inner<T, E, S> {
+    /// A pending cell carrying `task`.
+    pub(crate) fn new(task: S) -> Self {
         Inner {
             guarded: Mutex::new(Guarded {
                 state: State::Pending,
-                callbacks: Vec::new(),
-                waiters: Vec::new(),
-                wakers: Vec::new(),
-                interrupt: None,
+                listeners: Vec::new(),
                 outcome: Outcome::Unset,
+                failed: false,
                 blocked: 0,
             }),
             done: Condvar::new(),
             phase: AtomicU8::new(State::Pending as u8),
+            task: Mutex::new(task),
         }
     }
+}
 
+impl<T, E, S: ?Sized> Inner<T, E, S> {
     pub(crate) fn state(&self) -> State {
         State::from_u8(self.phase.load(Ordering::Acquire))
     }
@@ -163,8 +184,8 @@ impl<T, E> Inner<T, E> {
     {
         match &self.guarded.lock().outcome {
             Outcome::Unset => None,
-            Outcome::Set { outcome, .. } => Some(outcome.clone()),
-            Outcome::Taken { .. } => Some(Err(TaskError::Taken)),
+            Outcome::Set(outcome) => Some(outcome.clone()),
+            Outcome::Taken => Some(Err(TaskError::Taken)),
         }
     }
 
@@ -173,12 +194,12 @@ impl<T, E> Inner<T, E> {
         let mut guard = self.guarded.lock();
         match std::mem::replace(&mut guard.outcome, Outcome::Unset) {
             Outcome::Unset => None,
-            Outcome::Set { outcome, failed } => {
-                guard.outcome = Outcome::Taken { failed };
+            Outcome::Set(outcome) => {
+                guard.outcome = Outcome::Taken;
                 Some(outcome)
             }
-            taken @ Outcome::Taken { .. } => {
-                guard.outcome = taken;
+            Outcome::Taken => {
+                guard.outcome = Outcome::Taken;
                 Some(Err(TaskError::Taken))
             }
         }
@@ -187,7 +208,7 @@ impl<T, E> Inner<T, E> {
     /// Inspects the outcome under the lock (for `Debug`).
     pub(crate) fn inspect<R>(&self, f: impl FnOnce(Option<&Result<T, TaskError<E>>>) -> R) -> R {
         match &self.guarded.lock().outcome {
-            Outcome::Set { outcome, .. } => f(Some(outcome)),
+            Outcome::Set(outcome) => f(Some(outcome)),
             _ => f(None),
         }
     }
@@ -219,6 +240,22 @@ impl<T, E> Inner<T, E> {
         }
     }
 
+    /// `Promise::start`: Pending → Running, or report a cancellation.
+    pub(crate) fn start(&self) -> Result<Start, InvalidStateError> {
+        let mut guard = self.guarded.lock();
+        match guard.state {
+            State::Pending => {
+                self.set_state(&mut guard, State::Running);
+                Ok(Start::Run)
+            }
+            State::Cancelled => Ok(Start::Cancelled),
+            state => Err(InvalidStateError {
+                state,
+                operation: "start",
+            }),
+        }
+    }
+
     /// Moves to a terminal state with `outcome`, if the current state allows it.
     fn terminate(
         &self,
@@ -239,13 +276,11 @@ impl<T, E> Inner<T, E> {
             matches!(guard.outcome, Outcome::Unset),
             "two terminal transitions"
         );
-        guard.outcome = Outcome::Set { outcome, failed };
+        guard.outcome = Outcome::Set(outcome);
+        guard.failed = failed;
         self.set_state(&mut guard, to);
         let notifications = Notifications {
-            callbacks: std::mem::take(&mut guard.callbacks),
-            waiters: std::mem::take(&mut guard.waiters),
-            wakers: std::mem::take(&mut guard.wakers),
-            interrupt: guard.interrupt.take(),
+            listeners: std::mem::take(&mut guard.listeners),
             failed,
         };
         let blocked = guard.blocked > 0;
@@ -259,17 +294,24 @@ impl<T, E> Inner<T, E> {
 
 impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
     fn notify(self: &Arc<Self>, n: Notifications<T, E>) {
-        drop(n.interrupt);
-        for (waiter, index) in n.waiters {
-            waiter.notify(index, n.failed);
+        if n.listeners.is_empty() {
+            return;
         }
-        for waker in n.wakers {
-            waker.wake();
+        let mut has_callbacks = false;
+        for listener in &n.listeners {
+            match listener {
+                Listener::Waiter(waiter, index) => waiter.notify(*index, n.failed),
+                Listener::Waker(waker) => waker.wake_by_ref(),
+                Listener::Callback(_) => has_callbacks = true,
+                Listener::Interrupt(_) => {}
+            }
         }
-        if !n.callbacks.is_empty() {
+        if has_callbacks {
             let handle = Future::from_inner(self.clone());
-            for callback in n.callbacks {
-                callback::run(callback, &handle);
+            for listener in n.listeners {
+                if let Listener::Callback(callback) = listener {
+                    callback::run(callback, &handle);
+                }
             }
         }
     }
@@ -287,22 +329,6 @@ impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
                 true
             }
             Err(e) => e.state == State::Cancelled,
-        }
-    }
-
-    /// `Promise::start`: Pending → Running, or report a cancellation.
-    pub(crate) fn start(&self) -> Result<Start, InvalidStateError> {
-        let mut guard = self.guarded.lock();
-        match guard.state {
-            State::Pending => {
-                self.set_state(&mut guard, State::Running);
-                Ok(Start::Run)
-            }
-            State::Cancelled => Ok(Start::Cancelled),
-            state => Err(InvalidStateError {
-                state,
-                operation: "start",
-            }),
         }
     }
 
@@ -340,7 +366,7 @@ impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
             drop(guard);
             callback::run(callback, &Future::from_inner(self.clone()));
         } else {
-            guard.callbacks.push(callback);
+            guard.listeners.push(Listener::Callback(callback));
         }
     }
 
@@ -350,8 +376,12 @@ impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
         if guard.state.is_done() {
             return true;
         }
-        if !guard.wakers.iter().any(|w| w.will_wake(waker)) {
-            guard.wakers.push(waker.clone());
+        let known = guard
+            .listeners
+            .iter()
+            .any(|l| matches!(l, Listener::Waker(w) if w.will_wake(waker)));
+        if !known {
+            guard.listeners.push(Listener::Waker(waker.clone()));
         }
         false
     }
@@ -359,7 +389,10 @@ impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
     pub(crate) fn set_interrupt(&self, interrupt: Interrupt) {
         let mut guard = self.guarded.lock();
         if !guard.state.is_done() {
-            guard.interrupt = Some(interrupt);
+            let old = take_interrupt(&mut guard.listeners);
+            guard.listeners.push(Listener::Interrupt(interrupt));
+            drop(guard);
+            drop(old);
         }
     }
 
@@ -376,7 +409,7 @@ impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
                     // It started between the two locks: go round and interrupt the running task.
                 }
                 State::Running => {
-                    return match guard.interrupt.take() {
+                    return match take_interrupt(&mut guard.listeners) {
                         Some(interrupt) => {
                             drop(guard);
                             interrupt();
@@ -392,24 +425,37 @@ impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
     }
 }
 
-impl<T: Send + 'static, E: Send + 'static> Watch for Inner<T, E> {
-    fn watch(&self, waiter: &Arc<Waiter>, index: usize) -> Option<bool> {
+impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
+    /// The waiter protocol's `watch` (see [`crate::waiter::Watch`]).
+    pub(crate) fn watch(&self, waiter: &Arc<Waiter>, index: usize) -> Option<bool> {
         let mut guard = self.guarded.lock();
         match guard.outcome {
-            Outcome::Set { failed, .. } | Outcome::Taken { failed } => return Some(failed),
+            Outcome::Set(_) | Outcome::Taken => return Some(guard.failed),
             Outcome::Unset => {}
         }
-        guard.waiters.push((waiter.clone(), index));
+        guard
+            .listeners
+            .push(Listener::Waiter(waiter.clone(), index));
         None
     }
 
-    fn unwatch(&self, waiter: &Arc<Waiter>) {
+    /// The waiter protocol's `unwatch`.
+    pub(crate) fn unwatch(&self, waiter: &Arc<Waiter>) {
         let mut guard = self.guarded.lock();
-        guard.waiters.retain(|(w, _)| !Arc::ptr_eq(w, waiter));
+        guard
+            .listeners
+            .retain(|l| !matches!(l, Listener::Waiter(w, _) if Arc::ptr_eq(w, waiter)));
     }
+}
 
-    fn key(&self) -> usize {
-        self as *const Self as *const () as usize
+/// Removes the interrupt hook from `listeners`, keeping the others in order.
+fn take_interrupt<T, E>(listeners: &mut Vec<Listener<T, E>>) -> Option<Interrupt> {
+    let at = listeners
+        .iter()
+        .position(|l| matches!(l, Listener::Interrupt(_)))?;
+    match listeners.remove(at) {
+        Listener::Interrupt(interrupt) => Some(interrupt),
+        _ => unreachable!("the position of an interrupt"),
     }
 }
 

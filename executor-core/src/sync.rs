@@ -27,8 +27,11 @@ use std::sync as imp;
 use std::time::Instant;
 
 /// A mutex whose `lock` cannot fail.
+///
+/// `T` may be unsized: a future's cell keeps the task of a [`Job`](crate::Job), of any type,
+/// behind one, as its last field.
 #[derive(Debug, Default)]
-pub(crate) struct Mutex<T>(imp::Mutex<T>);
+pub(crate) struct Mutex<T: ?Sized>(imp::Mutex<T>);
 
 /// The guard of [`Mutex`].
 pub(crate) type MutexGuard<'a, T> = imp::MutexGuard<'a, T>;
@@ -37,7 +40,9 @@ impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
         Self(imp::Mutex::new(value))
     }
+}
 
+impl<T: ?Sized> Mutex<T> {
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         self.0
             .lock()

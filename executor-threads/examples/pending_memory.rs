@@ -1,5 +1,6 @@
 //! Bytes per pending future: submits 1,000,000 no-op tasks to a pool whose only worker is
-//! blocked, and counts the live heap bytes they hold (future cell, boxed job, queue slot).
+//! blocked, and counts the live heap bytes they hold (the future's cell with the task inside,
+//! and the queue slot).
 //!
 //! `cargo run -p executor-threads --release --example pending_memory`
 
@@ -48,7 +49,7 @@ fn main() {
     let per_future = (after - before - handles) as f64 / N as f64;
     println!(
         "{N} pending futures (closure capturing a usize, output usize): {per_future:.1} bytes each \
-         on the heap (future cell + boxed job + queue slot), plus the {}-byte handle the caller keeps",
+         on the heap (future cell with the task inside + queue slot), plus the {}-byte handle the caller keeps",
         std::mem::size_of::<executor_core::Future<usize>>()
     );
     release.send(()).unwrap();

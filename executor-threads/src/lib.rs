@@ -30,10 +30,12 @@
 //!
 //! # How it works
 //!
-//! - Jobs go into one lock-free FIFO (`crossbeam_deque::Injector`). A job is one allocation
-//!   (the task's captures and its 8-byte promise) next to the future's shared cell (another):
-//!   a pending no-op future holds about 232 bytes of heap, queue slot included, plus the
-//!   8-byte handle its caller keeps (`examples/pending_memory.rs`).
+//! - Jobs go into one lock-free FIFO (`crossbeam_deque::Injector`). A job is an
+//!   [`executor_core::Job`]: the task lives inside its future's shared cell, so a submit
+//!   allocates once, and the caller, who usually drops the last handle, frees the cell on the
+//!   thread that allocated it. A pending future whose task captures a `usize` holds about
+//!   144 bytes of heap, queue slot included, plus the 16-byte handle its caller keeps
+//!   (`examples/pending_memory.rs`); `examples/per_task_cost.rs` times T1-T3's loops.
 //! - One atomic word counts threads, idle workers, claims and parked workers (see the `idle`
 //!   module): a submit claims an idle worker or reserves a new thread with one
 //!   compare-and-swap, CPython's rule, and takes no lock; when the pool is full and busy it

@@ -7,11 +7,11 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::time::Duration;
 
-use executor_core::{BrokenExecutor, Executor, Future, Shutdown, Submit, SubmitError, Task};
+use executor_core::{BrokenExecutor, Executor, Future, Job, Shutdown, Submit, SubmitError, Task};
 
 use crate::builder::{Initializer, ThreadPoolBuilder};
 use crate::idle::{Dispatch, Idle};
-use crate::job::{Abort, JobBox, TaskJob};
+use crate::job::{Abort, abort};
 use crate::lifecycle::Lifecycle;
 use crate::registry::Registry;
 use crate::sync::atomic::{Ordering::SeqCst, fence};
@@ -31,7 +31,7 @@ pub(crate) struct Config {
 /// The state shared by the handles and the worker threads of one pool.
 pub(crate) struct Shared {
     /// Jobs not started yet, oldest first.
-    pub(crate) queue: Injector<JobBox>,
+    pub(crate) queue: Injector<Job>,
     /// Threads, idle tokens, claims and sleepers.
     pub(crate) idle: CachePadded<Idle>,
     /// Open, shut down or broken, and the submits in flight.
@@ -76,8 +76,8 @@ impl Shared {
         if let Err(reason) = self.lifecycle.begin_submit() {
             return Err(SubmitError::new(reason, task));
         }
-        let (promise, future) = Future::pending();
-        self.queue.push(TaskJob::boxed(task, promise));
+        let (job, future) = Job::new(task);
+        self.queue.push(job);
         fence(SeqCst);
         let mut spawn_error = None;
         if worker::take_finishing(self) {
@@ -151,7 +151,7 @@ impl Shared {
     /// callbacks run.
     fn drain(&self, why: &Abort) {
         while let Some(job) = self.queue.pop() {
-            job.abort(why);
+            abort(job, why);
         }
     }
 

@@ -9,9 +9,9 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use executor_core::{Executor, Future, Shutdown, Submit, SubmitError, Task};
+use executor_core::{Executor, Future, Job, Shutdown, Submit, SubmitError, Task};
 
-use crate::job::{Abort, JobBox, TaskJob};
+use crate::job::{Abort, abort};
 use crate::lifecycle::Lifecycle;
 use crate::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::sync::{Arc, Condvar, Injector, Mutex, pool_thread_local};
@@ -26,7 +26,7 @@ pool_thread_local! {
 struct Shared {
     /// `None`: rayon's global pool.
     pool: Option<Arc<rayon::ThreadPool>>,
-    queue: Injector<JobBox>,
+    queue: Injector<Job>,
     lifecycle: Lifecycle,
     /// Accepted tasks not yet run to completion or cancelled.
     outstanding: AtomicUsize,
@@ -54,8 +54,8 @@ impl Shared {
             return Err(SubmitError::new(reason, task));
         }
         self.outstanding.fetch_add(1, SeqCst);
-        let (promise, future) = Future::pending();
-        self.queue.push(TaskJob::boxed(task, promise));
+        let (job, future) = Job::new(task);
+        self.queue.push(job);
         let shared = Arc::clone(self);
         let run = move || shared.run_one();
         match &self.pool {
@@ -75,7 +75,7 @@ impl Shared {
         RUNNING_HERE.with(|running| running.borrow_mut().push(id));
         // Tasks and callbacks are caught by executor-core; this guards the bookkeeping below
         // against a panicking `Drop` of a result nobody holds.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut || {})));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
         RUNNING_HERE.with(|running| running.borrow_mut().pop());
         self.finished_one();
     }
@@ -92,7 +92,7 @@ impl Shared {
         self.lifecycle.shut_down();
         if how.cancel_futures {
             while let Some(job) = self.queue.pop() {
-                job.abort(&Abort::Cancel);
+                abort(job, &Abort::Cancel);
                 self.finished_one();
             }
         }

@@ -13,10 +13,10 @@
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use executor_core::catch_panic;
+use executor_core::{Job, catch_panic};
 
 use crate::idle::Next;
-use crate::job::{Abort, JobBox};
+use crate::job::{Abort, abort};
 use crate::pool::Shared;
 use crate::sync::pool_thread_local;
 
@@ -104,16 +104,16 @@ fn initialize(shared: &Shared) {
 }
 
 /// Runs (or, in a broken pool, fails) one job; returns whether the worker is idle afterwards.
-fn run_job(shared: &Shared, job: JobBox, broken: &mut Option<Abort>) -> bool {
+fn run_job(shared: &Shared, job: Job, broken: &mut Option<Abort>) -> bool {
     if broken.is_none() {
         *broken = shared.lifecycle.broken_for_worker().map(Abort::Broken);
     }
     if let Some(why) = broken {
-        let _ = catch_unwind(AssertUnwindSafe(|| job.abort(why)));
+        let _ = catch_unwind(AssertUnwindSafe(|| abort(job, why)));
         return false;
     }
     let mut early_idle = false;
-    let mut before_complete = || {
+    let before_complete = || {
         if shared.queue.is_empty() {
             shared.idle.become_idle();
             FINISHING.with(|finishing| finishing.set(shared.id()));
@@ -122,7 +122,7 @@ fn run_job(shared: &Shared, job: JobBox, broken: &mut Option<Abort>) -> bool {
     };
     // Tasks and callbacks are caught by executor-core; this only guards against a panicking
     // `Drop` of a result nobody holds, which must not take the worker (and its idle token) down.
-    let _ = catch_unwind(AssertUnwindSafe(|| job.run(&mut before_complete)));
+    let _ = catch_unwind(AssertUnwindSafe(|| job.run_with(before_complete)));
     // Still idle unless a done-callback submitted work and took the token back.
     early_idle && take_finishing(shared)
 }
