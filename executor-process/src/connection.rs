@@ -1,5 +1,7 @@
-//! The parent's thread for one worker: handshake, then receive results until the worker's
-//! channel closes, then reap the process.
+//! The parent's thread for one worker: start the process, handshake, then receive results until
+//! the worker's channel closes, then reap the process. Starting the process here (rather than on
+//! one shared thread) lets workers start in parallel; the thread outlives its process, as the
+//! parent-death signal requires (see `supervisor`).
 //!
 //! The worker holds the only sender of its result channel, so the channel closes exactly when
 //! the worker process dies: that is how a crash is detected at once, without polling. The thread
@@ -26,6 +28,7 @@ use crate::protocol::{
 };
 use crate::registry::Registry;
 use crate::shared::Shared;
+use crate::spawn;
 use crate::supervisor::Command;
 use crate::sys::{self, ProcessHandle};
 
@@ -44,9 +47,23 @@ pub(crate) fn on_pool_thread() -> bool {
     POOL_THREAD.with(Cell::get)
 }
 
-/// The connection thread's body.
-pub(crate) fn run(shared: Arc<Shared>, worker: u64, process: Arc<ProcessHandle>, rendezvous: File) {
+/// The connection thread's body: starts worker `worker`'s process, then serves it.
+pub(crate) fn start(shared: Arc<Shared>, worker: u64) {
     mark_pool_thread();
+    match spawn::spawn_worker(&shared.config) {
+        Ok(child) => {
+            let process = Arc::new(ProcessHandle::new(child.pid));
+            // Registered before the handshake, so the handshake always finds the worker in the
+            // starting phase.
+            shared.on_spawned(worker, process.clone());
+            run(shared, worker, process, child.rendezvous);
+        }
+        Err(error) => shared.on_spawn_failed(worker, error),
+    }
+}
+
+/// Serves a started worker until its channel closes, then reaps it.
+fn run(shared: Arc<Shared>, worker: u64, process: Arc<ProcessHandle>, rendezvous: File) {
     let startup = match handshake(&shared, worker, rendezvous) {
         Ok(results) => {
             receive(&shared, worker, &process, &results);
@@ -68,6 +85,10 @@ fn handshake(
     worker: u64,
     rendezvous: File,
 ) -> Result<IpcReceiver<FromWorker>, String> {
+    // Made while the worker is still starting, off the handshake's critical path.
+    let (results, receiver) =
+        ipc::channel::<FromWorker>().map_err(|e| format!("could not create a channel: {e}"))?;
+    let progress = Progress::new();
     let mut name = String::new();
     match BufReader::new(rendezvous).read_line(&mut name) {
         Ok(0) => return Err("exited before the rendezvous".to_string()),
@@ -79,9 +100,6 @@ fn handshake(
     sys::remove_rendezvous(std::path::Path::new(&name));
     let sender =
         sender.map_err(|e| format!("could not connect to the worker's rendezvous socket: {e}"))?;
-    let (results, receiver) =
-        ipc::channel::<FromWorker>().map_err(|e| format!("could not create a channel: {e}"))?;
-    let progress = Progress::new();
     let initializer = shared.config.initializer.as_ref().map(|init| JobMessage {
         id: 0,
         entry: init.entry,

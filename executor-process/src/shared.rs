@@ -89,7 +89,7 @@ struct Worker {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Waiting for the supervisor to start the process.
+    /// Waiting for its connection thread to start the process.
     Spawning,
     /// Process started, handshake under way.
     Starting,
@@ -434,7 +434,7 @@ impl Shared {
 
     // ---- events from the supervisor and the connection threads ------------------------------
 
-    /// The supervisor is about to spawn worker `id`; `false` if it is no longer wanted.
+    /// The supervisor is about to start worker `id`'s thread; `false` if it is no longer wanted.
     pub(crate) fn claim_spawn(&self, id: u64) -> bool {
         let mut state = self.lock();
         let unwanted = state.broken.is_some() || (state.shutdown && state.queue.is_empty()) || {

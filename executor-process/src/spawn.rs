@@ -8,9 +8,15 @@
 //! other user's process can join the rendezvous. If the child dies first, the
 //! parent reads end-of-file at once: a start-up failure is never a hang.
 //!
-//! Before `exec`, the child arms its parent-death signal and marks every descriptor it inherited
-//! close-on-exec (see `sys`). Workers run in their own process group, so a Ctrl-C aimed at the
-//! parent's terminal does not kill tasks mid-flight; they die with the parent instead.
+//! The command has no `pre_exec` hook (nor uid, gid, groups or chroot), so `std` starts it with
+//! `posix_spawn` (`clone(CLONE_VM | CLONE_VFORK)` on Linux): start-up does not copy the parent's
+//! page tables and does not grow with its memory. The hygiene a `pre_exec` hook would do runs in
+//! the worker instead, first thing in [`init`](crate::init): it arms its parent-death signal,
+//! checks `getppid` against the pid in `EXECUTOR_PROCESS_WORKER` (the parent may have died
+//! before the signal was armed), and closes every descriptor it inherited above the standard
+//! streams (see `sys`). Workers run in their own process group (`POSIX_SPAWN_SETPGROUP`), so a
+//! Ctrl-C aimed at the parent's terminal does not kill tasks mid-flight; they die with the
+//! parent instead.
 
 use std::fs::File;
 use std::io;
@@ -42,11 +48,6 @@ pub(crate) fn spawn_worker(config: &Config) -> io::Result<Spawned> {
         .env(WORKER_ENV, parent.to_string())
         .stdin(Stdio::from(write_end))
         .process_group(0);
-    // SAFETY: `prepare_child` only makes async-signal-safe system calls (prctl, getppid,
-    // close_range/fcntl) and allocates nothing, as required between fork and exec.
-    unsafe {
-        command.pre_exec(move || sys::prepare_child(parent));
-    }
     let child = command.spawn()?;
     // Dropping the command closes our copy of the write end: end-of-file now means the worker
     // is gone.

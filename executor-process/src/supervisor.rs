@@ -1,8 +1,10 @@
-//! The supervisor thread: the only thread that starts worker processes, and the pool's timer.
+//! The supervisor thread: the pool's timer, and where each worker's thread is started.
 //!
-//! Starting every worker from one long-lived thread matters on Linux: a worker's parent-death
-//! signal fires when the *thread* that forked it exits, so that thread must outlive the workers.
-//! The supervisor stops only once the pool is shut down and every worker was reaped.
+//! Each worker process is started by its own connection thread (see `connection`), so workers
+//! start in parallel and the first one through its handshake takes the first task. That thread
+//! lives until it has reaped its worker, which matters on Linux: a worker's parent-death signal
+//! fires when the *thread* that started it exits. The supervisor stops only once the pool is
+//! shut down and every worker was reaped.
 //!
 //! Timers (task time limits, the SIGTERM-to-SIGKILL grace period, the start-up deadline) live in
 //! an ordered map keyed by deadline; the thread sleeps on its command channel until the earliest.
@@ -15,12 +17,11 @@ use std::time::{Duration, Instant};
 
 use crate::connection;
 use crate::shared::Shared;
-use crate::spawn;
 use crate::sys::{self, ProcessHandle};
 
 /// What the supervisor is asked to do.
 pub(crate) enum Command {
-    /// Start the process for worker `id`.
+    /// Start the thread that starts, serves and reaps worker `id`.
     Spawn(u64),
     /// At `at`, stop `job` on `worker` if it still runs.
     Expire {
@@ -105,29 +106,14 @@ fn spawn_worker(shared: &Arc<Shared>, id: u64) {
     if !shared.claim_spawn(id) {
         return;
     }
-    match spawn::spawn_worker(&shared.config) {
-        Ok(child) => {
-            let process = Arc::new(ProcessHandle::new(child.pid));
-            // Registered before its connection thread starts, so the handshake always finds
-            // the worker in the starting phase.
-            shared.on_spawned(id, process.clone());
-            let thread = {
-                let shared = shared.clone();
-                let process = process.clone();
-                thread::Builder::new()
-                    .name(format!("executor-process-worker-{id}"))
-                    .spawn(move || connection::run(shared, id, process, child.rendezvous))
-            };
-            match thread {
-                Ok(thread) => shared.adopt_thread(thread),
-                Err(error) => {
-                    process.signal(sys::SIGKILL);
-                    let status = process.wait();
-                    let detail = format!("could not get a thread to talk to it: {error}");
-                    shared.on_worker_exit(id, status, Some(detail));
-                }
-            }
-        }
+    let thread = {
+        let shared = shared.clone();
+        thread::Builder::new()
+            .name(format!("executor-process-worker-{id}"))
+            .spawn(move || connection::start(shared, id))
+    };
+    match thread {
+        Ok(thread) => shared.adopt_thread(thread),
         Err(error) => shared.on_spawn_failed(id, error),
     }
 }

@@ -45,7 +45,10 @@ pub fn init() {
     // tasks start from taking themselves for workers.
     unsafe { std::env::remove_var(WORKER_ENV) };
     let parent: u32 = parent.to_str().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let code = match serve(parent) {
+    // The worker's own hygiene, before it opens anything (the parent starts it with
+    // `posix_spawn`, so none of this can run between fork and exec): die with the parent, and
+    // drop every descriptor the parent leaked to it.
+    let code = match start(parent).and_then(|()| serve()) {
         Ok(()) => 0,
         Err(message) => {
             eprintln!("executor-process worker {}: {message}", std::process::id());
@@ -55,10 +58,15 @@ pub fn init() {
     std::process::exit(code);
 }
 
-fn serve(parent: u32) -> Result<(), String> {
+fn start(parent: u32) -> Result<(), String> {
     if !sys::die_with_parent(parent) {
         return Err("the parent process is gone".to_string());
     }
+    sys::close_inherited_descriptors();
+    Ok(())
+}
+
+fn serve() -> Result<(), String> {
     let mut pipe =
         sys::detach_stdin().map_err(|e| format!("no rendezvous pipe on standard input: {e}"))?;
     // A private directory and socket: only this user can even try to connect.

@@ -2,9 +2,9 @@
 //!
 //! - In the parent: [`pipe_cloexec`] for the start-up rendezvous, [`ProcessHandle`] to signal a
 //!   worker without racing pid reuse (a pidfd on Linux), [`wait_for_exit`] to reap it.
-//! - In the forked child before `exec`: [`prepare_child`] (parent-death signal, the `getppid`
-//!   race check, close-on-exec for every inherited descriptor). It is async-signal-safe.
-//! - In the worker after `exec`: [`die_with_parent`], [`detach_stdin`].
+//! - In the worker, first thing after `exec` (workers are started with `posix_spawn`, so
+//!   nothing runs between `fork` and `exec`): [`die_with_parent`] (parent-death signal and the
+//!   `getppid` race check), [`close_inherited_descriptors`], [`detach_stdin`].
 
 use std::fs::File;
 use std::io;
@@ -38,65 +38,76 @@ pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(ends)
 }
 
-/// Runs in the forked child before `exec` (so it may only make async-signal-safe calls):
-/// asks for `SIGKILL` when the forking thread dies, exits if the parent is already gone
-/// (the race `PR_SET_PDEATHSIG` alone leaves open), and marks every descriptor above 2
-/// close-on-exec so the worker inherits nothing it should not.
-pub(crate) fn prepare_child(parent: u32) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number; no memory is passed.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    // SAFETY: getppid has no preconditions.
-    if unsafe { libc::getppid() } as u32 != parent {
-        return Err(io::Error::from_raw_os_error(libc::ESRCH));
-    }
-    mark_inherited_descriptors_cloexec();
-    Ok(())
-}
-
-#[cfg(target_os = "linux")]
-fn mark_inherited_descriptors_cloexec() {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors >= 3; it
-    // takes no pointers.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    if rc != 0 {
-        mark_cloexec_one_by_one();
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn mark_inherited_descriptors_cloexec() {
-    mark_cloexec_one_by_one();
-}
-
-/// The fallback for kernels without `close_range`: a bounded loop of `fcntl` calls.
-fn mark_cloexec_one_by_one() {
-    for fd in 3..4096 {
-        // SAFETY: fcntl(F_SETFD) on a descriptor number that may or may not be open only sets a
-        // flag or fails with EBADF; no memory is involved.
-        unsafe {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-    }
-}
-
-/// In the worker: makes sure it dies with the parent, even if the parent died before
-/// [`prepare_child`]'s signal could be armed. Returns `false` if the parent is already gone.
+/// In the worker, first thing: asks for `SIGKILL` when the parent thread that started it dies,
+/// then checks that the parent is still `parent` (it may have died before the signal was armed,
+/// and the worker was then adopted by another process: `PR_SET_PDEATHSIG` alone leaves that
+/// race open). Returns `false` if the parent is already gone.
+///
+/// Elsewhere than Linux there is no parent-death signal: only the `getppid` check and the
+/// channel's disconnect remain.
 pub(crate) fn die_with_parent(parent: u32) -> bool {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: as in prepare_child.
+        // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number; no memory is passed.
         unsafe {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         }
     }
     // SAFETY: getppid has no preconditions.
     (unsafe { libc::getppid() }) as u32 == parent
+}
+
+/// In the worker, first thing: closes every descriptor it inherited from the parent. Workers are
+/// started with `posix_spawn` (which has no portable "close the rest" action), so they inherit
+/// whatever the parent left open without close-on-exec; none of it is theirs.
+///
+/// A descriptor inherited across `exec` is exactly one without the close-on-exec flag, while
+/// `std` opens every descriptor with it: so only those without the flag are closed, and a
+/// descriptor that Rust code in this process already owns (should anything run before
+/// [`init`](crate::init)) is left alone rather than closed under its owner.
+pub(crate) fn close_inherited_descriptors() {
+    #[cfg(target_os = "linux")]
+    const OPEN_DESCRIPTORS: &str = "/proc/self/fd";
+    #[cfg(not(target_os = "linux"))]
+    const OPEN_DESCRIPTORS: &str = "/dev/fd";
+    let listed: Option<Vec<RawFd>> = std::fs::read_dir(OPEN_DESCRIPTORS).ok().map(|dir| {
+        dir.flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+            .filter(|&fd| fd > 2)
+            .collect()
+    });
+    // Without the listing: every number below the descriptor limit (at most 65,536).
+    let candidates = listed.unwrap_or_else(|| (3..descriptor_limit()).collect());
+    for fd in candidates {
+        close_if_inherited(fd);
+    }
+}
+
+/// Closes `fd` if it is open without close-on-exec.
+fn close_if_inherited(fd: RawFd) {
+    // SAFETY: fcntl(F_GETFD) only reads a descriptor's flags (or fails with EBADF, for example
+    // for the directory listing's own descriptor, closed by now); no memory is involved.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+        // SAFETY: a descriptor without close-on-exec was inherited, not opened by Rust code in
+        // this process (std always sets the flag), so no owner will use or close it again.
+        unsafe {
+            libc::close(fd);
+        }
+    }
+}
+
+/// The soft descriptor limit, capped at 65,536.
+fn descriptor_limit() -> RawFd {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the valid struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 4096;
+    }
+    limit.rlim_cur.min(65_536) as RawFd
 }
 
 /// In the worker: takes the rendezvous pipe that the parent passed as standard input, and puts
@@ -263,7 +274,33 @@ fn wait_for_exit(pid: u32) -> ExitStatus {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsRawFd;
     use std::os::unix::fs::PermissionsExt;
+
+    fn is_open(fd: libc::c_int) -> bool {
+        // SAFETY: fcntl(F_GETFD) only reads flags, or fails with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+    }
+
+    #[test]
+    fn only_descriptors_without_close_on_exec_count_as_inherited() {
+        let owned = std::fs::File::open("/dev/null").unwrap(); // std sets close-on-exec
+        // A descriptor without close-on-exec (dup2 clears the flag), as C code leaves them, at a
+        // number so high that no other test's descriptor takes it once it is closed.
+        let leaked = 900;
+        // SAFETY: dup2 of an open descriptor onto a number this test owns.
+        assert_eq!(unsafe { libc::dup2(owned.as_raw_fd(), leaked) }, leaked);
+        super::close_if_inherited(owned.as_raw_fd());
+        super::close_if_inherited(leaked);
+        assert!(
+            is_open(owned.as_raw_fd()),
+            "a descriptor std owns stays open"
+        );
+        assert!(
+            !is_open(leaked),
+            "a descriptor without close-on-exec is closed"
+        );
+    }
 
     #[test]
     fn private_umask_makes_private_directories() {
