@@ -26,7 +26,8 @@ use crate::sys;
 /// The worker-mode hook: call it first thing in `main` (and in every `harness = false` test).
 ///
 /// In the parent it returns at once. In a process the pool started as a worker it never returns:
-/// it serves tasks and then exits the process.
+/// it arms the parent-death signal, closes the descriptors the parent leaked to it (those open
+/// without close-on-exec), serves tasks and then exits the process.
 ///
 /// ```no_run
 /// // The first line of `main`:
