@@ -1,9 +1,15 @@
-//! Counts primes on the worker ranks of an MPI job: `submit` of ranges, then `map` of numbers.
+//! Counts primes on the workers of an MPI job: `submit` of ranges, then `map` of numbers, in
+//! either launch mode.
 //!
 //! ```text
 //! cargo build -p executor-mpi --example mpi_primes
-//! mpirun -n 3 target/debug/examples/mpi_primes
+//! mpirun -n 3 target/debug/examples/mpi_primes                               # pre-launched
+//! mpirun -n 1 --oversubscribe target/debug/examples/mpi_primes --spawn 2     # spawned
 //! ```
+//!
+//! With `--spawn N`, rank 0 starts N copies of this binary with `MPI_Comm_spawn`; each runs
+//! this `main` again (same arguments) and serves inside `executor_mpi::spawn`, which never
+//! returns there.
 
 use std::time::{Duration, Instant};
 
@@ -20,17 +26,35 @@ fn primes_in(start: u64, end: u64) -> u64 {
 executor_mpi::remote_fn!(is_prime, primes_in);
 
 fn main() {
-    let session = match executor_mpi::init() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let spawned = match args.as_slice() {
+        [] => None,
+        [flag, workers] if flag == "--spawn" => {
+            Some(workers.parse().expect("--spawn takes a number of workers"))
+        }
+        _ => {
+            eprintln!("usage: mpi_primes [--spawn N]");
+            std::process::exit(2);
+        }
+    };
+    let session = match spawned {
+        None => executor_mpi::init(),
+        Some(workers) => executor_mpi::spawn(workers),
+    };
+    let session = match session {
         Ok(session) => session,
         Err(error) => {
             eprintln!("mpi_primes: {error}");
             std::process::exit(2);
         }
     };
-    println!(
-        "rank 0 of an MPI job with {} worker ranks",
-        session.workers()
-    );
+    match spawned {
+        None => println!(
+            "rank 0 of an MPI job with {} worker ranks",
+            session.workers()
+        ),
+        Some(_) => println!("rank 0 spawned {} worker processes", session.workers()),
+    }
     let pool = session.pool();
 
     // Submit: primes below two million, in 20 ranges, collected as they complete.

@@ -11,7 +11,7 @@
 pub mod suite;
 
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::{Child, Command, ExitCode, ExitStatus};
 use std::time::{Duration, Instant};
 
 /// Set in the environment of the ranks `mpirun` starts.
@@ -69,13 +69,31 @@ fn launch(name: &str, how: Launch) -> ExitCode {
     };
     let filters = name_filters();
     let exe = std::env::current_exe().expect("the test knows its own path");
+    let mut command = mpirun_command(mpirun, how);
+    command.arg(exe).args(&filters).env(UNDER_MPI, "1");
+    let child = command.spawn().expect("mpirun starts");
+    let Some(status) = wait_bounded(child, SUITE_TIMEOUT) else {
+        eprintln!(
+            "`{name}` under MPI did not finish within {}s; mpirun was killed",
+            SUITE_TIMEOUT.as_secs()
+        );
+        return ExitCode::FAILURE;
+    };
+    if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("mpirun -n {} on `{name}` failed: {status}", how.ranks);
+        ExitCode::FAILURE
+    }
+}
+
+/// `mpirun` (found on the PATH) set up for this machine as `how` says; the program to run and
+/// its arguments come next.
+pub fn mpirun_command(mpirun: PathBuf, how: Launch) -> Command {
     let mut command = Command::new(mpirun);
     command
         .args(["-n", how.ranks, "--oversubscribe"])
         .args(how.args)
-        .arg(exe)
-        .args(&filters)
-        .env(UNDER_MPI, "1")
         // CI runs as root; OpenMPI refuses that unless told twice.
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
@@ -89,29 +107,23 @@ fn launch(name: &str, how: Launch) -> ExitCode {
             command.env(name, value);
         }
     }
-    let mut child = command.spawn().expect("mpirun starts");
-    let deadline = Instant::now() + SUITE_TIMEOUT;
+    command
+}
+
+/// Waits for `child` at most `timeout`; kills and reaps it after that (`None`).
+pub fn wait_bounded(mut child: Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
     // A timeout, not synchronisation: poll the child until it exits or the deadline passes.
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().expect("mpirun can be waited for") {
-            break status;
+            return Some(status);
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            eprintln!(
-                "`{name}` under MPI did not finish within {}s; mpirun was killed",
-                SUITE_TIMEOUT.as_secs()
-            );
-            return ExitCode::FAILURE;
+            return None;
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
-    if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("mpirun -n {} on `{name}` failed: {status}", how.ranks);
-        ExitCode::FAILURE
     }
 }
 
@@ -132,7 +144,7 @@ pub fn name_filters() -> Vec<String> {
     filters
 }
 
-fn find_on_path(program: &str) -> Option<PathBuf> {
+pub fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
