@@ -6,12 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use executor_core::{
-    BackendError, BrokenExecutor, CodecError, CodecStage, Executor, Future, Rejected, Shutdown,
-    Submit, SubmitError, Task, TaskError,
+    BrokenExecutor, Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
 };
 use serde::Serialize;
 
-use executor_process::task_model::{self as codec, Call, Registry, RemoteFn, not_registered};
+use executor_process::task_model::{Call, RemoteFn, prepare};
 
 use crate::initializer::Initializer;
 use crate::job::{Job, TypedPromise};
@@ -283,20 +282,9 @@ impl<T: Task + Serialize> Submit<T> for MpiPoolExecutor {
         if let Some(broken) = self.link.broken() {
             return Err(SubmitError::new(Rejected::Broken(broken), task));
         }
-        let Some(registered) = Registry::get().lookup::<T>() else {
-            let message = not_registered(std::any::type_name::<T>());
-            return Ok(Future::failed(TaskError::Backend(BackendError::new(
-                message,
-            ))));
-        };
-        let payload = match codec::encode(&task) {
-            Ok(payload) => payload,
-            Err(message) => {
-                return Ok(Future::failed(TaskError::Codec(CodecError {
-                    stage: CodecStage::EncodeTask,
-                    message,
-                })));
-            }
+        let (registered, payload) = match prepare(&task) {
+            Ok(prepared) => prepared,
+            Err(error) => return Ok(Future::failed(error)),
         };
         let (promise, future) = Future::pending();
         let id = self.link.next_id();

@@ -4,17 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use executor_core::{
-    BackendError, CodecError, CodecStage, Executor, Future, Shutdown, Submit, SubmitError, Task,
-    TaskError,
-};
+use executor_core::{Executor, Future, Shutdown, Submit, SubmitError, Task};
 use serde::Serialize;
 
 use crate::builder::ProcessPoolBuilder;
-use crate::codec;
 use crate::connection::on_pool_thread;
 use crate::job::{Job, TypedPromise};
-use crate::registry::{Registry, not_registered};
+use crate::registry::prepare;
 use crate::remote_fn::{Call, RemoteFn};
 use crate::shared::Shared;
 use crate::sys;
@@ -108,20 +104,9 @@ impl ProcessPool {
         if let Some(reason) = self.shared.refusal() {
             return Err(SubmitError::new(reason, task));
         }
-        let Some(registered) = Registry::get().lookup::<T>() else {
-            let message = not_registered(std::any::type_name::<T>());
-            return Ok(Future::failed(TaskError::Backend(BackendError::new(
-                message,
-            ))));
-        };
-        let payload = match codec::encode(&task) {
-            Ok(payload) => payload,
-            Err(message) => {
-                return Ok(Future::failed(TaskError::Codec(CodecError {
-                    stage: CodecStage::EncodeTask,
-                    message,
-                })));
-            }
+        let (registered, payload) = match prepare(&task) {
+            Ok(prepared) => prepared,
+            Err(error) => return Ok(Future::failed(error)),
         };
         let (promise, future) = Future::pending();
         let timeout = options.timeout.or(self.shared.config.task_timeout);

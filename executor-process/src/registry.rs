@@ -373,6 +373,58 @@ impl Registry {
     }
 }
 
+/// What a backend does first with a task it carries to another process: finds its registry
+/// entry and encodes it. The error is what the task's future should fail with: an
+/// unregistered type ([`TaskError::Backend`], with [`not_registered`]'s message) or a task that
+/// does not encode ([`TaskError::Codec`] at [`CodecStage::EncodeTask`]).
+///
+/// ```
+/// use executor_core::{Task, TaskError};
+/// use executor_process::task_model::prepare;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Triple(u64);
+/// impl Task for Triple {
+///     type Output = u64;
+///     type Error = String;
+///     fn run(self) -> Result<u64, String> { Ok(self.0 * 3) }
+/// }
+/// executor_process::register_task!(Triple);
+///
+/// #[derive(Serialize)]
+/// struct NeverRegistered;
+/// impl Task for NeverRegistered {
+///     type Output = ();
+///     type Error = String;
+///     fn run(self) -> Result<(), String> { Ok(()) }
+/// }
+///
+/// fn main() {
+///     let (entry, payload) = prepare(&Triple(7)).ok().expect("registered, and it encodes");
+///     assert!(!payload.is_empty());
+///     # let _ = entry.index;
+///     let error = prepare(&NeverRegistered).err().expect("never registered");
+///     assert!(matches!(error, TaskError::Backend(_)));
+/// }
+/// ```
+pub fn prepare<T: Task + Serialize>(
+    task: &T,
+) -> Result<(Registered, Vec<u8>), TaskError<T::Error>> {
+    let registered = Registry::get().lookup::<T>().ok_or_else(|| {
+        TaskError::Backend(executor_core::BackendError::new(not_registered(
+            std::any::type_name::<T>(),
+        )))
+    })?;
+    let payload = codec::encode(task).map_err(|message| {
+        TaskError::Codec(CodecError {
+            stage: CodecStage::EncodeTask,
+            message,
+        })
+    })?;
+    Ok((registered, payload))
+}
+
 /// The message for a task type that was never registered.
 pub fn not_registered(type_name: &str) -> String {
     format!(
