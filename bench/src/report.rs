@@ -419,6 +419,17 @@ mod tests {
         assert_eq!(judged[1].label, "T1 OURS vs SLOW");
     }
 
+    /// A machine description with nothing in it, for tests about other parts of the report.
+    fn blank_machine() -> Machine {
+        Machine {
+            date: String::new(),
+            uname: String::new(),
+            cpu: String::new(),
+            cores: 1,
+            load: String::new(),
+        }
+    }
+
     #[test]
     fn table_has_one_row_per_anchor_and_the_verdicts() {
         let machine = Machine {
@@ -456,13 +467,7 @@ mod tests {
         figures.series.retain(|series| series.key != "ours");
         let judged = judge(&[figures.clone()]);
         assert_eq!(judged[0].met(), None);
-        let machine = Machine {
-            date: String::new(),
-            uname: String::new(),
-            cpu: String::new(),
-            cores: 1,
-            load: String::new(),
-        };
+        let machine = blank_machine();
         let text = markdown(&[figures], &machine, None);
         assert!(text.contains("| — | not measured | FAST |"), "{text}");
         assert!(text.contains("not measured: 2"), "{text}");
@@ -472,13 +477,7 @@ mod tests {
     fn a_workload_that_could_not_run_still_has_a_row() {
         let mut figures = figures();
         figures.series.clear();
-        let machine = Machine {
-            date: String::new(),
-            uname: String::new(),
-            cpu: String::new(),
-            cores: 1,
-            load: String::new(),
-        };
+        let machine = blank_machine();
         let text = markdown(&[figures], &machine, None);
         assert!(
             text.contains("| **T1** demo | — | skipped (see notes) |  |  | — |  |  |"),

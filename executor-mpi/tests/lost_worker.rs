@@ -70,14 +70,7 @@ fn run_checks() -> ExitCode {
                 other => panic!("task {x}: expected its value or a broken executor, got {other:?}"),
             }
         }
-        match pool.call(echo, 2) {
-            Err(refused) => assert!(
-                matches!(refused.reason(), Rejected::Broken(_)),
-                "{:?}",
-                refused.reason()
-            ),
-            Ok(future) => panic!("a broken pool accepted a task: {future:?}"),
-        }
+        common::assert_refused_as_broken(pool.call(echo, 2));
         // A new pool of the broken session refuses too.
         assert!(session.pool().call(echo, 3).is_err());
     });

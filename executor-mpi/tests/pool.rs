@@ -219,14 +219,7 @@ fn assert_broken_by_initializer(pool: &MpiPoolExecutor, session: &Session, expec
             other => panic!("expected a broken pool, got {other:?}"),
         }
     }
-    match pool.call(square, 2) {
-        Err(refused) => assert!(
-            matches!(refused.reason(), Rejected::Broken(_)),
-            "{:?}",
-            refused.reason()
-        ),
-        Ok(future) => panic!("a broken pool accepted a task: {future:?}"),
-    }
+    common::assert_refused_as_broken(pool.call(square, 2));
     let healthy = session.pool();
     assert_eq!(
         healthy.call(square, 3).unwrap().result_timeout(PATIENCE),

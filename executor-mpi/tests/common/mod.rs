@@ -10,6 +10,7 @@
 
 pub mod suite;
 
+use std::fmt::Debug;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, ExitStatus};
 use std::time::{Duration, Instant};
@@ -163,5 +164,17 @@ pub fn summary(passed: usize, failed: usize, ignored: usize, started: Instant) -
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Asserts that a submit was refused because the pool (or its session) is broken.
+pub fn assert_refused_as_broken<F: Debug, T>(submitted: Result<F, executor_core::SubmitError<T>>) {
+    match submitted {
+        Err(refused) => assert!(
+            matches!(refused.reason(), executor_core::Rejected::Broken(_)),
+            "{:?}",
+            refused.reason()
+        ),
+        Ok(future) => panic!("a broken pool accepted a task: {future:?}"),
     }
 }
