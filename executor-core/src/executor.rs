@@ -55,7 +55,7 @@ pub trait Executor: Send + Sync {
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
-/// use executor_core::{Executor, Future, Rejected, Shutdown, Start, Submit, SubmitError, Task, run_caught};
+/// use executor_core::{Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task, backend::{Start, run_caught}};
 ///
 /// #[derive(Default)]
 /// struct ThreadPerTask { closed: AtomicBool }

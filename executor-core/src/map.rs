@@ -26,6 +26,7 @@ use crate::wait::far_future;
 /// let options = MapOptions::new().chunksize(64).buffersize(4).timeout(Duration::from_secs(5));
 /// assert_eq!(options.get_chunksize(), 64);
 /// ```
+#[must_use = "options do nothing until passed to `map`"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapOptions {
     timeout: Option<Duration>,
@@ -100,6 +101,7 @@ enum Slot<T: Task> {
 }
 
 /// The iterator returned by [`Submit::map`]: one outcome per task, in input order.
+#[must_use = "a map cancels the tasks it has not started when dropped; iterate it to get the results"]
 pub struct Map<'a, X: ?Sized, T: Task, I> {
     executor: &'a X,
     tasks: Option<I>,
@@ -248,13 +250,13 @@ where
                 if !self.arrived(&future) {
                     return Some(Err(TaskError::Timeout));
                 }
-                return Some(future.into_result());
+                return Some(future.join());
             }
             Slot::Submitted { future, len } => {
                 if !self.arrived(&future) {
                     return Some(Err(TaskError::Timeout));
                 }
-                (future.into_result(), len)
+                (future.join(), len)
             }
         };
         match outcome {

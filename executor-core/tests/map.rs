@@ -11,8 +11,9 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use executor_core::{
-    Executor, Future, MapOptions, Rejected, Shutdown, Start, Submit, SubmitError, Task, TaskError,
-    fallible, run_caught,
+    Executor, Future, MapOptions, Rejected, Shutdown, Submit, SubmitError, Task, TaskError,
+    backend::{Start, run_caught},
+    fallible,
 };
 
 const BOUND: Duration = Duration::from_secs(30);

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use executor_core::{
-    BrokenExecutor, Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
+    BrokenExecutor, CancelHandle, Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
 };
 use serde::Serialize;
 
@@ -15,9 +15,6 @@ use executor_process::task_model::{Call, RemoteFn, prepare};
 use crate::initializer::Initializer;
 use crate::job::{Job, TypedPromise};
 use crate::session::Link;
-
-/// Cancels a job's future (`Future::cancel`): `true` if it was still pending.
-type Canceller = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// What a pool shares with the progress thread: which of its jobs have not ended.
 pub(crate) struct PoolState {
@@ -37,7 +34,7 @@ struct PoolInner {
     shutdown: bool,
     /// Set when its initializer failed: the pool refuses tasks.
     broken: Option<BrokenExecutor>,
-    outstanding: HashMap<u64, Canceller>,
+    outstanding: HashMap<u64, CancelHandle>,
 }
 
 impl PoolState {
@@ -107,6 +104,7 @@ const DEFAULT_TASKS_PER_WORKER: usize = 64;
 /// let pool = session.builder().tasks_per_worker(4).build();
 /// # drop(pool);
 /// ```
+#[must_use = "a builder does nothing until `build` is called"]
 #[derive(Clone)]
 pub struct MpiPoolBuilder {
     link: Arc<Link>,
@@ -288,10 +286,7 @@ impl<T: Task + Serialize> Submit<T> for MpiPoolExecutor {
         };
         let (promise, future) = Future::pending();
         let id = self.link.next_id();
-        let canceller: Canceller = {
-            let future = future.clone();
-            Arc::new(move || future.cancel())
-        };
+        let canceller = future.cancel_handle();
         {
             let mut inner = self.state.lock();
             if inner.shutdown {
@@ -327,7 +322,7 @@ impl Executor for MpiPoolExecutor {
     /// started. With `wait`, blocks until every task this pool accepted ended (not when called
     /// from a done-callback, which runs on the progress thread).
     fn shutdown(&self, how: Shutdown) {
-        let cancellers: Vec<(u64, Canceller)> = {
+        let cancellers: Vec<(u64, CancelHandle)> = {
             let mut inner = self.state.lock();
             inner.shutdown = true;
             if how.cancel_futures {
@@ -342,7 +337,7 @@ impl Executor for MpiPoolExecutor {
         };
         // No lock held: cancelling runs done-callbacks, which may call back into the pool.
         for (id, cancel) in cancellers {
-            if cancel() {
+            if cancel.cancel() {
                 self.state.job_ended(id);
             }
         }

@@ -312,7 +312,7 @@ fn run_checks() -> ExitCode {
     // On every rank (workers serve inside `init`): hide the deliberate panics.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !executor_core::payload_message(info.payload()).contains(DELIBERATE) {
+        if !executor_core::backend::payload_message(info.payload()).contains(DELIBERATE) {
             previous(info);
         }
     }));
@@ -322,7 +322,7 @@ fn run_checks() -> ExitCode {
     println!("\nrunning {} tests", CHECKS.len() + 1);
     for (name, check) in CHECKS {
         let pool = session.pool();
-        let outcome = executor_core::catch_panic(|| check(&pool, &session));
+        let outcome = executor_core::backend::catch_panic(|| check(&pool, &session));
         pool.shutdown(Shutdown::default());
         match outcome {
             Ok(()) => {

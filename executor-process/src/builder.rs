@@ -61,6 +61,7 @@ pub(crate) struct Initializer {
 ///     .expect("worker processes start");
 /// # drop(pool);
 /// ```
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct ProcessPoolBuilder {
     max_workers: Option<usize>,
     executable: Option<PathBuf>,

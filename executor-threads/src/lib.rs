@@ -31,7 +31,7 @@
 //! # How it works
 //!
 //! - Jobs go into one lock-free FIFO (`crossbeam_deque::Injector`). A job is an
-//!   [`executor_core::Job`]: the task lives inside its future's shared cell, so a submit
+//!   [`executor_core::backend::Job`]: the task lives inside its future's shared cell, so a submit
 //!   allocates once, and the caller, who usually drops the last handle, frees the cell on the
 //!   thread that allocated it. A pending future whose task captures a `usize` holds about
 //!   144 bytes of heap, queue slot included, plus the 16-byte handle its caller keeps

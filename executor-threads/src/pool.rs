@@ -7,7 +7,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::time::Duration;
 
-use executor_core::{BrokenExecutor, Executor, Future, Job, Shutdown, Submit, SubmitError, Task};
+use executor_core::{
+    BrokenExecutor, Executor, Future, Shutdown, Submit, SubmitError, Task, backend::Job,
+};
 
 use crate::builder::{Initializer, ThreadPoolBuilder};
 use crate::idle::{Dispatch, Idle};

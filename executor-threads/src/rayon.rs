@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use executor_core::{Executor, Future, Job, Shutdown, Submit, SubmitError, Task};
+use executor_core::{Executor, Future, Shutdown, Submit, SubmitError, Task, backend::Job};
 
 use crate::job::{Abort, abort};
 use crate::lifecycle::Lifecycle;
