@@ -257,6 +257,30 @@ fn unregistered_initializer_breaks_the_pool_at_once(_: &MpiPoolExecutor, session
     }
 }
 
+/// Clones share one pool; the last one's drop waits for what the pool accepted, even after a
+/// `shutdown` that did not wait (the suite's watchdog bounds that wait).
+fn clones_share_one_pool_and_the_last_drop_waits(_: &MpiPoolExecutor, session: &Session) {
+    let pool = session.pool();
+    let other = pool.clone();
+    drop(pool);
+    assert!(
+        !other.is_shutdown(),
+        "dropping one clone shut the pool down"
+    );
+    let futures: Vec<_> = (0..50u64)
+        .map(|x| other.call(square, x).expect("accepted"))
+        .collect();
+    other.shutdown(Shutdown::no_wait());
+    drop(other);
+    for (x, future) in (0u64..).zip(&futures) {
+        assert!(
+            future.done(),
+            "task {x} was not done when the last drop returned"
+        );
+        assert_eq!(future.result(), Ok(x * x));
+    }
+}
+
 type Check = fn(&MpiPoolExecutor, &Session);
 
 const CHECKS: &[(&str, Check)] = &[
@@ -298,6 +322,10 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "unregistered_initializer_breaks_the_pool_at_once",
         unregistered_initializer_breaks_the_pool_at_once,
+    ),
+    (
+        "clones_share_one_pool_and_the_last_drop_waits",
+        clones_share_one_pool_and_the_last_drop_waits,
     ),
 ];
 

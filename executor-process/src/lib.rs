@@ -42,7 +42,7 @@
 //!     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
 //!     assert_eq!(pool.call(is_prime, 17).unwrap().result(), Ok(true));
 //!     assert_eq!(pool.submit(Checksum(vec![1, 2, 3])).unwrap().result(), Ok(6));
-//!     pool.shutdown(Shutdown::default());
+//!     pool.shutdown(Shutdown::wait());
 //! }
 //! ```
 //!

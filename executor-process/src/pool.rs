@@ -42,14 +42,58 @@ use crate::sys;
 ///     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
 ///     let future = pool.call(collatz_steps, 27).unwrap();
 ///     assert_eq!(future.result(), Ok(111));
-///     pool.shutdown(Shutdown::default());
+///     pool.shutdown(Shutdown::wait());
 /// }
 /// ```
 ///
-/// Dropping the pool shuts it down without waiting: queued tasks still run and the workers exit
-/// once idle. Call `shutdown(Shutdown::default())` to wait for that.
+/// # Clones and dropping the last handle
+///
+/// Cheap to clone: clones share one pool. Dropping the last clone shuts the pool down and waits
+/// until every accepted task that was not cancelled has finished and every worker was reaped,
+/// even after an earlier `shutdown(Shutdown::no_wait())`; on one of the pool's own threads (a
+/// done-callback owned the last clone) it does not wait. The rule is the same for every pool:
+/// see [Dropping the last handle](executor_core::Executor#dropping-the-last-handle).
+///
+/// ```no_run
+/// use executor_core::Submit;
+/// use executor_process::ProcessPool;
+///
+/// fn double(x: u64) -> u64 { x * 2 }
+/// executor_process::remote_fn!(double);
+///
+/// fn main() {
+///     executor_process::init();
+///     let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+///     let other = pool.clone();
+///     drop(pool); // not the last handle: the pool stays open
+///     let future = other.call(double, 21).unwrap();
+///     drop(other); // the last one: waits for the task and the worker
+///     assert_eq!(future.result(), Ok(42));
+/// }
+/// ```
+#[derive(Clone)]
 pub struct ProcessPool {
     shared: Arc<Shared>,
+    /// Shared by the clones; its drop is the last handle's drop. A separate field (rather than
+    /// reaching `shared` through it) because the pool's own threads hold `shared` too, and only
+    /// user handles decide when the pool ends.
+    _last: Arc<LastHandle>,
+}
+
+/// Dropped with the last [`ProcessPool`] handle.
+struct LastHandle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for LastHandle {
+    fn drop(&mut self) {
+        // Without waiting, `main` returning would end the process and its workers with it
+        // (they die with their parent), losing every queued task.
+        self.shared.shutdown(false);
+        if !on_pool_thread(&self.shared) {
+            self.shared.wait_until_stopped();
+        }
+    }
 }
 
 /// Per-task settings for [`ProcessPool::submit_with`].
@@ -85,7 +129,13 @@ impl ProcessPool {
     }
 
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
-        ProcessPool { shared }
+        let last = Arc::new(LastHandle {
+            shared: shared.clone(),
+        });
+        ProcessPool {
+            shared,
+            _last: last,
+        }
     }
 
     /// Submits `task` with per-task options.
@@ -178,7 +228,7 @@ impl Executor for ProcessPool {
     /// worker was reaped (not when called from a done-callback, which runs on a pool thread).
     fn shutdown(&self, how: Shutdown) {
         self.shared.shutdown(how.cancel_futures);
-        if how.wait && !on_pool_thread() {
+        if how.wait && !on_pool_thread(&self.shared) {
             self.shared.wait_until_stopped();
         }
     }
@@ -191,12 +241,6 @@ impl Executor for ProcessPool {
 impl<T: Task + Serialize> Submit<T> for ProcessPool {
     fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
         self.submit_with(task, SubmitOptions::new())
-    }
-}
-
-impl Drop for ProcessPool {
-    fn drop(&mut self) {
-        self.shared.shutdown(false);
     }
 }
 

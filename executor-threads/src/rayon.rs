@@ -115,9 +115,10 @@ struct Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         let wait = self.shared.running_here() == 0;
-        self.shared.shutdown(Shutdown {
-            wait,
-            cancel_futures: false,
+        self.shared.shutdown(if wait {
+            Shutdown::wait()
+        } else {
+            Shutdown::no_wait()
         });
     }
 }
@@ -128,9 +129,10 @@ impl Drop for Handle {
 ///
 /// Tasks start in submission order. `shutdown(wait = true)` returns once every accepted task
 /// has finished (rayon's threads belong to rayon: they are not joined; an owned pool's threads
-/// exit after the last handle is dropped). Dropping the last handle behaves as
-/// `shutdown(wait = true)`, except on a thread running one of its tasks, as for
-/// [`ThreadPool`](crate::ThreadPool).
+/// exit after the last handle is dropped). Cheap to clone: clones share one executor. Dropping
+/// the last handle behaves as `shutdown(Shutdown::wait())`, except on a thread running one of
+/// its tasks (then it does not wait): see
+/// [Dropping the last handle](executor_core::Executor#dropping-the-last-handle).
 ///
 /// Tasks block rayon threads while they run: blocking tasks on the global pool slow every
 /// other rayon user of the process, so prefer an own pool for them.
