@@ -2,7 +2,7 @@
 //!
 //! [`TaskError`] is what a future holds when it did not produce a value (and what waiting on it
 //! can add: [`TaskError::Timeout`]). [`SubmitError`] hands a refused task back, so nothing is lost.
-//! [`InvalidStateError`] is a backend's misuse of a [`Promise`](crate::Promise).
+//! [`InvalidStateError`] is a backend's misuse of a [`Promise`](crate::backend::Promise).
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -54,10 +54,10 @@ pub enum TaskError<E = Infallible> {
     Rejected(Rejected),
     /// An argument or result could not cross a process boundary.
     Codec(CodecError),
-    /// The backend dropped the task's [`Promise`](crate::Promise) without completing it.
+    /// The backend dropped the task's [`Promise`](crate::backend::Promise) without completing it.
     Abandoned,
-    /// The outcome was moved out by [`Future::into_result`](crate::Future::into_result) through
-    /// another handle of the same future.
+    /// The outcome was already moved out of this [`Future`](crate::Future) (by `.await` through
+    /// `&mut`), so it can no longer be read.
     Taken,
     /// A backend-specific failure.
     Backend(BackendError),
@@ -463,7 +463,7 @@ impl<T> Error for SubmitError<T> {
     }
 }
 
-/// A [`Promise`](crate::Promise) was used in a state that does not allow it.
+/// A [`Promise`](crate::backend::Promise) was used in a state that does not allow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidStateError {
     /// The state the future was in.
