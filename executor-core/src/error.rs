@@ -39,7 +39,7 @@ use crate::state::State;
 /// }
 /// ```
 ///
-/// # As a [`std::error::Error`]
+/// # Error chains
 ///
 /// `TaskError<E>` is an [`Error`] for every `E: Debug + Display`, so `?` converts it into
 /// `anyhow::Error` or `Box<dyn Error + Send + Sync>` whatever the task's error type
@@ -184,7 +184,7 @@ impl<E> TaskError<E> {
     }
 
     /// This error as one whose [`source`](Error::source) is the task's own error, so the chain
-    /// of an `E: Error` survives (see [the type's docs](TaskError#as-a-stdErrorError)).
+    /// of an `E: Error` survives (see [`TaskError`'s docs](TaskError#error-chains)).
     ///
     /// ```
     /// use std::error::Error;
@@ -253,16 +253,16 @@ impl<E: fmt::Debug + fmt::Display> Error for TaskError<E> {
 /// ```
 /// use std::io;
 ///
-/// use executor_core::{ChainedTaskError, TaskError};
+/// use executor_core::TaskError;
 ///
-/// fn load() -> Result<u32, ChainedTaskError<io::Error>> {
-///     let outcome: Result<u32, TaskError<io::Error>> =
-///         Err(TaskError::Failed(io::Error::other("disk full")));
+/// fn load(outcome: Result<u32, TaskError<io::Error>>) -> anyhow::Result<u32> {
 ///     Ok(outcome.map_err(TaskError::chained)?)
 /// }
 ///
-/// let error = load().unwrap_err();
-/// assert!(matches!(error.as_task_error(), TaskError::Failed(_)));
+/// let cause = "x".parse::<u32>().unwrap_err();
+/// let failure = io::Error::new(io::ErrorKind::InvalidData, cause);
+/// let error = load(Err(TaskError::Failed(failure))).unwrap_err();
+/// assert_eq!(format!("{error:#}"), "task failed: invalid digit found in string");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainedTaskError<E>(TaskError<E>);
