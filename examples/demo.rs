@@ -49,7 +49,10 @@ fn main() {
     // (and a backtrace under RUST_BACKTRACE) in the middle of the output. Set before any task
     // runs, so the hook the pools install to record where a task panicked defers to this one.
     std::panic::set_hook(Box::new(|info| {
-        let message = info.payload_as_str().unwrap_or("a non-string payload");
+        let payload = info.payload();
+        let message = (payload.downcast_ref::<&str>().copied())
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a non-string payload");
         println!("   (a task panicked, as planned: '{message}'; its future holds the error)");
     }));
     let started = Instant::now();

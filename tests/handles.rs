@@ -84,7 +84,11 @@ fn a_cancel_handle_travels_apart_from_the_future() {
     started.recv_timeout(BOUND).expect("the first task starts");
     let queued = pool.submit(|| vec![0u8; 16]).unwrap();
     let canceller = queued.cancel_handle();
-    assert!(std::thread::spawn(move || canceller.cancel()).join().unwrap());
+    assert!(
+        std::thread::spawn(move || canceller.cancel())
+            .join()
+            .unwrap()
+    );
     assert_eq!(queued.join(), Err(TaskError::Cancelled));
     release.send(()).unwrap();
     assert!(busy.wait_timeout(BOUND));

@@ -48,8 +48,8 @@ mod waiter;
 pub use crate::as_completed::{AsCompleted, AsCompletedWithin, as_completed, as_completed_within};
 pub use crate::callback::set_callback_panic_hook;
 pub use crate::error::{
-    AsCompletedTimeout, BackendError, BrokenExecutor, CodecError, CodecStage, PanicInfo,
-    PanicLocation, Rejected, SubmitError, TaskError, WorkerExit,
+    AsCompletedTimeout, BackendError, BrokenExecutor, BuildError, BuildErrorKind, ChainedTaskError,
+    CodecError, CodecStage, PanicInfo, PanicLocation, Rejected, SubmitError, TaskError, WorkerExit,
 };
 pub use crate::executor::{Executor, Shutdown, Submit};
 pub use crate::future::{CancelHandle, Future, SharedFuture};

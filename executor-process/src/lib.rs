@@ -84,11 +84,12 @@ mod sys;
 pub mod task_model;
 mod worker;
 
-pub use crate::builder::{BuildError, ProcessPoolBuilder};
+pub use crate::builder::ProcessPoolBuilder;
 pub use crate::bytes::Bytes;
 pub use crate::pool::{ProcessPool, SubmitOptions};
 pub use crate::remote_fn::{Call, RemoteFn};
 pub use crate::worker::init;
+pub use executor_core::{BuildError, BuildErrorKind};
 
 /// Defines the worker entry point for test binaries that use the default libtest harness.
 ///

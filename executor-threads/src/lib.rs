@@ -61,7 +61,8 @@ mod registry;
 mod sync;
 mod worker;
 
-pub use crate::builder::{BuildError, InitializerOutcome, ThreadPoolBuilder};
+pub use crate::builder::{InitializerOutcome, ThreadPoolBuilder};
 pub use crate::pool::ThreadPool;
 #[cfg(all(feature = "rayon", not(executor_loom)))]
 pub use crate::rayon::RayonExecutor;
+pub use executor_core::{BuildError, BuildErrorKind};

@@ -9,7 +9,9 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use executor_core::{Executor, Future, Shutdown, Submit, SubmitError, Task, backend::Job};
+use executor_core::{
+    BuildError, BuildErrorKind, Executor, Future, Shutdown, Submit, SubmitError, Task, backend::Job,
+};
 
 use crate::job::{Abort, abort};
 use crate::lifecycle::Lifecycle;
@@ -177,11 +179,25 @@ impl RayonExecutor {
         Self::with(Some(pool))
     }
 
-    /// Builds a pool from `builder` and runs tasks on it.
-    pub fn from_builder(
-        builder: rayon::ThreadPoolBuilder,
-    ) -> Result<Self, rayon::ThreadPoolBuildError> {
-        Ok(Self::new(builder.build()?))
+    /// Builds a pool from `builder` and runs tasks on it. rayon's own error is the
+    /// [`BuildError`]'s source.
+    ///
+    /// ```
+    /// use executor_threads::RayonExecutor;
+    ///
+    /// let executor = RayonExecutor::from_builder(rayon::ThreadPoolBuilder::new().num_threads(2))?;
+    /// assert_eq!(executor.current_num_threads(), 2);
+    /// # Ok::<(), executor_threads::BuildError>(())
+    /// ```
+    pub fn from_builder(builder: rayon::ThreadPoolBuilder) -> Result<Self, BuildError> {
+        let pool = builder.build().map_err(|error| {
+            BuildError::with_source(
+                BuildErrorKind::Spawn,
+                "could not build the rayon thread pool",
+                error,
+            )
+        })?;
+        Ok(Self::new(pool))
     }
 
     /// Runs tasks on rayon's global pool.
