@@ -156,12 +156,8 @@ fn main() {
     (0..4).for_each(|_| running.recv().unwrap());
     let queued: Vec<_> = (0..6).map(|i| threads.submit(move || i).unwrap()).collect();
     let stopper = threads.clone();
-    let shutdown = std::thread::spawn(move || {
-        stopper.shutdown(Shutdown {
-            wait: true,
-            cancel_futures: true,
-        })
-    });
+    let shutdown =
+        std::thread::spawn(move || stopper.shutdown(Shutdown::wait().cancel_futures(true)));
     // The queued futures are cancelled (and done) while the busy ones still run.
     let sets = wait(&queued, None, ReturnWhen::AllCompleted);
     println!(

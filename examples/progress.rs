@@ -37,8 +37,5 @@ fn main() {
         "longest Collatz chain below {}: {longest} steps",
         200 * 50_000
     );
-    pool.shutdown(Shutdown {
-        wait: true,
-        cancel_futures: false,
-    });
+    pool.shutdown(Shutdown::wait());
 }

@@ -115,10 +115,7 @@ fn queued_futures(count: usize) -> Result<f64, String> {
         .collect();
     let after = peak_rss()?;
     drop(gate);
-    pool.shutdown(Shutdown {
-        wait: true,
-        cancel_futures: true,
-    });
+    pool.shutdown(Shutdown::wait().cancel_futures(true));
     drop(futures);
     Ok((after - before) / count as f64)
 }

@@ -255,10 +255,7 @@ fn shutdown_cancels_queued_futures() -> Result<(), Failed> {
     let queued: Vec<_> = (0..10)
         .map(|i| pool.submit(Probe::Return(i)).unwrap())
         .collect();
-    pool.shutdown(Shutdown {
-        wait: false,
-        cancel_futures: true,
-    });
+    pool.shutdown(Shutdown::no_wait().cancel_futures(true));
     for future in &queued {
         assert!(future.cancelled());
     }

@@ -116,10 +116,7 @@ mod tests {
                 let second = second.clone();
                 thread::spawn(move || second.result())
             };
-            pool.shutdown(Shutdown {
-                wait: true,
-                cancel_futures: true,
-            });
+            pool.shutdown(Shutdown::wait().cancel_futures(true));
             for (future, value) in [(&first, 1), (&second, 2)] {
                 match future.state() {
                     State::Finished => assert_eq!(future.result(), Ok(value)),

@@ -62,10 +62,7 @@ fn a_cancelled_queued_task_never_runs() {
 fn shutdown_cancel_futures_cancels_the_queue_at_once() {
     let (ex, gate, running) = busy();
     let queued: Vec<_> = (0..5).map(|i| ex.submit(move || i).unwrap()).collect();
-    ex.shutdown(Shutdown {
-        wait: false,
-        cancel_futures: true,
-    });
+    ex.shutdown(Shutdown::no_wait().cancel_futures(true));
     assert!(queued.iter().all(|f| f.state() == State::Cancelled));
     assert_eq!(ex.submit(|| 9).unwrap_err().reason(), &Rejected::ShutDown);
     assert!(!running.done());

@@ -10,14 +10,8 @@ use common::{Counter, Latch, eventually, gated, unique_prefix};
 use executor_core::{Executor, Rejected, Shutdown, State, Submit, TaskError};
 use executor_threads::ThreadPool;
 
-const NO_WAIT: Shutdown = Shutdown {
-    wait: false,
-    cancel_futures: false,
-};
-const CANCEL_NO_WAIT: Shutdown = Shutdown {
-    wait: false,
-    cancel_futures: true,
-};
+const NO_WAIT: Shutdown = Shutdown::no_wait();
+const CANCEL_NO_WAIT: Shutdown = Shutdown::no_wait().cancel_futures(true);
 
 /// A one-worker pool busy with a task blocked on the returned latch.
 fn busy_pool() -> (ThreadPool, Latch, executor_core::Future<()>) {

@@ -105,10 +105,7 @@ pub fn submit_races_shutdown<E: TestExecutor>(make: Factory<'_, E>, _caps: &Capa
         })
         .collect();
     barrier.wait();
-    fx.ex.shutdown(Shutdown {
-        wait: false,
-        cancel_futures: false,
-    });
+    fx.ex.shutdown(Shutdown::no_wait());
     for submitter in submitters {
         let accepted = submitter.join().expect("a submitting thread panicked");
         for (value, f) in accepted {

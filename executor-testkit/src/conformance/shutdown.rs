@@ -122,10 +122,7 @@ pub fn no_wait_returns_while_tasks_run<E: TestExecutor>(
     started(&gate, 1);
     let ex = fx.ex.clone();
     let returned = in_thread(move || {
-        ex.shutdown(Shutdown {
-            wait: false,
-            cancel_futures: false,
-        });
+        ex.shutdown(Shutdown::no_wait());
         ex.is_shutdown()
     });
     assert!(
@@ -182,12 +179,7 @@ pub fn cancel_futures_with_wait<E: TestExecutor>(make: Factory<'_, E>, caps: &Ca
     let busy = saturate(&fx, &gate, caps);
     let waiting: Vec<_> = (0..3).map(|i| queued(&fx, TestTask::Return(i))).collect();
     let ex = fx.ex.clone();
-    let returned = in_thread(move || {
-        ex.shutdown(Shutdown {
-            wait: true,
-            cancel_futures: true,
-        })
-    });
+    let returned = in_thread(move || ex.shutdown(Shutdown::wait().cancel_futures(true)));
     for f in &waiting {
         expect_cancelled(f, "a queued task while shutdown waits for running ones");
     }
@@ -245,19 +237,11 @@ pub fn from_a_callback_of_a_cancelled_future<E: TestExecutor>(
         let refused = Submit::<TestTask>::submit(&*ex, TestTask::Return(2))
             .err()
             .map(|e| e.reason().clone());
-        ex.shutdown(Shutdown {
-            wait: false,
-            cancel_futures: true,
-        });
+        ex.shutdown(Shutdown::no_wait().cancel_futures(true));
         tx.send((f.cancelled(), refused)).unwrap();
     });
     let ex = fx.ex.clone();
-    let returned = in_thread(move || {
-        ex.shutdown(Shutdown {
-            wait: false,
-            cancel_futures: true,
-        })
-    });
+    let returned = in_thread(move || ex.shutdown(Shutdown::no_wait().cancel_futures(true)));
     assert_eq!(
         recv(
             &rx,

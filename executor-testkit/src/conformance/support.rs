@@ -19,22 +19,10 @@ pub(crate) const GLIMPSE: Duration = Duration::from_millis(50);
 
 /// Every combination of [`Shutdown`]'s options.
 pub(crate) const ALL_SHUTDOWNS: [Shutdown; 4] = [
-    Shutdown {
-        wait: true,
-        cancel_futures: false,
-    },
-    Shutdown {
-        wait: true,
-        cancel_futures: true,
-    },
-    Shutdown {
-        wait: false,
-        cancel_futures: false,
-    },
-    Shutdown {
-        wait: false,
-        cancel_futures: true,
-    },
+    Shutdown::wait(),
+    Shutdown::wait().cancel_futures(true),
+    Shutdown::no_wait(),
+    Shutdown::no_wait().cancel_futures(true),
 ];
 
 /// An executor under test, shared (callbacks and hooks hold clones), shut down when dropped.
