@@ -278,7 +278,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 impl fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("live_tasks", &self.live.count.load(Relaxed))
+            .field("pool", &self.shared.thread_name_prefix)
             .finish_non_exhaustive()
     }
 }

@@ -2,7 +2,7 @@
 //! closure submitted in it is gone (run, or dropped unrun by a cancelling shutdown) and its
 //! future is done, its effects are visible to the caller when it returns, a closure submitted by a running task is
 //! counted before that task's own count is released, and a worker waiting for a scope runs the
-//! scope's job itself.
+//! scope's jobs itself, woken for each one its scope submits.
 //!
 //! Run with `cargo xtask loom`, or alone:
 //! `RUSTFLAGS="--cfg executor_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p executor-threads --release --test loom_scope`
@@ -135,6 +135,26 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(future.result(), Ok(1));
+            pool.shutdown(Shutdown::default());
+        });
+    }
+
+    /// Two workers: one opens a scope and waits for it, the other may run the scoped task,
+    /// which submits a second one and waits for it. Whichever worker holds what, the second
+    /// task gets run: if the other worker is blocked in the first task, the waiting one must
+    /// wake up for the new job (a submit to the scope wakes its helping waiter).
+    #[test]
+    fn a_helping_waiter_wakes_for_a_job_submitted_by_its_scope() {
+        loom::model(|| {
+            let pool = pool(2);
+            let inner = pool.clone();
+            let future = pool
+                .submit(move || {
+                    inner.scope(|s| s.submit(|| s.submit(|| 2u8).unwrap().result()).unwrap())
+                })
+                .unwrap();
+            let first = future.result().unwrap();
+            assert_eq!(first.result(), Ok(Ok(2)));
             pool.shutdown(Shutdown::default());
         });
     }

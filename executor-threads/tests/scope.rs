@@ -340,6 +340,33 @@ fn a_scope_inside_a_task_of_a_full_pool_does_not_deadlock() {
     }
 }
 
+/// Two workers: one waits for its scope, the other may be blocked in a scoped task waiting
+/// for a second scoped task; the waiting worker must wake up to run it.
+#[test]
+fn a_worker_waiting_for_its_scope_runs_jobs_the_scope_submits_later() {
+    let pool = pool(2);
+    let inner_pool = pool.clone();
+    let future = pool
+        .submit(move || {
+            let data = [1u32, 2, 3];
+            let first = inner_pool.scope(|s| {
+                s.submit(|| {
+                    let second = s.submit(|| data.iter().sum::<u32>()).unwrap();
+                    second.result_timeout(BOUND)
+                })
+                .unwrap()
+            });
+            first.result()
+        })
+        .unwrap();
+    let outcome = future.result_timeout(BOUND);
+    if outcome != Ok(Ok(Ok(6))) {
+        // Dropping a deadlocked pool would join its stuck workers: leak it and fail.
+        std::mem::forget(pool);
+        panic!("nested wait inside a scope on a pool thread gave {outcome:?}");
+    }
+}
+
 #[test]
 fn futures_are_read_after_the_scope_returned() {
     let pool = pool(2);
