@@ -66,7 +66,7 @@ use crate::worker;
 /// ```compile_fail
 /// use executor_core::{Executor, Shutdown};
 /// # let pool = executor_threads::ThreadPool::new();
-/// pool.shutdown(Shutdown::default());
+/// pool.shutdown(Shutdown::wait());
 /// let data = vec![1, 2, 3];
 /// let refused = pool.scope(|s| s.submit(|| data.len()).unwrap_err().into_task());
 /// drop(data); // still borrowed by `refused`
@@ -417,7 +417,7 @@ impl Live {
 
 /// Runs a job on a worker that waits for a scope, as the worker's loop would (a broken pool
 /// fails it instead), but without the loop's idle bookkeeping: this worker stays busy.
-fn run_while_waiting(shared: &Shared, job: executor_core::Job) {
+fn run_while_waiting(shared: &Shared, job: executor_core::backend::Job) {
     // Tasks and callbacks are caught by executor-core; this guards against a panicking `Drop`
     // of an output nobody holds, which must not unwind out of `scope` while tasks still run.
     let _ = catch_unwind(AssertUnwindSafe(|| {

@@ -59,7 +59,7 @@ mod tests {
             }
             assert_eq!(hits.load(Relaxed), 2);
             assert_eq!(drops.load(Relaxed), 2);
-            pool.shutdown(Shutdown::default());
+            pool.shutdown(Shutdown::wait());
         });
     }
 
@@ -78,7 +78,7 @@ mod tests {
                 .unwrap();
             });
             assert_eq!(hits.load(Relaxed), 2);
-            pool.shutdown(Shutdown::default());
+            pool.shutdown(Shutdown::wait());
         });
     }
 
@@ -114,7 +114,7 @@ mod tests {
                 Some(state) => panic!("{state} after its scope returned"),
             }
             canceller.join().unwrap();
-            pool.shutdown(Shutdown::default());
+            pool.shutdown(Shutdown::wait());
         });
     }
 
@@ -135,7 +135,7 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(future.result(), Ok(1));
-            pool.shutdown(Shutdown::default());
+            pool.shutdown(Shutdown::wait());
         });
     }
 
@@ -153,9 +153,9 @@ mod tests {
                     inner.scope(|s| s.submit(|| s.submit(|| 2u8).unwrap().result()).unwrap())
                 })
                 .unwrap();
-            let first = future.result().unwrap();
-            assert_eq!(first.result(), Ok(Ok(2)));
-            pool.shutdown(Shutdown::default());
+            let first = future.join().unwrap();
+            assert_eq!(first.join(), Ok(Ok(2)));
+            pool.shutdown(Shutdown::wait());
         });
     }
 }

@@ -206,7 +206,7 @@ fn shutdown_cancel_futures_inside_the_scope_drains_scoped_tasks() {
 #[test]
 fn submit_after_shutdown_hands_the_borrowing_closure_back() {
     let pool = pool(1);
-    pool.shutdown(Shutdown::default());
+    pool.shutdown(Shutdown::wait());
     let data = [1, 2, 3];
     let length = pool.scope(|s| {
         let refused = s.submit(|| data.len()).unwrap_err();
