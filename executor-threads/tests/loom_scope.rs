@@ -91,12 +91,7 @@ mod tests {
             let (ran, drops) = (AtomicUsize::new(0), AtomicUsize::new(0));
             let canceller = {
                 let pool = pool.clone();
-                thread::spawn(move || {
-                    pool.shutdown(Shutdown {
-                        wait: false,
-                        cancel_futures: true,
-                    })
-                })
+                thread::spawn(move || pool.shutdown(Shutdown::no_wait().cancel_futures(true)))
             };
             let future = pool.scope(|s| {
                 let token = DropCount(&drops);

@@ -12,10 +12,7 @@ use common::{BOUND, Counter, Latch};
 use executor_core::{Executor, Rejected, Shutdown, State, Submit, TaskError};
 use executor_threads::ThreadPool;
 
-const CANCEL_NO_WAIT: Shutdown = Shutdown {
-    wait: false,
-    cancel_futures: true,
-};
+const CANCEL_NO_WAIT: Shutdown = Shutdown::no_wait().cancel_futures(true);
 
 fn pool(max_workers: usize) -> ThreadPool {
     ThreadPool::builder()
