@@ -25,6 +25,9 @@
 //! pool.shutdown(Shutdown::default());
 //! ```
 //!
+//! [`ThreadPool::scope`] runs tasks that borrow from the caller's stack, as
+//! `std::thread::scope` does, and returns once every one of them is done.
+//!
 //! With the `rayon` feature, [`RayonExecutor`] gives the same handles on top of a
 //! `rayon::ThreadPool`.
 //!
@@ -48,7 +51,8 @@
 //!   `shutdown(wait = true)` returned.
 //! - Every primitive comes from the private `sync` module, which switches to loom under
 //!   `--cfg executor_loom` (the queue becomes a `Mutex<VecDeque>`); `tests/loom_pool.rs`
-//!   model-checks the submit, idle/wake, shutdown and broken-pool protocols.
+//!   model-checks the submit, idle/wake, shutdown and broken-pool protocols,
+//!   `tests/loom_scope.rs` the completion counting of scopes.
 
 mod builder;
 mod idle;
@@ -58,6 +62,7 @@ mod pool;
 #[cfg(all(feature = "rayon", not(executor_loom)))]
 mod rayon;
 mod registry;
+mod scope;
 mod sync;
 mod worker;
 
@@ -65,4 +70,5 @@ pub use crate::builder::{InitializerOutcome, ThreadPoolBuilder};
 pub use crate::pool::ThreadPool;
 #[cfg(all(feature = "rayon", not(executor_loom)))]
 pub use crate::rayon::RayonExecutor;
+pub use crate::scope::Scope;
 pub use executor_core::{BuildError, BuildErrorKind};

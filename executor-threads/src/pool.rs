@@ -71,7 +71,7 @@ impl Shared {
         self as *const Shared as usize
     }
 
-    fn submit<T: Task>(
+    pub(crate) fn submit<T: Task>(
         self: &Arc<Self>,
         task: T,
     ) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
@@ -246,7 +246,7 @@ impl ThreadPool {
         }
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.handle.shared
     }
 
