@@ -6,7 +6,8 @@
 //!   its future's cell, for in-memory backends.
 //! - [`Executor`] and [`Submit`]: the traits every backend implements; [`Submit::map`] is the
 //!   ordered, chunked, bounded `map`.
-//! - [`wait`] and [`as_completed`]: wait for some or all of many futures.
+//! - [`wait`] and [`as_completed`]: wait for some or all of many futures; in async code,
+//!   [`wait_async`] and [`AsCompleted`] as a `Stream` do the same without blocking a thread.
 //! - [`TaskError`] and friends: every failure, typed.
 //!
 //! ```
@@ -55,5 +56,5 @@ pub use crate::panic::{catch_panic, payload_message};
 pub use crate::promise::Promise;
 pub use crate::state::{Start, State};
 pub use crate::task::{Chunk, ChunkOutput, Fallible, Task, fallible, run_caught};
-pub use crate::wait::{ReturnWhen, WaitSets, wait};
+pub use crate::wait::{ReturnWhen, WaitAsync, WaitSets, wait, wait_async};
 pub use crate::waiter::{Waitable, WatchHandle};
