@@ -2,7 +2,11 @@
 
 use std::collections::VecDeque;
 use std::iter::FusedIterator;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use futures_core::{FusedStream, Stream};
 
 use crate::error::AsCompletedTimeout;
 use crate::sync::Arc;
@@ -30,6 +34,9 @@ use crate::waiter::{Waitable, Waiter};
 /// assert_eq!(order[0], 3); // already done: first
 /// assert_eq!(order.len(), 3);
 /// ```
+///
+/// In async code, the same value is a [`Stream`]: see [`AsCompleted`] for how to drain it
+/// without blocking a runtime thread.
 pub fn as_completed<I>(futures: I) -> AsCompleted<I::Item>
 where
     I: IntoIterator,
@@ -56,6 +63,31 @@ where
 /// assert_eq!(err.to_string(), "1 (of 2) futures unfinished");
 /// assert!(iter.next().is_none());
 /// ```
+///
+/// This one is not a [`Stream`]: honouring the deadline while no future completes needs a timer
+/// to wake the task, and core depends on no runtime. Async code puts its runtime's timeout
+/// around [`AsCompleted::next_async`] instead, which also leaves the unfinished count in
+/// [`AsCompleted::len`]:
+///
+/// ```
+/// use executor_core::{Future, as_completed};
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// runtime.block_on(async {
+///     let (_p, pending) = Future::<i32>::pending();
+///     let done = Future::ready(1);
+///     let deadline = tokio::time::Instant::now(); // already passed: only done ones come
+///     let mut completed = as_completed([&done, &pending]);
+///     let mut yielded = 0;
+///     while let Ok(Some(_future)) =
+///         tokio::time::timeout_at(deadline, completed.next_async()).await
+///     {
+///         yielded += 1;
+///     }
+///     assert_eq!(yielded, 1);
+///     assert_eq!(completed.len(), 1, "unfinished");
+/// });
+/// ```
 pub fn as_completed_within<I>(futures: I, timeout: Duration) -> AsCompletedWithin<I::Item>
 where
     I: IntoIterator,
@@ -70,12 +102,82 @@ where
     }
 }
 
-/// The iterator returned by [`as_completed`].
+/// The iterator returned by [`as_completed`]; also a [`Stream`] for async code.
+///
+/// As a stream it never blocks: a poll that finds no new completion leaves the task's waker
+/// with the futures, and the next completion (or cancellation) wakes it. Because it is both an
+/// [`Iterator`] and a [`Stream`], `completed.next()` with `futures::StreamExt` in scope is
+/// ambiguous; the inherent [`next_async`](AsCompleted::next_async) needs no import and reads
+/// best:
+///
+/// ```
+/// use executor_core::{Future, as_completed};
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// runtime.block_on(async {
+///     let (promise, slow) = Future::<i32>::pending();
+///     let fast = Future::ready(1);
+///     let mut completed = as_completed([&slow, &fast]);
+///     // Completed by a plain thread while the only runtime thread awaits.
+///     let worker = std::thread::spawn(move || promise.set_result(2).unwrap());
+///     let mut order = Vec::new();
+///     while let Some(future) = completed.next_async().await {
+///         order.push(future.result().unwrap());
+///     }
+///     assert_eq!(order, [1, 2]);
+///     worker.join().unwrap();
+/// });
+/// ```
+///
+/// Stream combinators take it by a qualified path, which settles the ambiguity the same way:
+///
+/// ```
+/// use executor_core::{Future, as_completed};
+/// use futures_util::StreamExt;
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// runtime.block_on(async {
+///     let futures = [Future::<i32>::ready(1), Future::ready(2)];
+///     let mut completed = as_completed(&futures);
+///     assert_eq!(StreamExt::next(&mut completed).await.unwrap().result(), Ok(1));
+///     let rest: Vec<i32> =
+///         StreamExt::map(completed, |future| future.result().unwrap()).collect().await;
+///     assert_eq!(rest, [2]);
+/// });
+/// ```
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 #[derive(Debug)]
 pub struct AsCompleted<F: Waitable> {
     engine: Completions<F>,
 }
+
+impl<F: Waitable> AsCompleted<F> {
+    /// The next future to complete, awaited without blocking the thread: the async twin of
+    /// [`Iterator::next`], callable without importing a stream trait.
+    ///
+    /// Cancel-safe: dropping the returned future before it is ready loses no completion (so it
+    /// can sit in a `tokio::select!` branch).
+    ///
+    /// ```
+    /// use executor_core::{Future, as_completed};
+    ///
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let (_p, pending) = Future::<i32>::pending();
+    /// let cancelled = pending.cancel();
+    /// let mut completed = as_completed([&pending]);
+    /// let future = runtime.block_on(completed.next_async()).unwrap();
+    /// assert!(cancelled && future.cancelled());
+    /// assert!(runtime.block_on(completed.next_async()).is_none());
+    /// ```
+    pub fn next_async(&mut self) -> impl std::future::Future<Output = Option<F>> + '_ {
+        std::future::poll_fn(|cx| self.engine.poll_next(cx))
+    }
+}
+
+/// Nothing in it is pinned: the futures it holds are moved out by value when yielded. Without
+/// this, a `(label, future)` item with a `!Unpin` label would make the stream unusable with
+/// `StreamExt::next`.
+impl<F: Waitable> Unpin for AsCompleted<F> {}
 
 /// The iterator returned by [`as_completed_within`].
 #[must_use = "iterators are lazy and do nothing unless consumed"]
@@ -103,6 +205,25 @@ impl<F: Waitable> Iterator for AsCompleted<F> {
 
 impl<F: Waitable> ExactSizeIterator for AsCompleted<F> {}
 impl<F: Waitable> FusedIterator for AsCompleted<F> {}
+
+impl<F: Waitable> Stream for AsCompleted<F> {
+    type Item = F;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F>> {
+        self.get_mut().engine.poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.engine.left();
+        (left, Some(left))
+    }
+}
+
+impl<F: Waitable> FusedStream for AsCompleted<F> {
+    fn is_terminated(&self) -> bool {
+        self.engine.left() == 0
+    }
+}
 
 impl<F: Waitable> Iterator for AsCompletedWithin<F> {
     type Item = Result<F, AsCompletedTimeout>;
@@ -192,11 +313,28 @@ impl<F: Waitable> Completions<F> {
             self.ready.extend(&completions.indices[self.consumed..]);
             self.consumed = completions.indices.len();
         }
-        let Some(index) = self.ready.pop_front() else {
-            return Ok(None);
-        };
+        Ok(self.pop())
+    }
+
+    /// [`next`](Self::next) without blocking (and without a deadline: only [`AsCompleted`]
+    /// is a stream).
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F>> {
+        if self.ready.is_empty() && self.left() > 0 {
+            let mut completions = self.waiter.lock();
+            if completions.indices.len() == self.consumed {
+                completions.wake_on_next(cx.waker());
+                return Poll::Pending;
+            }
+            self.ready.extend(&completions.indices[self.consumed..]);
+            self.consumed = completions.indices.len();
+        }
+        Poll::Ready(self.pop())
+    }
+
+    fn pop(&mut self) -> Option<F> {
+        let index = self.ready.pop_front()?;
         self.yielded += 1;
-        Ok(self.items[index].take())
+        self.items[index].take()
     }
 }
 

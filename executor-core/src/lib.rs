@@ -9,7 +9,8 @@
 //!   cell, and the helpers to run tasks.
 //! - [`Executor`] and [`Submit`]: the traits every backend implements; [`Submit::map`] is the
 //!   ordered, chunked, bounded `map`.
-//! - [`wait`] and [`as_completed`]: wait for some or all of many futures.
+//! - [`wait`] and [`as_completed`]: wait for some or all of many futures; in async code,
+//!   [`wait_async`] and [`AsCompleted`] as a `Stream` do the same without blocking a thread.
 //! - [`TaskError`] and friends: every failure, typed.
 //!
 //! ```
@@ -56,5 +57,5 @@ pub use crate::future::{CancelHandle, Future, SharedFuture};
 pub use crate::map::{Map, MapOptions};
 pub use crate::state::State;
 pub use crate::task::{Fallible, Task, fallible};
-pub use crate::wait::{ReturnWhen, WaitSets, wait};
+pub use crate::wait::{ReturnWhen, WaitAsync, WaitSets, wait, wait_async};
 pub use crate::waiter::Waitable;

@@ -6,7 +6,14 @@
 //! future takes its waiter list out and calls [`Waiter::notify`] with no future lock held. Because
 //! each installation is atomic on its own, no global lock order over many futures is needed
 //! (CPython takes all their locks at once, sorted by address).
+//!
+//! The same waiter serves async consumers (the `Stream` of `as_completed`, `wait_async`): instead
+//! of blocking on the condvar, a poll that finds no new completion leaves its task's [`Waker`] in
+//! the waiter, and the next notification takes it out and wakes it. The waiter stays installed
+//! once per future and only the waker in it changes, so a poll costs O(1), not one registration
+//! per unfinished future.
 
+use std::task::Waker;
 use std::time::Instant;
 
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -23,6 +30,19 @@ pub(crate) struct Waiter {
 pub(crate) struct Completions {
     pub(crate) indices: Vec<usize>,
     pub(crate) any_failed: bool,
+    /// The task of the last poll that found nothing new; taken by the next notification.
+    waker: Option<Waker>,
+}
+
+impl Completions {
+    /// Leaves `waker` to be woken by the next notification. Called with the lock held, after
+    /// finding nothing new, so no notification can fall between that check and this.
+    pub(crate) fn wake_on_next(&mut self, waker: &Waker) {
+        match &mut self.waker {
+            Some(current) if current.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
 }
 
 impl Waiter {
@@ -38,8 +58,13 @@ impl Waiter {
         let mut state = self.state.lock();
         state.indices.push(index);
         state.any_failed |= failed;
+        let waker = state.waker.take();
         drop(state);
         self.cond.notify_all();
+        // Outside the lock: a waker runs the runtime's code, which may poll the stream at once.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Completions> {
