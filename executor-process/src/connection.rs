@@ -223,7 +223,7 @@ fn receive(
             }
             Err(IpcError::Disconnected) => return,
             Err(error) => {
-                shared.on_connection_failed(worker, ConnectionFailure::undecodable(error));
+                shared.on_connection_failed(worker, ConnectionFailure::undecodable(&error));
                 process.signal(sys::SIGKILL);
                 return;
             }

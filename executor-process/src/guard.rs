@@ -10,9 +10,12 @@
 //! - When the failure is the parent running out of a resource (descriptors, memory), an
 //!   immediate replacement would most likely fail the same way, and forever: replacements are
 //!   delayed with an exponential backoff ([`backoff`]), and after [`MAX_FAILURES`] failed
-//!   workers in a row (none finishing its handshake in between) the pool breaks with a
-//!   `Broken` reason that names the resource. The same bound applies to any other failure of
-//!   workers that never became ready, so no failure can make the pool spin.
+//!   workers in a row without progress the pool breaks with a `Broken` reason that names the
+//!   resource. Progress is a result arriving, or a failure that ended the worker's running
+//!   task (that future is done: failures cannot repeat for ever on the same work). The same
+//!   bound applies to every other failure on the pool's side, so none can make the pool spin;
+//!   a failure that fails one task per worker (a worker that garbles every result) only fails
+//!   those tasks, as a crash would.
 //! - If the supervisor thread itself fails, nothing would start workers or fire timers any
 //!   more: the pool breaks, every waiter wakes with `Broken`, and the connection threads still
 //!   reap their workers.
@@ -54,9 +57,10 @@ impl ConnectionFailure {
     }
 
     /// The worker's message did not decode.
-    pub(crate) fn undecodable(error: impl std::fmt::Display) -> Self {
+    pub(crate) fn undecodable(error: &(dyn std::error::Error + 'static)) -> Self {
         ConnectionFailure::error(format!(
-            "it sent a message that did not decode ({error}), so it was killed"
+            "it sent a message that did not decode ({}), so it was killed",
+            error_chain(error)
         ))
     }
 
@@ -86,8 +90,24 @@ pub(crate) fn resource_of_panic(message: &str) -> Option<String> {
     } else if message.contains("memory allocation") {
         Some("memory".to_string())
     } else {
-        None
+        resource_of_text(message)
     }
+}
+
+/// `error` and its sources, outermost first: ipc-channel's own message for a decoding error
+/// ("Serialization/Deserialization error") says nothing of what was wrong; its source does.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The resource an OS error quoted in `text` says is exhausted, if it says so (errors reach the

@@ -499,7 +499,7 @@ impl Shared {
                     what: format!("could not start a worker process: {error}"),
                     resource: Some(resource),
                 };
-                if self.after_failure(&mut state, &mut effects, &failure) {
+                if self.after_failure(&mut state, &mut effects, &failure, false) {
                     self.maintain(&mut state, &mut effects);
                     drop(state);
                     self.changed.notify_all();
@@ -562,7 +562,6 @@ impl Shared {
                     self.break_pool(&mut state, &mut effects, reason);
                 }
                 Ok(()) => {
-                    state.failures = 0;
                     state.respawn_at = None;
                     if let Some(worker) = state.workers.iter_mut().find(|w| w.id == id) {
                         worker.link = Some(Arc::new(link));
@@ -587,6 +586,7 @@ impl Shared {
             let State {
                 workers,
                 task_nanos,
+                failures,
                 ..
             } = &mut *state;
             let Some(worker) = workers.iter_mut().find(|w| w.id == id) else {
@@ -603,6 +603,8 @@ impl Shared {
                 None => sample,
             });
             worker.head_since = now;
+            // Progress: failures on the pool's side are counted anew (see `guard`).
+            *failures = 0;
             if let Some(next) = worker.inflight.front() {
                 if let Some(limit) = next.timeout {
                     effects.commands.push(Command::Expire {
@@ -750,6 +752,7 @@ impl Shared {
                 .position(|j| j.id == started)
                 .and_then(|i| inflight.remove(i));
             let mut cancel_rest = false;
+            let failed_running = running.is_some();
             match (&worker.kill, running) {
                 (Some(Kill::Broken), running) => {
                     // Its tasks were failed when the pool broke.
@@ -853,7 +856,7 @@ impl Shared {
                 }
             }
             if let Some(Kill::Failed(failure)) = &worker.kill {
-                self.after_failure(&mut state, &mut effects, failure);
+                self.after_failure(&mut state, &mut effects, failure, failed_running);
             }
             // CPython's semantics: any unplanned death breaks the pool.
             let unplanned = worker.kill.is_none() && worker.phase == Phase::Ready;
@@ -966,16 +969,22 @@ impl Shared {
     }
 
     /// Counts one more worker failed on the pool's side; schedules replacements after a backoff
-    /// when a resource ran out, and breaks the pool after `guard::MAX_FAILURES` in a row.
+    /// when a resource ran out, and breaks the pool after `guard::MAX_FAILURES` in a row without
+    /// progress. A failure that ended the worker's running task is progress (that future is
+    /// done, so failures cannot repeat for ever on the same work), and so is a result.
     /// Returns `false` if the pool broke.
     fn after_failure(
         &self,
         state: &mut State,
         effects: &mut Effects,
         failure: &ConnectionFailure,
+        failed_running: bool,
     ) -> bool {
+        if failed_running {
+            state.failures = 0;
+        }
         state.failures += 1;
-        if state.failures >= guard::MAX_FAILURES {
+        if !failed_running && state.failures >= guard::MAX_FAILURES {
             let reason = guard::give_up_reason(state.failures, failure);
             self.break_pool(state, effects, reason);
             return false;
@@ -1014,15 +1023,19 @@ impl Shared {
         self.apply(effects);
     }
 
-    /// Sends what is queued on `link`. If that panics (ipc-channel asserts when it cannot
-    /// create or map shared memory), the worker it was for is stopped: it would otherwise wait
-    /// for a batch that never comes, and so would its tasks' waiters.
+    /// Sends what is queued on `link`. If that fails or panics (ipc-channel asserts when it
+    /// cannot create or map shared memory), the worker it was for is stopped: it would
+    /// otherwise wait for a batch that never comes, and so would its tasks' waiters.
     fn flush_guarded(&self, link: &Arc<Link>) {
-        let Err(panic) = executor_core::backend::catch_panic(|| {
+        let failure = match executor_core::backend::catch_panic(|| {
             crate::fault::point("flush");
-            link.flush();
-        }) else {
-            return;
+            link.flush()
+        }) {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => {
+                ConnectionFailure::error(format!("sending it a batch failed: {error}"))
+            }
+            Err(panic) => ConnectionFailure::panicked("sending it a batch", &panic),
         };
         let id = {
             let state = self.lock();
@@ -1033,7 +1046,6 @@ impl Shared {
                 .map(|w| w.id)
         };
         if let Some(id) = id {
-            let failure = ConnectionFailure::panicked("sending it a batch", &panic);
             self.on_connection_failed(id, failure);
         }
     }

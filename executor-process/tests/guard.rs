@@ -17,7 +17,7 @@ use std::sync::mpsc;
 
 use common::{Gate, LONG, Probe, outcome};
 use executor_core::{Executor, Rejected, Shutdown, Submit, TaskError};
-use executor_process::{ProcessPool, SubmitOptions};
+use executor_process::{Bytes, ProcessPool, SubmitOptions};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 const SCENARIO_ENV: &str = "EXECUTOR_PROCESS_TEST_SCENARIO";
@@ -166,7 +166,17 @@ fn low_limit() {
         };
         assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &tight), 0);
     }
-    let futures: Vec<_> = (0..300u64).map(|i| pool.submit(Probe::Return(i))).collect();
+    // Every tenth task is large enough to travel through shared memory, which needs
+    // descriptors of its own on both sides.
+    let task = |i: u64| match i % 10 {
+        0 => Probe::Len(Bytes(vec![7; 100_000 + i as usize])),
+        _ => Probe::Return(i),
+    };
+    let expected = |i: u64| match i % 10 {
+        0 => 100_000 + i,
+        _ => i,
+    };
+    let futures: Vec<_> = (0..300u64).map(|i| pool.submit(task(i))).collect();
     let (mut values, mut failures) = (0, 0);
     for (i, future) in futures.into_iter().enumerate() {
         let Ok(future) = future else {
@@ -175,7 +185,7 @@ fn low_limit() {
         };
         match outcome(&future) {
             Ok(value) => {
-                assert_eq!(value, i as u64);
+                assert_eq!(value, expected(i as u64));
                 values += 1;
             }
             Err(TaskError::Broken(broken)) => {
