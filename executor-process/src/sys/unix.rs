@@ -251,14 +251,7 @@ fn wait_for_zombie(pid: u32) {
 /// Called after a connection failed, to tell a resource shortage (where replacing the worker
 /// at once would fail the same way) from a worker's fault.
 pub(crate) fn descriptors_exhausted() -> Option<String> {
-    // SAFETY: F_DUPFD_CLOEXEC duplicates standard input (or fails); no memory is involved.
-    let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 0) };
-    if fd >= 0 {
-        // SAFETY: `fd` was just returned by fcntl and is owned by nobody else.
-        drop(unsafe { OwnedFd::from_raw_fd(fd) });
-        return None;
-    }
-    let error = io::Error::last_os_error();
+    let error = File::open("/dev/null").err()?;
     match error.raw_os_error() {
         Some(libc::EMFILE) => Some(format!(
             "file descriptors (the process limit, RLIMIT_NOFILE = {}, is reached)",
