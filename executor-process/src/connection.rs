@@ -67,9 +67,12 @@ pub(crate) fn start(shared: Arc<Shared>, worker: u64) {
             let process = Arc::new(ProcessHandle::new(child.pid));
             // Registered before the handshake, so the handshake always finds the worker in the
             // starting phase.
-            guarded(&shared, worker, "start-up", || {
-                shared.on_spawned(worker, process.clone())
-            });
+            if let Err(panic) = catch_panic(|| shared.on_spawned(worker, process.clone())) {
+                let failure = ConnectionFailure::panicked("start-up", &panic);
+                shared.on_connection_failed(worker, failure);
+                // It may not be registered: stop it here, so the handshake ends at once.
+                process.signal(sys::SIGKILL);
+            }
             run(shared, worker, process, child.rendezvous);
         }
         Err(error) => {
@@ -77,13 +80,6 @@ pub(crate) fn start(shared: Arc<Shared>, worker: u64) {
                 shared.on_pool_thread_failed(Some(worker), "a connection thread", &panic);
             }
         }
-    }
-}
-
-/// Runs `body`; if it panics, the worker is stopped with the panic as its reason.
-fn guarded(shared: &Shared, worker: u64, while_doing: &str, body: impl FnOnce()) {
-    if let Err(panic) = catch_panic(body) {
-        shared.on_connection_failed(worker, ConnectionFailure::panicked(while_doing, &panic));
     }
 }
 

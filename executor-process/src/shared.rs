@@ -68,7 +68,7 @@ struct State {
     /// The pool's threads, joined by `shutdown(wait)`.
     threads: Vec<JoinHandle<()>>,
     supervisor_stopped: bool,
-    /// Workers in a row that failed on the pool's side (see `guard`); reset by a handshake.
+    /// Workers in a row that failed on the pool's side (see `guard`); reset by progress.
     failures: u32,
     /// Replacements start no earlier than this, after a resource failure (see `guard`).
     respawn_at: Option<Instant>,
@@ -387,6 +387,11 @@ impl Shared {
 
     /// Starts workers until `max_workers` serve (none if there is nothing left to do); stops
     /// the supervisor once the pool is shut down and every worker is gone.
+    ///
+    /// A replacement starts while the worker it replaces is still exiting, but at most
+    /// `max_workers` workers may be on their way out at once: each holds descriptors until it
+    /// is reaped, and with fast churn (`max_tasks_per_child(1)`) the exiting ones would pile up
+    /// and the parent's descriptors grow with the churn rate instead of the pool's size.
     fn maintain(&self, state: &mut State, effects: &mut Effects) {
         if state.broken.is_none() && !(state.shutdown && state.queue.is_empty()) {
             let serving = state
@@ -394,7 +399,9 @@ impl Shared {
                 .iter()
                 .filter(|w| w.kill.is_none() && w.phase != Phase::Exiting)
                 .count();
-            for _ in serving..self.config.max_workers {
+            let room = (2 * self.config.max_workers).saturating_sub(state.workers.len());
+            let wanted = self.config.max_workers.saturating_sub(serving).min(room);
+            for _ in 0..wanted {
                 let id = state.next_worker_id;
                 state.next_worker_id += 1;
                 state.workers.push(Worker {
