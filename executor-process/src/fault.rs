@@ -13,6 +13,7 @@
 //!   descriptors (`assertion failed: fd >= 0`), during the handshake;
 //! - `supervisor`: the supervisor thread panics on its next command;
 //! - `flush`: sending a batch to a worker panics (on whichever thread sends);
+//! - `flush-error`: sending a batch to a worker fails with an error (the worker is alive);
 //! - `worker-garbage`: the worker sends a message that does not decode instead of its result.
 
 /// Whether `point` fails at this hit.

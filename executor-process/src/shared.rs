@@ -1036,6 +1036,9 @@ impl Shared {
     fn flush_guarded(&self, link: &Arc<Link>) {
         let failure = match executor_core::backend::catch_panic(|| {
             crate::fault::point("flush");
+            if crate::fault::fires("flush-error") {
+                return Err("injected send error".to_string());
+            }
             link.flush()
         }) {
             Ok(Ok(())) => return,

@@ -127,6 +127,10 @@ fn a_panic_while_sending_a_batch_stops_only_that_worker() -> Result<(), Failed> 
     in_child("flush_panic", "flush@2")
 }
 
+fn a_failed_send_stops_only_that_worker() -> Result<(), Failed> {
+    in_child("flush_panic", "flush-error@2")
+}
+
 fn a_panic_on_the_supervisor_breaks_the_pool() -> Result<(), Failed> {
     // Its first two commands start the worker and arm its start-up deadline; the third is the
     // time limit of the first task sent.
@@ -449,6 +453,10 @@ fn main() {
         Trial::test(
             "a_panic_while_sending_a_batch_stops_only_that_worker",
             a_panic_while_sending_a_batch_stops_only_that_worker,
+        ),
+        Trial::test(
+            "a_failed_send_stops_only_that_worker",
+            a_failed_send_stops_only_that_worker,
         ),
         Trial::test(
             "a_panic_on_the_supervisor_breaks_the_pool",

@@ -346,6 +346,39 @@ mod tests {
         );
     }
 
+    /// A handle signals its process and reaps it, with a pidfd or with the `kill(2)` fallback;
+    /// once reaped, signalling it does nothing (the pid may already be someone else's).
+    #[test]
+    fn a_handle_kills_and_reaps_with_or_without_a_pidfd() {
+        for with_pidfd in [true, false] {
+            // Reaped through the handle, not through std's `Child`.
+            #[allow(clippy::zombie_processes)]
+            let pid = std::process::Command::new("sleep")
+                .arg("1000")
+                .spawn()
+                .unwrap()
+                .id();
+            let mut handle = super::ProcessHandle::new(pid);
+            if !with_pidfd {
+                handle.pidfd = None;
+            }
+            let handle = std::sync::Arc::new(handle);
+            let (done, reaped) = std::sync::mpsc::channel();
+            let waiter = {
+                let handle = handle.clone();
+                std::thread::spawn(move || done.send(handle.wait()).unwrap())
+            };
+            handle.signal(libc::SIGKILL);
+            let status = reaped
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("the killed process is reaped");
+            waiter.join().unwrap();
+            assert_eq!(status.signal, Some(libc::SIGKILL), "pidfd: {with_pidfd}");
+            assert!(*handle.reaped.lock().unwrap());
+            handle.signal(libc::SIGKILL); // a no-op now
+        }
+    }
+
     #[test]
     fn private_umask_makes_private_directories() {
         let path =
