@@ -272,7 +272,20 @@ impl WorkerExit {
         }
     }
 
-    /// The same exit, explained by the backend that stopped the worker.
+    /// The same exit, explained by the backend that stopped the worker. The message then
+    /// gives the reason rather than the backend's own kill signal.
+    ///
+    /// ```
+    /// use executor_core::WorkerExit;
+    ///
+    /// let exit = WorkerExit::new(42, None, Some(9));
+    /// assert!(exit.to_string().ends_with("(killed by signal 9)"));
+    /// let explained = exit.with_reason("it sent a message that did not decode");
+    /// assert_eq!(
+    ///     explained.to_string(),
+    ///     "worker process 42 was lost while running the task: it sent a message that did not decode"
+    /// );
+    /// ```
     pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
         self
