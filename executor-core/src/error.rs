@@ -394,6 +394,7 @@ impl fmt::Display for PanicInfo {
 }
 
 /// How a worker process ended.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct WorkerExit {
@@ -403,10 +404,53 @@ pub struct WorkerExit {
     pub code: Option<i32>,
     /// The signal that killed it, if one did.
     pub signal: Option<i32>,
+    /// Why the backend stopped the worker, when the backend did (for example, the worker sent a
+    /// message that did not decode): the exit status then only reflects the backend's own kill.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub reason: Option<String>,
+}
+
+impl WorkerExit {
+    /// The exit of worker `pid`, as its exit status tells it.
+    pub fn new(pid: u32, code: Option<i32>, signal: Option<i32>) -> Self {
+        Self {
+            pid,
+            code,
+            signal,
+            reason: None,
+        }
+    }
+
+    /// The same exit, explained by the backend that stopped the worker. The message then
+    /// gives the reason rather than the backend's own kill signal.
+    ///
+    /// ```
+    /// use executor_core::WorkerExit;
+    ///
+    /// let exit = WorkerExit::new(42, None, Some(9));
+    /// assert!(exit.to_string().ends_with("(killed by signal 9)"));
+    /// let explained = exit.with_reason("it sent a message that did not decode");
+    /// assert_eq!(
+    ///     explained.to_string(),
+    ///     "worker process 42 was lost while running the task: it sent a message that did not decode"
+    /// );
+    /// ```
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
 }
 
 impl fmt::Display for WorkerExit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(reason) = &self.reason {
+            // The status is only the backend's own kill: the reason is the news.
+            return write!(
+                f,
+                "worker process {} was lost while running the task: {reason}",
+                self.pid
+            );
+        }
         write!(f, "worker process {} died while running the task", self.pid)?;
         match (self.code, self.signal) {
             (_, Some(sig)) => write!(f, " (killed by signal {sig})"),

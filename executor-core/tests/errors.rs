@@ -89,16 +89,12 @@ fn every_task_error() -> Vec<TaskError<io::Error>> {
         TaskError::Expired {
             limit: Duration::from_secs(2),
         },
-        TaskError::WorkerLost(WorkerExit {
-            pid: 42,
-            code: Some(3),
-            signal: None,
-        }),
-        TaskError::WorkerLost(WorkerExit {
-            pid: 42,
-            code: None,
-            signal: Some(9),
-        }),
+        TaskError::WorkerLost(WorkerExit::new(42, Some(3), None)),
+        TaskError::WorkerLost(WorkerExit::new(42, None, Some(9))),
+        TaskError::WorkerLost(
+            WorkerExit::new(42, None, Some(9))
+                .with_reason("it sent a message that did not decode: unexpected end"),
+        ),
         TaskError::Broken(BrokenExecutor::new("the initializer failed: no database")),
         TaskError::Rejected(Rejected::ShutDown),
         TaskError::Rejected(Rejected::Broken(BrokenExecutor::new("a worker died"))),
@@ -155,11 +151,7 @@ fn wrapping_variants_print_the_wrapped_message_and_forward_its_source() {
     let error = TaskError::<String>::Broken(broken.clone());
     assert_eq!(layers(&error), [broken.to_string()]);
 
-    let exit = WorkerExit {
-        pid: 7,
-        code: None,
-        signal: Some(9),
-    };
+    let exit = WorkerExit::new(7, None, Some(9));
     let error = TaskError::<String>::WorkerLost(exit.clone());
     assert_eq!(layers(&error), [exit.to_string()]);
 
@@ -228,11 +220,7 @@ fn submit_errors_print_each_message_once() {
 #[test]
 fn the_other_error_types_print_each_message_once() {
     assert_each_message_once(&BrokenExecutor::new("no db"));
-    assert_each_message_once(&WorkerExit {
-        pid: 1,
-        code: Some(0),
-        signal: None,
-    });
+    assert_each_message_once(&WorkerExit::new(1, Some(0), None));
     assert_each_message_once(&CodecError {
         stage: CodecStage::EncodeTask,
         message: "too deep".into(),

@@ -101,11 +101,10 @@ fn any_outcome_travels_intact() {
         Ok(1),
         Err(TaskError::Failed("mine".into())),
         Err(TaskError::Broken(BrokenExecutor::new("initializer failed"))),
-        Err(TaskError::WorkerLost(WorkerExit {
-            pid: 7,
-            code: None,
-            signal: Some(9),
-        })),
+        Err(TaskError::WorkerLost(WorkerExit::new(7, None, Some(9)))),
+        Err(TaskError::WorkerLost(
+            WorkerExit::new(8, None, Some(9)).with_reason("it sent garbage"),
+        )),
         Err(TaskError::Expired {
             limit: Duration::from_secs(1),
         }),

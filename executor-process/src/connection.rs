@@ -10,17 +10,20 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use ipc_channel::{IpcError, TryRecvError};
 
+use executor_core::backend::catch_panic;
 use executor_core::{CodecError, CodecStage};
 
 use crate::arena::Arena;
 use crate::bytes::Bytes;
+use crate::fault;
+use crate::guard::ConnectionFailure;
 use crate::link::Link;
 use crate::protocol::{
     FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply, Setup,
@@ -50,36 +53,72 @@ pub(crate) fn on_pool_thread(shared: &Shared) -> bool {
 }
 
 /// The connection thread's body: starts worker `worker`'s process, then serves it.
+///
+/// Nothing may unwind out of here (see `guard`): a panic while starting the process breaks the
+/// start like a spawn error, one while serving it kills the worker with a reason, and the
+/// worker is reaped and its exit recorded in every case.
 pub(crate) fn start(shared: Arc<Shared>, worker: u64) {
     mark_pool_thread(&shared);
-    match spawn::spawn_worker(&shared.config) {
+    let spawned = catch_panic(|| {
+        fault::point("spawn");
+        spawn::spawn_worker(&shared.config)
+    })
+    .unwrap_or_else(|panic| Err(io::Error::other(format!("starting it panicked: {panic}"))));
+    match spawned {
         Ok(child) => {
             let process = Arc::new(ProcessHandle::new(child.pid));
             // Registered before the handshake, so the handshake always finds the worker in the
             // starting phase.
-            shared.on_spawned(worker, process.clone());
+            if let Err(panic) = catch_panic(|| shared.on_spawned(worker, process.clone())) {
+                let failure = ConnectionFailure::panicked("start-up", &panic);
+                shared.on_connection_failed(worker, failure);
+                // It may not be registered: stop it here, so the handshake ends at once.
+                process.signal(sys::SIGKILL);
+            }
             run(shared, worker, process, child.rendezvous);
         }
-        Err(error) => shared.on_spawn_failed(worker, error),
+        Err(error) => {
+            if let Err(panic) = catch_panic(|| shared.on_spawn_failed(worker, error)) {
+                shared.on_pool_thread_failed(Some(worker), "a connection thread", &panic);
+            }
+        }
     }
 }
 
 /// Serves a started worker until its channel closes, then reaps it.
 fn run(shared: Arc<Shared>, worker: u64, process: Arc<ProcessHandle>, rendezvous: File) {
-    let startup = match handshake(&shared, worker, rendezvous) {
+    let mut startup = None;
+    let mut stage = "the handshake";
+    let served = catch_panic(|| match handshake(&shared, worker, rendezvous) {
         Ok(results) => {
+            stage = "receiving results";
             receive(&shared, worker, &process, &results);
-            None
         }
-        Err(detail) => Some(detail),
-    };
+        Err(detail) => startup = Some(detail),
+    });
+    if let Err(panic) = served {
+        shared.on_connection_failed(worker, ConnectionFailure::panicked(stage, &panic));
+        process.signal(sys::SIGKILL);
+    } else if let Some(detail) = &startup {
+        // A handshake that failed for lack of descriptors is no sign of a bad executable: it
+        // goes through the resource policy (see `guard`) instead of breaking the pool at once.
+        let failure = ConnectionFailure::error(format!("the handshake failed: {detail}"));
+        if failure.resource.is_some() {
+            shared.on_connection_failed(worker, failure);
+            process.signal(sys::SIGKILL);
+        }
+    }
     // The channel is closed; the process should be exiting. Make sure it does.
     shared.command(Command::Kill {
         process: process.clone(),
         at: Instant::now() + shared.config.kill_grace,
     });
     let status = process.wait();
-    shared.on_worker_exit(worker, status, startup);
+    // Recording the exit must happen whatever it runs into (it completes futures and sends to
+    // other workers): if it panics, the pool breaks rather than wait for this worker for ever.
+    if let Err(panic) = catch_panic(|| shared.on_worker_exit(worker, status, startup)) {
+        shared.on_pool_thread_failed(Some(worker), "a connection thread", &panic);
+    }
 }
 
 fn handshake(
@@ -90,6 +129,8 @@ fn handshake(
     // Made while the worker is still starting, off the handshake's critical path.
     let (results, receiver) =
         ipc::channel::<FromWorker>().map_err(|e| format!("could not create a channel: {e}"))?;
+    fault::point("handshake");
+    fault::point("handshake-emfile");
     let progress = Progress::new();
     let mut name = String::new();
     match BufReader::new(rendezvous).read_line(&mut name) {
@@ -147,6 +188,7 @@ fn receive(
                 reply,
                 arena: fresh,
             }) => {
+                fault::point("receive");
                 if let Some(memory) = fresh {
                     arena = Some(Arena::from_memory(memory));
                 }
@@ -168,10 +210,18 @@ fn receive(
             }
             Ok(_) => {
                 // A protocol violation: the worker cannot be trusted any more.
+                shared.on_connection_failed(
+                    worker,
+                    ConnectionFailure::error(
+                        "it sent a second handshake message while serving, so it was killed"
+                            .to_string(),
+                    ),
+                );
                 process.signal(sys::SIGKILL);
             }
             Err(IpcError::Disconnected) => return,
-            Err(_) => {
+            Err(error) => {
+                shared.on_connection_failed(worker, ConnectionFailure::undecodable(&error));
                 process.signal(sys::SIGKILL);
                 return;
             }

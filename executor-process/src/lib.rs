@@ -71,6 +71,8 @@ mod builder;
 mod bytes;
 mod codec;
 mod connection;
+mod fault;
+mod guard;
 mod job;
 mod link;
 mod pool;

@@ -8,8 +8,10 @@
 //! worker may still read.
 
 use std::collections::VecDeque;
+use std::io;
 use std::sync::{Arc, Mutex};
 
+use ipc_channel::IpcError;
 use ipc_channel::ipc::{IpcSender, IpcSharedMemory};
 
 use crate::arena::{Arena, MAX_ARENA};
@@ -76,8 +78,10 @@ impl Link {
 
     /// Sends everything queued, in order. Call without the pool's lock.
     ///
-    /// A failed send means the worker died; its connection thread handles that.
-    pub(crate) fn flush(&self) {
+    /// A send that fails because the worker died is left to its connection thread. Any other
+    /// failure (ipc-channel cannot create the descriptors a large message needs, say) is
+    /// returned: the worker is alive and would wait for that message for ever.
+    pub(crate) fn flush(&self) -> Result<(), String> {
         let mut channel = self.channel.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let next = self
@@ -86,18 +90,40 @@ impl Link {
                 .unwrap_or_else(|p| p.into_inner())
                 .pop_front();
             match next {
-                Some(Outgoing::Run { generation, jobs }) => channel.send_run(generation, jobs),
-                Some(Outgoing::Exit) => {
-                    let _ = channel.sender.send(ToWorker::Exit);
+                Some(Outgoing::Run { generation, jobs }) => {
+                    unless_gone(channel.send_run(generation, jobs))?
                 }
-                None => return,
+                Some(Outgoing::Exit) => unless_gone(channel.sender.send(ToWorker::Exit))?,
+                None => return Ok(()),
             }
         }
     }
 }
 
+/// `Err` with the error's text, unless it says the worker is gone.
+fn unless_gone(sent: Result<(), IpcError>) -> Result<(), String> {
+    match sent {
+        Err(IpcError::Io(error))
+            if matches!(
+                error.kind(),
+                io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::NotConnected
+            ) =>
+        {
+            Ok(())
+        }
+        Err(IpcError::Disconnected) | Ok(()) => Ok(()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 impl Channel {
-    fn send_run(&mut self, generation: u32, jobs: Vec<(u64, u32, Arc<Vec<u8>>)>) {
+    fn send_run(
+        &mut self,
+        generation: u32,
+        jobs: Vec<(u64, u32, Arc<Vec<u8>>)>,
+    ) -> Result<(), IpcError> {
         let channel = self;
         let large: usize = jobs
             .iter()
@@ -136,10 +162,10 @@ impl Channel {
                 JobMessage { id, entry, payload }
             })
             .collect();
-        let _ = channel.sender.send(ToWorker::Run {
+        channel.sender.send(ToWorker::Run {
             generation,
             arena: announce,
             jobs: messages,
-        });
+        })
     }
 }

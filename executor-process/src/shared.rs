@@ -28,9 +28,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use executor_core::{BrokenExecutor, Rejected, WorkerExit};
+use executor_core::{BrokenExecutor, PanicInfo, Rejected, WorkerExit};
 
 use crate::builder::Config;
+use crate::guard::{self, ConnectionFailure};
 use crate::job::{Failure, Job, Outcome};
 use crate::link::Link;
 use crate::protocol::{BATCH_BYTES, BATCH_INLINE_BYTES, MAX_BATCH, Reply, SHARED_MEMORY_THRESHOLD};
@@ -67,6 +68,10 @@ struct State {
     /// The pool's threads, joined by `shutdown(wait)`.
     threads: Vec<JoinHandle<()>>,
     supervisor_stopped: bool,
+    /// Workers in a row that failed on the pool's side (see `guard`); reset by progress.
+    failures: u32,
+    /// Replacements start no earlier than this, after a resource failure (see `guard`).
+    respawn_at: Option<Instant>,
 }
 
 /// The parent's view of one worker process.
@@ -111,6 +116,8 @@ enum Kill {
     StartTimeout,
     /// The pool broke; its tasks were already failed.
     Broken,
+    /// The pool's side of its connection failed (see `guard`).
+    Failed(ConnectionFailure),
 }
 
 /// Side effects of one state change, applied after unlocking (see the module docs). Messages
@@ -151,6 +158,8 @@ impl Shared {
                 task_nanos: None,
                 threads: Vec::new(),
                 supervisor_stopped: false,
+                failures: 0,
+                respawn_at: None,
             }),
             changed: Condvar::new(),
             supervisor: Mutex::new(supervisor),
@@ -170,7 +179,7 @@ impl Shared {
 
     fn apply(&self, effects: Effects) {
         for link in effects.flush {
-            link.flush();
+            self.flush_guarded(&link);
         }
         for (process, signal) in effects.signals {
             process.signal(signal);
@@ -384,6 +393,11 @@ impl Shared {
 
     /// Starts workers until `max_workers` serve (none if there is nothing left to do); stops
     /// the supervisor once the pool is shut down and every worker is gone.
+    ///
+    /// A replacement starts while the worker it replaces is still exiting, but at most
+    /// `max_workers` workers may be on their way out at once: each holds descriptors until it
+    /// is reaped, and with fast churn (`max_tasks_per_child(1)`) the exiting ones would pile up
+    /// and the parent's descriptors grow with the churn rate instead of the pool's size.
     fn maintain(&self, state: &mut State, effects: &mut Effects) {
         if state.broken.is_none() && !(state.shutdown && state.queue.is_empty()) {
             let serving = state
@@ -391,7 +405,9 @@ impl Shared {
                 .iter()
                 .filter(|w| w.kill.is_none() && w.phase != Phase::Exiting)
                 .count();
-            for _ in serving..self.config.max_workers {
+            let room = (2 * self.config.max_workers).saturating_sub(state.workers.len());
+            let wanted = self.config.max_workers.saturating_sub(serving).min(room);
+            for _ in 0..wanted {
                 let id = state.next_worker_id;
                 state.next_worker_id += 1;
                 state.workers.push(Worker {
@@ -405,7 +421,7 @@ impl Shared {
                     generation: 0,
                     kill: None,
                 });
-                effects.commands.push(Command::Spawn(id));
+                effects.commands.push(spawn_command(state.respawn_at, id));
             }
         }
         let finished = state.shutdown || state.broken.is_some();
@@ -490,6 +506,20 @@ impl Shared {
         {
             let mut state = self.lock();
             state.workers.retain(|w| w.id != id);
+            if let Some(resource) = guard::resource_of_io(&error) {
+                // Out of descriptors or memory: retried with a backoff, then broken (`guard`).
+                let failure = ConnectionFailure {
+                    what: format!("could not start a worker process: {error}"),
+                    resource: Some(resource),
+                };
+                if self.after_failure(&mut state, &mut effects, &failure, false) {
+                    self.maintain(&mut state, &mut effects);
+                    drop(state);
+                    self.changed.notify_all();
+                    self.apply(effects);
+                    return;
+                }
+            }
             let reason = format!(
                 "could not start a worker process from {}: {error}",
                 self.config.executable.display()
@@ -545,6 +575,7 @@ impl Shared {
                     self.break_pool(&mut state, &mut effects, reason);
                 }
                 Ok(()) => {
+                    state.respawn_at = None;
                     if let Some(worker) = state.workers.iter_mut().find(|w| w.id == id) {
                         worker.link = Some(Arc::new(link));
                         if matches!(worker.phase, Phase::Spawning | Phase::Starting) {
@@ -568,6 +599,7 @@ impl Shared {
             let State {
                 workers,
                 task_nanos,
+                failures,
                 ..
             } = &mut *state;
             let Some(worker) = workers.iter_mut().find(|w| w.id == id) else {
@@ -584,6 +616,8 @@ impl Shared {
                 None => sample,
             });
             worker.head_since = now;
+            // Progress: failures on the pool's side are counted anew (see `guard`).
+            *failures = 0;
             if let Some(next) = worker.inflight.front() {
                 if let Some(limit) = next.timeout {
                     effects.commands.push(Command::Expire {
@@ -720,11 +754,10 @@ impl Shared {
             };
             let worker = state.workers.remove(index);
             let pid = worker.process.as_ref().map_or(0, |p| p.pid());
-            let exit = WorkerExit {
-                pid,
-                code: status.code,
-                signal: status.signal,
-            };
+            let mut exit = WorkerExit::new(pid, status.code, status.signal);
+            if let Some(Kill::Failed(failure)) = &worker.kill {
+                exit = exit.with_reason(failure.reason());
+            }
             let started = worker.link.as_ref().map_or(0, |l| l.progress().started());
             let mut inflight = worker.inflight;
             let running = inflight
@@ -732,6 +765,7 @@ impl Shared {
                 .position(|j| j.id == started)
                 .and_then(|i| inflight.remove(i));
             let mut cancel_rest = false;
+            let failed_running = running.is_some();
             match (&worker.kill, running) {
                 (Some(Kill::Broken), running) => {
                     // Its tasks were failed when the pool broke.
@@ -795,7 +829,10 @@ impl Shared {
                 }
                 (kill, None) => {
                     let never_ready = matches!(worker.phase, Phase::Spawning | Phase::Starting);
-                    let terminated = matches!(kill, Some(Kill::Terminated { .. } | Kill::Broken));
+                    let terminated = matches!(
+                        kill,
+                        Some(Kill::Terminated { .. } | Kill::Broken | Kill::Failed(_))
+                    );
                     let idle_work = state.shutdown && state.queue.is_empty();
                     if never_ready && !terminated && !idle_work {
                         let detail = match (kill, startup) {
@@ -830,6 +867,9 @@ impl Shared {
                     job.returns += u32::from(unexplained);
                     state.queue.push_front(job);
                 }
+            }
+            if let Some(Kill::Failed(failure)) = &worker.kill {
+                self.after_failure(&mut state, &mut effects, failure, failed_running);
             }
             // CPython's semantics: any unplanned death breaks the pool.
             let unplanned = worker.kill.is_none() && worker.phase == Phase::Ready;
@@ -920,10 +960,125 @@ impl Shared {
         state.threads.push(thread);
     }
 
+    // ---- failures on the pool's own side (see `guard`) --------------------------------------
+
+    /// The parent's side of worker `id`'s connection failed: the worker is killed (its
+    /// connection thread reaps it), and its exit will carry `failure` as the reason.
+    pub(crate) fn on_connection_failed(&self, id: u64, failure: ConnectionFailure) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            if let Some(worker) = state.workers.iter_mut().find(|w| w.id == id) {
+                // A kill already under way (a time limit, an interrupt) explains the exit better.
+                if worker.kill.is_none() {
+                    worker.kill = Some(Kill::Failed(failure));
+                }
+                if let Some(process) = &worker.process {
+                    effects.signals.push((process.clone(), sys::SIGKILL));
+                }
+            }
+        }
+        self.apply(effects);
+    }
+
+    /// Counts one more worker failed on the pool's side; schedules replacements after a backoff
+    /// when a resource ran out, and breaks the pool after `guard::MAX_FAILURES` in a row without
+    /// progress. A failure that ended the worker's running task is progress (that future is
+    /// done, so failures cannot repeat for ever on the same work), and so is a result.
+    /// Returns `false` if the pool broke.
+    fn after_failure(
+        &self,
+        state: &mut State,
+        effects: &mut Effects,
+        failure: &ConnectionFailure,
+        failed_running: bool,
+    ) -> bool {
+        if failed_running {
+            state.failures = 0;
+        }
+        state.failures += 1;
+        if !failed_running && state.failures >= guard::MAX_FAILURES {
+            let reason = guard::give_up_reason(state.failures, failure);
+            self.break_pool(state, effects, reason);
+            return false;
+        }
+        if failure.resource.is_some() {
+            state.respawn_at = Some(Instant::now() + guard::backoff(state.failures));
+        }
+        true
+    }
+
+    /// A pool thread (`which`) failed where no worker can take the blame: the pool breaks, so
+    /// every waiter wakes. `worker`, if given, is forgotten (its thread will not report it).
+    /// When the supervisor failed, workers it would have started never will: they go too.
+    pub(crate) fn on_pool_thread_failed(
+        &self,
+        worker: Option<u64>,
+        which: &str,
+        panic: &PanicInfo,
+    ) {
+        let mut effects = Effects::default();
+        {
+            let mut state = self.lock();
+            let supervisor = worker.is_none();
+            state
+                .workers
+                .retain(|w| Some(w.id) != worker && !(supervisor && w.process.is_none()));
+            if supervisor {
+                // Its command channel is gone with it: nothing to stop.
+                state.supervisor_stopped = true;
+            }
+            let reason = format!("{which} of the pool failed: {panic}");
+            self.break_pool(&mut state, &mut effects, reason);
+            self.maintain(&mut state, &mut effects);
+        }
+        self.changed.notify_all();
+        self.apply(effects);
+    }
+
+    /// Sends what is queued on `link`. If that fails or panics (ipc-channel asserts when it
+    /// cannot create or map shared memory), the worker it was for is stopped: it would
+    /// otherwise wait for a batch that never comes, and so would its tasks' waiters.
+    fn flush_guarded(&self, link: &Arc<Link>) {
+        let failure = match executor_core::backend::catch_panic(|| {
+            crate::fault::point("flush");
+            if crate::fault::fires("flush-error") {
+                return Err("injected send error".to_string());
+            }
+            link.flush()
+        }) {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => {
+                ConnectionFailure::error(format!("sending it a batch failed: {error}"))
+            }
+            Err(panic) => ConnectionFailure::panicked("sending it a batch", &panic),
+        };
+        let id = {
+            let state = self.lock();
+            state
+                .workers
+                .iter()
+                .find(|w| w.link.as_ref().is_some_and(|l| Arc::ptr_eq(l, link)))
+                .map(|w| w.id)
+        };
+        if let Some(id) = id {
+            self.on_connection_failed(id, failure);
+        }
+    }
+
     /// Sends a command to the supervisor (for the connection threads).
     pub(crate) fn command(&self, command: Command) {
         let supervisor = self.supervisor.lock().unwrap_or_else(|p| p.into_inner());
         let _ = supervisor.send(command);
+    }
+}
+
+/// The command that starts worker `id`: at once, or at `respawn_at` while a resource backoff
+/// is in force.
+fn spawn_command(respawn_at: Option<Instant>, id: u64) -> Command {
+    match respawn_at {
+        Some(at) if at > Instant::now() => Command::SpawnAt { id, at },
+        _ => Command::Spawn(id),
     }
 }
 
@@ -982,6 +1137,9 @@ fn batch_size(queued: usize, serving: usize, task_nanos: Option<f64>, max: usize
 }
 
 fn describe_exit(exit: &WorkerExit) -> String {
+    if let Some(reason) = &exit.reason {
+        return reason.clone();
+    }
     match (exit.code, exit.signal) {
         (_, Some(signal)) => format!("killed by signal {signal}"),
         (Some(code), None) => format!("exit code {code}"),

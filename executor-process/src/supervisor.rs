@@ -10,12 +10,15 @@
 //! an ordered map keyed by deadline; the thread sleeps on its command channel until the earliest.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use executor_core::backend::catch_panic;
+
 use crate::connection;
+use crate::fault;
 use crate::shared::Shared;
 use crate::sys::{self, ProcessHandle};
 
@@ -23,6 +26,8 @@ use crate::sys::{self, ProcessHandle};
 pub(crate) enum Command {
     /// Start the thread that starts, serves and reaps worker `id`.
     Spawn(u64),
+    /// The same, at `at` (a replacement delayed by a resource backoff, see `guard`).
+    SpawnAt { id: u64, at: Instant },
     /// At `at`, stop `job` on `worker` if it still runs.
     Expire {
         worker: u64,
@@ -30,7 +35,9 @@ pub(crate) enum Command {
         limit: Duration,
         at: Instant,
     },
-    /// At `at`, SIGKILL `process` if it has not been reaped.
+    /// At `at`, SIGKILL `process` if it has not been reaped. The timer keeps only a weak
+    /// reference: a reaped worker's handle (and its pidfd) is released at once, not after the
+    /// grace period, so descriptors do not grow with worker churn.
     Kill {
         process: Arc<ProcessHandle>,
         at: Instant,
@@ -47,13 +54,21 @@ enum Timer {
         job: u64,
         limit: Duration,
     },
-    Kill(Arc<ProcessHandle>),
+    Kill(Weak<ProcessHandle>),
     StartDeadline(u64),
+    Spawn(u64),
 }
 
-/// The supervisor thread's body.
+/// The supervisor thread's body. If it panics, the pool breaks (see `guard`): without it no
+/// worker would start and no timer fire, and waiters would wait for ever.
 pub(crate) fn run(shared: Arc<Shared>, commands: Receiver<Command>) {
     connection::mark_pool_thread(&shared);
+    if let Err(panic) = catch_panic(|| serve(&shared, commands)) {
+        shared.on_pool_thread_failed(None, "the supervisor thread", &panic);
+    }
+}
+
+fn serve(shared: &Arc<Shared>, commands: Receiver<Command>) {
     let mut timers: BTreeMap<(Instant, u64), Timer> = BTreeMap::new();
     let mut sequence = 0u64;
     loop {
@@ -73,15 +88,21 @@ pub(crate) fn run(shared: Arc<Shared>, commands: Receiver<Command>) {
             sequence += 1;
             timers.insert((at, sequence), timer);
         };
+        if command.is_some() {
+            fault::point("supervisor");
+        }
         match command {
-            Some(Command::Spawn(id)) => spawn_worker(&shared, id),
+            Some(Command::Spawn(id)) => spawn_worker(shared, id),
+            Some(Command::SpawnAt { id, at }) => schedule(at, Timer::Spawn(id)),
             Some(Command::Expire {
                 worker,
                 job,
                 limit,
                 at,
             }) => schedule(at, Timer::Expire { worker, job, limit }),
-            Some(Command::Kill { process, at }) => schedule(at, Timer::Kill(process)),
+            Some(Command::Kill { process, at }) => {
+                schedule(at, Timer::Kill(Arc::downgrade(&process)))
+            }
             Some(Command::StartDeadline { worker, at }) => {
                 schedule(at, Timer::StartDeadline(worker))
             }
@@ -95,8 +116,14 @@ pub(crate) fn run(shared: Arc<Shared>, commands: Receiver<Command>) {
             }
             match entry.remove() {
                 Timer::Expire { worker, job, limit } => shared.on_expire(worker, job, limit),
-                Timer::Kill(process) => process.signal(sys::SIGKILL),
+                Timer::Kill(process) => {
+                    // Gone means reaped and released: nothing to kill, and no pid to reuse.
+                    if let Some(process) = process.upgrade() {
+                        process.signal(sys::SIGKILL);
+                    }
+                }
                 Timer::StartDeadline(worker) => shared.on_start_deadline(worker),
+                Timer::Spawn(id) => spawn_worker(shared, id),
             }
         }
     }

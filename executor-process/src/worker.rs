@@ -156,6 +156,9 @@ fn serve() -> Result<(), String> {
 }
 
 fn send(results: &IpcSender<FromWorker>, message: FromWorker) -> Result<(), String> {
+    if crate::fault::send_garbage(results) {
+        return Ok(());
+    }
     results
         .send(message)
         .map_err(|e| format!("the parent is gone ({e})"))

@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 /// `SIGTERM`: ask a worker to stop.
 pub(crate) const SIGTERM: i32 = libc::SIGTERM;
@@ -160,12 +160,16 @@ pub(crate) fn remove_rendezvous(path: &std::path::Path) {
 /// A worker process that can be signalled without hitting a recycled pid.
 ///
 /// On Linux it holds a pidfd, which keeps naming the same process after it is reaped (signals
-/// then fail harmlessly). Elsewhere it falls back to `kill(2)`, guarded by a reaped flag.
+/// then fail harmlessly). Without one (elsewhere, or when `pidfd_open` failed, for example for
+/// lack of descriptors) it falls back to `kill(2)`: signalling and reaping then exclude each
+/// other through `reaped`'s lock, and [`wait`](Self::wait) only reaps once the process is a
+/// zombie, so a signal either reaches the zombie (harmless) or sees the reaped flag, never a
+/// recycled pid.
 #[derive(Debug)]
 pub(crate) struct ProcessHandle {
     pid: u32,
     pidfd: Option<OwnedFd>,
-    reaped: AtomicBool,
+    reaped: Mutex<bool>,
 }
 
 impl ProcessHandle {
@@ -174,7 +178,7 @@ impl ProcessHandle {
         ProcessHandle {
             pid,
             pidfd: pidfd_open(pid),
-            reaped: AtomicBool::new(false),
+            reaped: Mutex::new(false),
         }
     }
 
@@ -185,7 +189,8 @@ impl ProcessHandle {
 
     /// Sends `signal`; does nothing once the process was reaped.
     pub(crate) fn signal(&self, signal: i32) {
-        if self.reaped.load(Ordering::Acquire) {
+        let reaped = self.reaped.lock().unwrap_or_else(|p| p.into_inner());
+        if *reaped {
             return;
         }
         #[cfg(target_os = "linux")]
@@ -203,8 +208,8 @@ impl ProcessHandle {
             }
             return;
         }
-        // SAFETY: kill takes a pid and a signal number; the pid is our unreaped child, so it
-        // cannot have been recycled.
+        // SAFETY: kill takes a pid and a signal number; the pid is our child and, with the lock
+        // held and the flag unset, not reaped yet, so it cannot have been recycled.
         unsafe {
             libc::kill(self.pid as libc::pid_t, signal);
         }
@@ -212,9 +217,48 @@ impl ProcessHandle {
 
     /// Blocks until the process exits and reaps it.
     pub(crate) fn wait(&self) -> ExitStatus {
+        // Waiting without the lock (signals must still get through), then reaping with it.
+        wait_for_zombie(self.pid);
+        let mut reaped = self.reaped.lock().unwrap_or_else(|p| p.into_inner());
         let status = wait_for_exit(self.pid);
-        self.reaped.store(true, Ordering::Release);
+        *reaped = true;
         status
+    }
+}
+
+/// Blocks until the child `pid` has exited, without reaping it (`waitid` with `WNOWAIT`).
+fn wait_for_zombie(pid: u32) {
+    loop {
+        // SAFETY: siginfo_t is plain data; all zeroes is a valid value for waitid to overwrite.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid siginfo_t to write to; the pid is our own child.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            // Exited, or not waitable (ECHILD): `wait_for_exit` reports which.
+            return;
+        }
+    }
+}
+
+/// What the parent ran out of, if a descriptor cannot be opened now: `EMFILE` or `ENFILE`.
+/// Called after a connection failed, to tell a resource shortage (where replacing the worker
+/// at once would fail the same way) from a worker's fault.
+pub(crate) fn descriptors_exhausted() -> Option<String> {
+    let error = File::open("/dev/null").err()?;
+    match error.raw_os_error() {
+        Some(libc::EMFILE) => Some(format!(
+            "file descriptors (the process limit, RLIMIT_NOFILE = {}, is reached)",
+            descriptor_limit()
+        )),
+        Some(libc::ENFILE) => Some("file descriptors (the system-wide limit is reached)".into()),
+        _ => None,
     }
 }
 
@@ -300,6 +344,39 @@ mod tests {
             !is_open(leaked),
             "a descriptor without close-on-exec is closed"
         );
+    }
+
+    /// A handle signals its process and reaps it, with a pidfd or with the `kill(2)` fallback;
+    /// once reaped, signalling it does nothing (the pid may already be someone else's).
+    #[test]
+    fn a_handle_kills_and_reaps_with_or_without_a_pidfd() {
+        for with_pidfd in [true, false] {
+            // Reaped through the handle, not through std's `Child`.
+            #[allow(clippy::zombie_processes)]
+            let pid = std::process::Command::new("sleep")
+                .arg("1000")
+                .spawn()
+                .unwrap()
+                .id();
+            let mut handle = super::ProcessHandle::new(pid);
+            if !with_pidfd {
+                handle.pidfd = None;
+            }
+            let handle = std::sync::Arc::new(handle);
+            let (done, reaped) = std::sync::mpsc::channel();
+            let waiter = {
+                let handle = handle.clone();
+                std::thread::spawn(move || done.send(handle.wait()).unwrap())
+            };
+            handle.signal(libc::SIGKILL);
+            let status = reaped
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("the killed process is reaped");
+            waiter.join().unwrap();
+            assert_eq!(status.signal, Some(libc::SIGKILL), "pidfd: {with_pidfd}");
+            assert!(*handle.reaped.lock().unwrap());
+            handle.signal(libc::SIGKILL); // a no-op now
+        }
     }
 
     #[test]
