@@ -20,7 +20,7 @@ mod tests {
             let (_pb, b) = F::pending();
             let completer = thread::spawn(move || pa.set_result(1).unwrap());
             let canceller = {
-                let b = b.clone();
+                let b = b.cancel_handle();
                 thread::spawn(move || assert!(b.cancel()))
             };
             let mut iter = as_completed([&a, &b]);
@@ -38,6 +38,7 @@ mod tests {
         loom::model(|| {
             let (pa, a) = F::pending();
             let b = F::ready(2);
+            let (a, b) = (a.share(), b.share());
             let other = {
                 let (a, b) = (a.clone(), b.clone());
                 thread::spawn(move || as_completed([&a, &b]).count())

@@ -21,6 +21,7 @@ mod tests {
     fn cancel_against_start() {
         loom::model(|| {
             let (promise, future) = Future::<u32>::pending();
+            let future = future.share();
             let canceller = {
                 let future = future.clone();
                 thread::spawn(move || future.cancel())
@@ -46,6 +47,7 @@ mod tests {
     fn start_and_complete_against_cancel_against_a_blocked_reader() {
         loom::model(|| {
             let (promise, future) = Future::<u32>::pending();
+            let future = future.share();
             let backend = thread::spawn(move || {
                 if promise.start() == Ok(Start::Run) {
                     promise.set_result(1).unwrap();
@@ -87,6 +89,7 @@ mod tests {
     fn cancel_against_add_done_callback_from_two_threads() {
         loom::model(|| {
             let (_promise, future) = Future::<u32>::pending();
+            let future = future.share();
             let calls = Arc::new(AtomicUsize::new(0));
             let registrar = {
                 let future = future.clone();
@@ -122,6 +125,7 @@ mod tests {
     fn two_waiters_against_cancel() {
         loom::model(|| {
             let (_promise, future) = Future::<u32>::pending();
+            let future = future.share();
             let waiter = {
                 let future = future.clone();
                 thread::spawn(move || {
@@ -139,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn into_result_against_an_abandoned_promise() {
+    fn join_against_an_abandoned_promise() {
         loom::model(|| {
             let (promise, future) = Future::<u32>::pending();
             let dropper = thread::spawn(move || {
@@ -184,6 +188,7 @@ mod tests {
     fn interrupt_against_start() {
         loom::model(|| {
             let (promise, future) = Future::<u32>::pending();
+            let future = future.share();
             let hook_calls = Arc::new(AtomicUsize::new(0));
             let counter = hook_calls.clone();
             promise.on_interrupt(move || {
@@ -222,6 +227,7 @@ mod tests {
     fn interrupt_against_the_backend_cancelling_a_running_task() {
         loom::model(|| {
             let (promise, future) = Future::<u32>::pending();
+            let future = future.share();
             assert_eq!(promise.start(), Ok(Start::Run));
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();

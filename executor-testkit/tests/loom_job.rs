@@ -52,6 +52,7 @@ mod tests {
         loom::model(|| {
             let (task, runs, drops) = counted();
             let (job, future) = Job::new(task);
+            let future = future.share();
             let worker = thread::spawn(move || job.run());
             let canceller = {
                 let future = future.clone();

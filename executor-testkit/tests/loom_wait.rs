@@ -21,7 +21,7 @@ mod tests {
             let (_pb, b) = F::pending();
             let completer = thread::spawn(move || pa.set_result(1).unwrap());
             let canceller = {
-                let b = b.clone();
+                let b = b.cancel_handle();
                 thread::spawn(move || assert!(b.cancel()))
             };
             let sets = wait([&a, &b], None, ReturnWhen::AllCompleted);
@@ -56,7 +56,7 @@ mod tests {
             let (pc, c) = F::pending();
             let failer = thread::spawn(move || pa.set_error("boom").unwrap());
             let canceller = {
-                let b = b.clone();
+                let b = b.cancel_handle();
                 thread::spawn(move || assert!(b.cancel()))
             };
             // Returns on the error; the cancellation alone would not do.
@@ -81,7 +81,7 @@ mod tests {
             let (_pb, b) = F::pending();
             let completer = thread::spawn(move || pa.set_result(1).unwrap());
             let canceller = {
-                let b = b.clone();
+                let b = b.cancel_handle();
                 thread::spawn(move || assert!(b.cancel()))
             };
             // No error ever comes, so it returns only when both are done.
@@ -116,6 +116,7 @@ mod tests {
     fn two_waits_on_the_same_future() {
         loom::model(|| {
             let (pa, a) = F::pending();
+            let a = a.share();
             let other = {
                 let a = a.clone();
                 thread::spawn(move || wait([&a], None, ReturnWhen::AllCompleted).done.len())

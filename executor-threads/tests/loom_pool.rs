@@ -110,8 +110,8 @@ mod tests {
     fn cancel_futures_drain_leaves_every_future_done() {
         loom::model(|| {
             let pool = pool(1);
-            let first = pool.submit(|| 1u8).unwrap();
-            let second = pool.submit(|| 2u8).unwrap();
+            let first = pool.submit(|| 1u8).unwrap().share();
+            let second = pool.submit(|| 2u8).unwrap().share();
             let waiter = {
                 let second = second.clone();
                 thread::spawn(move || second.result())
