@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
-use executor_core::{Future, ReturnWhen, TaskError, WaitSets, as_completed, wait_async};
+use concurrent_futures_core::{Future, ReturnWhen, TaskError, WaitSets, as_completed, wait_async};
 use futures_core::{FusedStream, Stream};
 
 const BOUND: Duration = Duration::from_secs(30);

@@ -22,7 +22,7 @@
 
 use std::time::Duration;
 
-use executor_core::PanicInfo;
+use concurrent_futures_core::PanicInfo;
 
 use crate::sys;
 

@@ -28,7 +28,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use executor_core::{BrokenExecutor, PanicInfo, Rejected, WorkerExit};
+use concurrent_futures_core::{BrokenExecutor, PanicInfo, Rejected, WorkerExit};
 
 use crate::builder::Config;
 use crate::guard::{self, ConnectionFailure};
@@ -844,7 +844,7 @@ impl Shared {
                             (_, None) => "exited during start-up".to_string(),
                         };
                         let reason = format!(
-                            "worker process {pid} {detail} ({}); is executor_process::init() \
+                            "worker process {pid} {detail} ({}); is concurrent_futures_process::init() \
                              called at the top of main?",
                             describe_exit(&exit)
                         );
@@ -1040,7 +1040,7 @@ impl Shared {
     /// cannot create or map shared memory), the worker it was for is stopped: it would
     /// otherwise wait for a batch that never comes, and so would its tasks' waiters.
     fn flush_guarded(&self, link: &Arc<Link>) {
-        let failure = match executor_core::backend::catch_panic(|| {
+        let failure = match concurrent_futures_core::backend::catch_panic(|| {
             crate::fault::point("flush");
             if crate::fault::fires("flush-error") {
                 return Err("injected send error".to_string());

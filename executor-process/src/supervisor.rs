@@ -15,7 +15,7 @@ use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use executor_core::backend::catch_panic;
+use concurrent_futures_core::backend::catch_panic;
 
 use crate::connection;
 use crate::fault;

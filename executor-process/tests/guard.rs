@@ -16,8 +16,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
 use common::{Gate, LONG, Probe, outcome};
-use executor_core::{Executor, Rejected, Shutdown, Submit, TaskError};
-use executor_process::{Bytes, ProcessPool, SubmitOptions};
+use concurrent_futures_core::{Executor, Rejected, Shutdown, Submit, TaskError};
+use concurrent_futures_process::{Bytes, ProcessPool, SubmitOptions};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 const SCENARIO_ENV: &str = "EXECUTOR_PROCESS_TEST_SCENARIO";
@@ -404,7 +404,7 @@ fn supervisor_panic() {
 }
 
 fn main() {
-    executor_process::init();
+    concurrent_futures_process::init();
     if let Ok(scenario) = std::env::var(SCENARIO_ENV) {
         match scenario.as_str() {
             "churn" => churn(),

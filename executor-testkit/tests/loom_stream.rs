@@ -4,7 +4,7 @@
 //! completion.
 //!
 //! Run with `RUSTFLAGS="--cfg executor_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
-//! executor-testkit --release --test loom_stream`. Without the cfg this file is empty. A lost
+//! concurrent-futures-testkit --release --test loom_stream`. Without the cfg this file is empty. A lost
 //! wake-up shows as a failed assertion: after the completing thread is joined, the waker of the
 //! last poll that returned `Pending` must have been woken.
 
@@ -14,7 +14,7 @@ mod tests {
     use std::sync::Arc as StdArc;
     use std::task::{Context, Poll, Wake, Waker};
 
-    use executor_core::{Future, ReturnWhen, as_completed, wait_async};
+    use concurrent_futures_core::{Future, ReturnWhen, as_completed, wait_async};
     use loom::sync::atomic::{AtomicBool, Ordering};
     use loom::thread;
 

@@ -12,7 +12,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use executor_core::{Future, SubmitError, Task};
+use concurrent_futures_core::{Future, SubmitError, Task};
 
 use crate::job::{Abort, abort};
 use crate::pool::{Shared, ThreadPool};
@@ -31,7 +31,7 @@ use crate::worker;
 /// invariant, so the compiler cannot shrink or stretch them to let a borrow escape.
 ///
 /// ```
-/// use executor_threads::ThreadPool;
+/// use concurrent_futures_threads::ThreadPool;
 ///
 /// let pool = ThreadPool::builder().max_workers(2).build().unwrap();
 /// let words = vec!["a", "bb", "ccc"];
@@ -46,7 +46,7 @@ use crate::worker;
 /// lives only inside the scope body, since it may run until the scope ends:
 ///
 /// ```compile_fail
-/// # let pool = executor_threads::ThreadPool::new();
+/// # let pool = concurrent_futures_threads::ThreadPool::new();
 /// pool.scope(|s| {
 ///     let local = vec![1, 2, 3];
 ///     s.submit(|| local.len()).unwrap();
@@ -56,7 +56,7 @@ use crate::worker;
 /// The scope cannot leave the call that made it:
 ///
 /// ```compile_fail
-/// # let pool = executor_threads::ThreadPool::new();
+/// # let pool = concurrent_futures_threads::ThreadPool::new();
 /// let leaked = pool.scope(|s| s);
 /// ```
 ///
@@ -64,8 +64,8 @@ use crate::worker;
 /// it can be returned from the scope, but not outlive what it borrows.
 ///
 /// ```compile_fail
-/// use executor_core::{Executor, Shutdown};
-/// # let pool = executor_threads::ThreadPool::new();
+/// use concurrent_futures_core::{Executor, Shutdown};
+/// # let pool = concurrent_futures_threads::ThreadPool::new();
 /// pool.shutdown(Shutdown::wait());
 /// let data = vec![1, 2, 3];
 /// let refused = pool.scope(|s| s.submit(|| data.len()).unwrap_err().into_task());
@@ -87,7 +87,7 @@ impl ThreadPool {
     /// own `submit` does: the same queue and threads, the same [`Future`]s (cancel, wait,
     /// callbacks, `as_completed`), refusal with the closure handed back once the pool is shut
     /// down or broken. A task that panics fails its own future with
-    /// [`TaskError::Panicked`](executor_core::TaskError::Panicked) and does not panic the
+    /// [`TaskError::Panicked`](concurrent_futures_core::TaskError::Panicked) and does not panic the
     /// scope. If `f` panics, `scope` still waits for every task, then resumes that panic.
     ///
     /// # When `scope` returns
@@ -137,7 +137,7 @@ impl ThreadPool {
     /// Let `scope` do the waiting and read the futures after it returned.
     ///
     /// ```
-    /// use executor_threads::ThreadPool;
+    /// use concurrent_futures_threads::ThreadPool;
     ///
     /// let pool = ThreadPool::builder().max_workers(4).build().unwrap();
     /// let input: Vec<u64> = (1..=100).collect();
@@ -178,11 +178,11 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// Queues `f`, which may borrow anything that outlives the scope, and returns its future.
     ///
     /// Refused with `f` handed back, as the pool's `submit` refuses, once the pool is shut
-    /// down ([`Rejected::ShutDown`](executor_core::Rejected::ShutDown)) or broken
-    /// ([`Rejected::Broken`](executor_core::Rejected::Broken)).
+    /// down ([`Rejected::ShutDown`](concurrent_futures_core::Rejected::ShutDown)) or broken
+    /// ([`Rejected::Broken`](concurrent_futures_core::Rejected::Broken)).
     ///
     /// ```
-    /// use executor_threads::ThreadPool;
+    /// use concurrent_futures_threads::ThreadPool;
     ///
     /// let pool = ThreadPool::builder().max_workers(2).build().unwrap();
     /// let data = vec![1, 2, 3];
@@ -199,12 +199,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     /// Queues `f`, whose `Err` becomes its future's
-    /// [`TaskError::Failed`](executor_core::TaskError::Failed): the scoped form of
-    /// [`fallible`](executor_core::fallible).
+    /// [`TaskError::Failed`](concurrent_futures_core::TaskError::Failed): the scoped form of
+    /// [`fallible`](concurrent_futures_core::fallible).
     ///
     /// ```
-    /// use executor_core::TaskError;
-    /// use executor_threads::ThreadPool;
+    /// use concurrent_futures_core::TaskError;
+    /// use concurrent_futures_threads::ThreadPool;
     ///
     /// let pool = ThreadPool::builder().max_workers(2).build().unwrap();
     /// let text = String::from("x");
@@ -226,7 +226,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     fn submit_erased<W, R, E>(
         &'scope self,
         work: W,
-    ) -> Result<Future<R, E>, (executor_core::Rejected, W)>
+    ) -> Result<Future<R, E>, (concurrent_futures_core::Rejected, W)>
     where
         W: Call<R, E> + Send + 'scope,
         R: Send + 'static,
@@ -417,8 +417,8 @@ impl Live {
 
 /// Runs a job on a worker that waits for a scope, as the worker's loop would (a broken pool
 /// fails it instead), but without the loop's idle bookkeeping: this worker stays busy.
-fn run_while_waiting(shared: &Shared, job: executor_core::backend::Job) {
-    // Tasks and callbacks are caught by executor-core; this guards against a panicking `Drop`
+fn run_while_waiting(shared: &Shared, job: concurrent_futures_core::backend::Job) {
+    // Tasks and callbacks are caught by concurrent-futures-core; this guards against a panicking `Drop`
     // of an output nobody holds, which must not unwind out of `scope` while tasks still run.
     let _ = catch_unwind(AssertUnwindSafe(|| {
         match shared.lifecycle.broken_for_worker() {

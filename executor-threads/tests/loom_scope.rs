@@ -5,7 +5,7 @@
 //! scope's jobs itself, woken for each one its scope submits.
 //!
 //! Run with `cargo xtask loom`, or alone:
-//! `RUSTFLAGS="--cfg executor_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p executor-threads --release --test loom_scope`
+//! `RUSTFLAGS="--cfg executor_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p concurrent-futures-threads --release --test loom_scope`
 //!
 //! The closures write with `Relaxed` stores and the caller reads with `Relaxed` loads after
 //! `scope` returned: loom lets such a load see a stale value unless the count's
@@ -14,8 +14,8 @@
 
 #[cfg(executor_loom)]
 mod tests {
-    use executor_core::{Executor, Shutdown, State, Submit};
-    use executor_threads::ThreadPool;
+    use concurrent_futures_core::{Executor, Shutdown, State, Submit};
+    use concurrent_futures_threads::ThreadPool;
     use loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use loom::thread;
 

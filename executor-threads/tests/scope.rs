@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
 
 use common::{BOUND, Counter, Latch};
-use executor_core::{Executor, Rejected, Shutdown, State, Submit, TaskError};
-use executor_threads::ThreadPool;
+use concurrent_futures_core::{Executor, Rejected, Shutdown, State, Submit, TaskError};
+use concurrent_futures_threads::ThreadPool;
 
 const CANCEL_NO_WAIT: Shutdown = Shutdown::no_wait().cancel_futures(true);
 
