@@ -50,7 +50,7 @@ pub use crate::error::{
 pub use crate::executor::{Executor, Shutdown, Submit};
 pub use crate::future::Future;
 pub use crate::job::Job;
-pub use crate::map::{Map, MapOptions};
+pub use crate::map::{ChunkFutures, Map, MapOptions};
 pub use crate::panic::{catch_panic, payload_message};
 pub use crate::promise::Promise;
 pub use crate::state::{Start, State};

@@ -90,7 +90,8 @@ impl<F> fmt::Debug for Fallible<F> {
 }
 
 /// Several tasks run one after another as one unit: how [`Map`](crate::Map) implements
-/// `chunksize` (one queue item, or one message, per chunk).
+/// `chunksize` by default (one queue item, or one message, per chunk; see
+/// [`Submit::submit_chunk`](crate::Submit::submit_chunk)).
 ///
 /// Each item keeps its own outcome: a panicking or failing item does not affect the others.
 ///

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use executor_core::{Executor, Future, Shutdown, Submit, SubmitError, Task};
+use executor_core::{
+    Chunk, ChunkFutures, Executor, Future, Map, MapOptions, Shutdown, Submit, SubmitError, Task,
+};
 use serde::Serialize;
 
 use crate::builder::ProcessPoolBuilder;
@@ -45,6 +47,13 @@ use crate::sys;
 ///     pool.shutdown(Shutdown::default());
 /// }
 /// ```
+///
+/// [`map`](Submit::map) (and [`map_fn`](ProcessPool::map_fn)) keeps per-item semantics whatever
+/// the `chunksize`: a chunk's tasks are queued together but as separate tasks, each with its own
+/// future and its own time limit, so a crash or an expiry fails only the task that was running;
+/// the chunk's finished tasks keep their results and its other tasks still run. How many tasks
+/// travel in one message follows their measured duration, as for submitted tasks (at most
+/// [`max_batch`](ProcessPoolBuilder::max_batch)), whatever the `chunksize`.
 ///
 /// Dropping the pool shuts it down without waiting: queued tasks still run and the workers exit
 /// once idle. Call `shutdown(Shutdown::default())` to wait for that.
@@ -104,15 +113,12 @@ impl ProcessPool {
         if let Some(reason) = self.shared.refusal() {
             return Err(SubmitError::new(reason, task));
         }
-        let (registered, payload) = match prepare(&task) {
-            Ok(prepared) => prepared,
-            Err(error) => return Ok(Future::failed(error)),
-        };
-        let (promise, future) = Future::pending();
         let timeout = options.timeout.or(self.shared.config.task_timeout);
-        let promise = Box::new(TypedPromise::new(promise, registered.decode));
-        let job = Job::new(registered.index, payload, timeout, promise);
-        match self.shared.submit(job) {
+        let (job, future) = match job(&task, timeout) {
+            Ok(pair) => pair,
+            Err(failed) => return Ok(failed),
+        };
+        match self.shared.submit([job]) {
             Ok(()) => Ok(future),
             Err((reason, job)) => {
                 // The never-seen future is abandoned with the job; the task goes back.
@@ -147,6 +153,48 @@ impl ProcessPool {
         M: 'static,
     {
         self.submit_with(Call::new(function, args), SubmitOptions::new())
+    }
+
+    /// Python's `executor.map(function, iterable)`: calls the registered `function` with each
+    /// item of `args` in a worker, and yields the results in input order.
+    ///
+    /// The same as [`map`](Submit::map) over [`Call::new`]`(function, item)` for each item, with
+    /// the same [`MapOptions`] and per-item semantics: each call has the pool's time limit, and a
+    /// crash or an expiry fails only that call. Items are tuples for functions of several
+    /// arguments, as in [`call`](Self::call).
+    ///
+    /// ```no_run
+    /// # use executor_core::MapOptions;
+    /// # use executor_process::ProcessPool;
+    /// fn is_prime(n: u64) -> bool {
+    ///     n > 1 && (2..n).take_while(|d| d * d <= n).all(|d| n % d != 0)
+    /// }
+    /// executor_process::remote_fn!(is_prime);
+    /// # fn main() {
+    /// # executor_process::init();
+    /// # let pool = ProcessPool::builder().build().unwrap();
+    /// let primes: Vec<u64> = (1..100u64)
+    ///     .zip(pool.map_fn(is_prime, 1..100u64, MapOptions::new().chunksize(8)))
+    ///     .filter_map(|(n, prime)| prime.unwrap().then_some(n))
+    ///     .collect();
+    /// assert_eq!(primes[..4], [2, 3, 5, 7]);
+    /// # }
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn map_fn<F, Args, M, I>(
+        &self,
+        function: F,
+        args: I,
+        options: MapOptions,
+    ) -> Map<'_, Self, Call<F, Args, M>, impl Iterator<Item = Call<F, Args, M>>>
+    where
+        F: RemoteFn<Args, M>,
+        Args: Serialize + Send + 'static,
+        M: 'static,
+        I: IntoIterator<Item = Args>,
+    {
+        let calls = args.into_iter().map(move |args| Call::new(function, args));
+        self.map(calls, options)
     }
 
     /// Python 3.14's `terminate_workers`: shuts down, cancels every task not yet sent to a
@@ -192,6 +240,53 @@ impl<T: Task + Serialize> Submit<T> for ProcessPool {
     fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
         self.submit_with(task, SubmitOptions::new())
     }
+
+    /// Queues the chunk's tasks as separate jobs, next to each other, under one lock: each keeps
+    /// its own future and time limit, and the batching of queued tasks already fails only the
+    /// running task of a dead worker and re-queues the rest of its batch.
+    fn submit_chunk(&self, tasks: Vec<T>) -> Result<ChunkFutures<T>, SubmitError<Chunk<T>>>
+    where
+        Self: Submit<Chunk<T>>,
+    {
+        if let Some(reason) = self.shared.refusal() {
+            return Err(SubmitError::new(reason, Chunk(tasks)));
+        }
+        let timeout = self.shared.config.task_timeout;
+        let mut jobs = Vec::with_capacity(tasks.len());
+        let futures = tasks
+            .iter()
+            .map(|task| match job(task, timeout) {
+                Ok((job, future)) => {
+                    jobs.push(job);
+                    future
+                }
+                Err(failed) => failed,
+            })
+            .collect();
+        match self.shared.submit(jobs) {
+            Ok(()) => Ok(ChunkFutures::Items(futures)),
+            Err((reason, jobs)) => {
+                drop(jobs);
+                Err(SubmitError::new(reason, Chunk(tasks)))
+            }
+        }
+    }
+}
+
+/// The job that runs `task`, and its future; or its future already failed, when the task cannot
+/// be sent (not registered, or not encodable).
+#[allow(clippy::type_complexity)]
+fn job<T: Task + Serialize>(
+    task: &T,
+    timeout: Option<Duration>,
+) -> Result<(Job, Future<T::Output, T::Error>), Future<T::Output, T::Error>> {
+    let (registered, payload) = prepare(task).map_err(Future::failed)?;
+    let (promise, future) = Future::pending();
+    let promise = Box::new(TypedPromise::new(promise, registered.decode));
+    Ok((
+        Job::new(registered.index, payload, timeout, promise),
+        future,
+    ))
 }
 
 impl Drop for ProcessPool {

@@ -94,7 +94,8 @@ impl TaskEntry {
         }
     }
 
-    /// The entry for `Chunk<T>` (what `map` with a `chunksize` sends).
+    /// The entry for `Chunk<T>` (what `map` with a `chunksize` sends on backends that keep a
+    /// chunk whole, such as `executor-mpi`; the process pool sends its tasks one by one).
     pub const fn chunk<T>() -> TaskEntry
     where
         T: Task + Serialize + DeserializeOwned,

@@ -215,17 +215,20 @@ impl Shared {
         state.shutdown || state.broken.is_some()
     }
 
-    /// Queues `job`, or hands it back with the reason for refusing it.
-    pub(crate) fn submit(&self, mut job: Job) -> Result<(), (Rejected, Job)> {
+    /// Queues `jobs` next to each other (one task, or a chunk of `map`), or hands them all back
+    /// with the reason for refusing them.
+    pub(crate) fn submit<J: IntoIterator<Item = Job>>(&self, jobs: J) -> Result<(), (Rejected, J)> {
         let mut effects = Effects::default();
         {
             let mut state = self.lock();
             if let Some(reason) = refusal(&state) {
-                return Err((reason, job));
+                return Err((reason, jobs));
             }
-            job.id = state.next_job_id;
-            state.next_job_id += 1;
-            state.queue.push_back(job);
+            for mut job in jobs {
+                job.id = state.next_job_id;
+                state.next_job_id += 1;
+                state.queue.push_back(job);
+            }
             self.dispatch(&mut state, &mut effects);
         }
         self.apply(effects);
