@@ -84,7 +84,7 @@ fn main() -> io::Result<()> {
 
     for (url, future) in as_completed(jobs) {
         // io::Error is not Clone: take the outcome out of the (only) handle.
-        match future.into_result() {
+        match future.join() {
             Ok(bytes) => println!("{url:>5} page is {bytes} bytes"),
             Err(error) => println!("{url:>5} generated an exception: {error}"),
         }

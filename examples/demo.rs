@@ -45,6 +45,16 @@ executor::remote_fn!(is_prime, crash, hang, count_primes);
 fn main() {
     // In a worker process this runs the worker loop and never returns.
     executor::process::init();
+    // One task below panics on purpose. Say so in one line rather than with the default message
+    // (and a backtrace under RUST_BACKTRACE) in the middle of the output. Set before any task
+    // runs, so the hook the pools install to record where a task panicked defers to this one.
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = (payload.downcast_ref::<&str>().copied())
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a non-string payload");
+        println!("   (a task panicked, as planned: '{message}'; its future holds the error)");
+    }));
     let started = Instant::now();
 
     println!("== process pool: large primes (the Python docs' example)");

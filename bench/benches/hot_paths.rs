@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use std::thread;
 
 use divan::{Bencher, black_box};
-use executor_core::{Executor, Future, Promise, Shutdown, Submit};
+use executor_core::{Executor, Future, Shutdown, Submit, backend::Promise};
 use executor_threads::ThreadPool;
 
 fn main() {
@@ -37,7 +37,7 @@ fn complete(bencher: Bencher) {
     bencher.bench_local(|| {
         let (promise, future) = Future::<u64, Infallible>::pending();
         promise.set_result(black_box(7)).expect("pending");
-        future.into_result()
+        future.join()
     });
 }
 

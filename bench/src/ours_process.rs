@@ -57,7 +57,7 @@ fn started_pool() -> Result<ProcessPool, String> {
         .map(|_| pool.call(pause, 20).map_err(|error| error.to_string()))
         .collect::<Result<_, _>>()?;
     for future in warm {
-        future.into_result().map_err(|error| error.to_string())?;
+        future.join().map_err(|error| error.to_string())?;
     }
     Ok(pool)
 }
@@ -89,7 +89,7 @@ pub fn p1(tasks: usize, _notes: &mut Vec<String>) -> Vec<Contender<'static>> {
         }
         let figures = finish(pool, started);
         for future in futures {
-            future.into_result().map_err(failed)?;
+            future.join().map_err(failed)?;
         }
         figures
     })
@@ -103,7 +103,7 @@ pub fn p2(rounds: usize, _notes: &mut Vec<String>) -> Vec<Contender<'static>> {
         for _ in 0..rounds {
             pool.call(noop, ())
                 .map_err(|error| error.to_string())?
-                .into_result()
+                .join()
                 .map_err(failed)?;
         }
         finish(pool, started)
@@ -135,7 +135,7 @@ pub fn p4(_notes: &mut Vec<String>) -> Vec<Contender<'static>> {
             .map_err(|error| format!("building the pool: {error}"))?;
         pool.call(noop, ())
             .map_err(|error| error.to_string())?
-            .into_result()
+            .join()
             .map_err(failed)?;
         let first = started.elapsed().as_secs_f64();
         pool.shutdown(Shutdown::default());
@@ -157,7 +157,7 @@ pub fn p5(tasks: usize, payload: usize, _notes: &mut Vec<String>) -> Vec<Contend
             .collect::<Result<_, _>>()?;
         let mut total = 0;
         for future in futures {
-            total += future.into_result().map_err(failed)?;
+            total += future.join().map_err(failed)?;
         }
         if total != (tasks * payload) as u64 {
             return Err(format!("the workers counted {total} bytes"));
@@ -178,7 +178,7 @@ pub fn c1(tasks: usize, iterations: u64, _notes: &mut Vec<String>) -> Vec<Conten
             })
             .collect::<Result<_, _>>()?;
         for future in futures {
-            black_box(future.into_result().map_err(failed)?);
+            black_box(future.join().map_err(failed)?);
         }
         finish(pool, started)
     })

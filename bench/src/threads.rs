@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use std::convert::Infallible;
 
-use executor_core::{Chunk, Executor, MapOptions, Shutdown, Submit, Task};
+use executor_core::{Executor, MapOptions, Shutdown, Submit, Task, backend::Chunk};
 use executor_threads::{RayonExecutor, ThreadPool};
 use rayon::prelude::*;
 use serde_json::json;
@@ -104,7 +104,7 @@ fn round_trips<X: Submit<fn()>>(executor: X, rounds: usize) -> Measurement {
         executor
             .submit(noop as fn())
             .expect("the pool is open")
-            .into_result()
+            .join()
             .map_err(|error| format!("a no-op failed: {error}"))?;
     }
     finish(&executor, started)
@@ -157,7 +157,7 @@ fn cpu_tasks<X: Submit<Box<dyn FnOnce() -> u64 + Send>>>(
         })
         .collect();
     for future in futures {
-        black_box(future.into_result().map_err(|error| error.to_string())?);
+        black_box(future.join().map_err(|error| error.to_string())?);
     }
     finish(&executor, started)
 }

@@ -71,12 +71,14 @@ where
 }
 
 /// The iterator returned by [`as_completed`].
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 #[derive(Debug)]
 pub struct AsCompleted<F: Waitable> {
     engine: Completions<F>,
 }
 
 /// The iterator returned by [`as_completed_within`].
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 #[derive(Debug)]
 pub struct AsCompletedWithin<F: Waitable> {
     engine: Completions<F>,

@@ -2,14 +2,23 @@
 //!
 //! [`TaskError`] is what a future holds when it did not produce a value (and what waiting on it
 //! can add: [`TaskError::Timeout`]). [`SubmitError`] hands a refused task back, so nothing is lost.
-//! [`InvalidStateError`] is a backend's misuse of a [`Promise`](crate::Promise).
+//! [`InvalidStateError`] is a backend's misuse of a [`Promise`](crate::backend::Promise). [`BuildError`] is
+//! why a pool could not be built, the same type for every backend.
+//!
+//! Every type here follows one rule for its [`source`](Error::source) chain: a layer's `Display`
+//! either includes the inner error's message (and then its `source` is the inner error's own
+//! source) or leaves it out (and then its `source` is the inner error), never both, so a report
+//! that prints the chain (`anyhow`'s `{:#}`, for one) shows each message once.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::error::Error;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use sync_wrapper::SyncWrapper;
 
 use crate::state::State;
 
@@ -28,6 +37,67 @@ use crate::state::State;
 ///     Err(TaskError::Failed(message)) => assert_eq!(message, "disk full"),
 ///     other => panic!("unexpected {other:?}"),
 /// }
+/// ```
+///
+/// # Error chains
+///
+/// `TaskError<E>` is an [`Error`] for every `E: Debug + Display`, so `?` converts it into
+/// `anyhow::Error` or `Box<dyn Error + Send + Sync>` whatever the task's error type
+/// (`String`, `anyhow::Error`, `io::Error`, ...). [`TaskError::Failed`] prints
+/// `task failed: {e}` and has no [`source`](Error::source): a generic `E` cannot be asked
+/// whether it is an `Error` itself, so including its message is the only way not to lose it.
+/// That also ends the chain there; when `E` is an `Error` whose own sources matter, convert with
+/// [`TaskError::chained`]: the [`ChainedTaskError`] prints `task failed` and returns `e` as its
+/// source, so `e`'s chain follows, each message once. The variants that wrap another error
+/// ([`WorkerLost`](TaskError::WorkerLost), [`Broken`](TaskError::Broken),
+/// [`Codec`](TaskError::Codec), [`Backend`](TaskError::Backend)) print it and forward its source;
+/// [`Rejected`](TaskError::Rejected) adds its own words in front, and forwards the same way.
+///
+/// ```
+/// use std::error::Error;
+/// use std::io;
+///
+/// use executor_core::TaskError;
+///
+/// // Each layer's message, joined as anyhow's `{:#}` does.
+/// fn report(error: &dyn Error) -> String {
+///     let mut layers = vec![error.to_string()];
+///     let mut next = error.source();
+///     while let Some(layer) = next {
+///         layers.push(layer.to_string());
+///         next = layer.source();
+///     }
+///     layers.join(": ")
+/// }
+///
+/// // An error with a cause, as a task may fail with.
+/// #[derive(Debug)]
+/// struct BadConfig(std::num::ParseIntError);
+/// impl std::fmt::Display for BadConfig {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("bad config value on line 3")
+///     }
+/// }
+/// impl Error for BadConfig {
+///     fn source(&self) -> Option<&(dyn Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+/// let failure = || {
+///     let cause = "x".parse::<u32>().unwrap_err();
+///     io::Error::new(io::ErrorKind::InvalidData, BadConfig(cause))
+/// };
+///
+/// // As it is: the failure's message, and the chain ends there.
+/// let plain: TaskError<io::Error> = TaskError::Failed(failure());
+/// assert_eq!(report(&plain), "task failed: bad config value on line 3");
+///
+/// // Chained: the failure is the source, and its own sources follow.
+/// let chained = TaskError::Failed(failure()).chained();
+/// assert_eq!(
+///     report(&chained),
+///     "task failed: bad config value on line 3: invalid digit found in string"
+/// );
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -54,10 +124,10 @@ pub enum TaskError<E = Infallible> {
     Rejected(Rejected),
     /// An argument or result could not cross a process boundary.
     Codec(CodecError),
-    /// The backend dropped the task's [`Promise`](crate::Promise) without completing it.
+    /// The backend dropped the task's [`Promise`](crate::backend::Promise) without completing it.
     Abandoned,
-    /// The outcome was moved out by [`Future::into_result`](crate::Future::into_result) through
-    /// another handle of the same future.
+    /// The outcome was already moved out of this [`Future`](crate::Future) (by `.await` through
+    /// `&mut`), so it can no longer be read.
     Taken,
     /// A backend-specific failure.
     Backend(BackendError),
@@ -112,6 +182,23 @@ impl<E> TaskError<E> {
             TaskError::Backend(b) => TaskError::Backend(b),
         }
     }
+
+    /// This error as one whose [`source`](Error::source) is the task's own error, so the chain
+    /// of an `E: Error` survives (see [`TaskError`'s docs](TaskError#error-chains)).
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use std::io;
+    ///
+    /// use executor_core::TaskError;
+    ///
+    /// let error = TaskError::Failed(io::Error::other("disk full")).chained();
+    /// assert_eq!(error.to_string(), "task failed");
+    /// assert_eq!(error.source().unwrap().to_string(), "disk full");
+    /// ```
+    pub fn chained(self) -> ChainedTaskError<E> {
+        ChainedTaskError(self)
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for TaskError<E> {
@@ -142,15 +229,76 @@ impl<E: fmt::Display> fmt::Display for TaskError<E> {
     }
 }
 
-impl<E: Error + 'static> Error for TaskError<E> {
+impl<E: fmt::Debug + fmt::Display> Error for TaskError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
+        // `Display` already printed the wrapped error, so the chain goes on below it.
+        // `Failed` ends it: a generic `E` may not be an `Error` (see `chained`).
         match self {
-            TaskError::Failed(e) => Some(e),
-            TaskError::Broken(b) => Some(b),
-            TaskError::WorkerLost(w) => Some(w),
-            TaskError::Codec(c) => Some(c),
-            TaskError::Backend(b) => Some(b),
+            TaskError::WorkerLost(w) => w.source(),
+            TaskError::Broken(b) => b.source(),
+            TaskError::Rejected(r) => r.source(),
+            TaskError::Codec(c) => c.source(),
+            TaskError::Backend(b) => b.source(),
             _ => None,
+        }
+    }
+}
+
+/// A [`TaskError`] whose [`source`](Error::source) is the task's own error: made by
+/// [`TaskError::chained`], for `E: Error` whose own chain should survive.
+///
+/// For [`TaskError::Failed`] it prints `task failed` and returns the task's error as its source;
+/// every other variant prints and chains as the `TaskError` does.
+///
+/// ```
+/// use std::io;
+///
+/// use executor_core::TaskError;
+///
+/// fn load(outcome: Result<u32, TaskError<io::Error>>) -> anyhow::Result<u32> {
+///     Ok(outcome.map_err(TaskError::chained)?)
+/// }
+///
+/// let cause = "x".parse::<u32>().unwrap_err();
+/// let failure = io::Error::new(io::ErrorKind::InvalidData, cause);
+/// let error = load(Err(TaskError::Failed(failure))).unwrap_err();
+/// assert_eq!(format!("{error:#}"), "task failed: invalid digit found in string");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainedTaskError<E>(TaskError<E>);
+
+impl<E> ChainedTaskError<E> {
+    /// The task error inside.
+    pub fn as_task_error(&self) -> &TaskError<E> {
+        &self.0
+    }
+
+    /// Unwraps the task error.
+    pub fn into_task_error(self) -> TaskError<E> {
+        self.0
+    }
+}
+
+impl<E> From<TaskError<E>> for ChainedTaskError<E> {
+    fn from(error: TaskError<E>) -> Self {
+        ChainedTaskError(error)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ChainedTaskError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            TaskError::Failed(_) => f.write_str("task failed"),
+            other => other.fmt(f),
+        }
+    }
+}
+
+impl<E: Error + 'static> Error for ChainedTaskError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match &self.0 {
+            TaskError::Failed(e) => Some(e),
+            other => other.source(),
         }
     }
 }
@@ -406,25 +554,47 @@ impl fmt::Display for Rejected {
     }
 }
 
-impl Error for Rejected {}
+impl Error for Rejected {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        // `Broken` printed the broken-executor error, so the chain goes on below it.
+        match self {
+            Rejected::ShutDown => None,
+            Rejected::Broken(b) => b.source(),
+        }
+    }
+}
 
 /// `submit` refused the task; the task is handed back untouched.
+///
+/// It is `Send + Sync` for every `Send` task, even one that is not `Sync` (a closure capturing a
+/// `Cell`): the task is only ever handed out by value ([`into_task`](Self::into_task),
+/// [`into_parts`](Self::into_parts)), never by reference. So `pool.submit(task)?` works in a
+/// function returning `anyhow::Result<_>` or `Result<_, Box<dyn Error + Send + Sync>>`.
 ///
 /// ```
 /// use executor_core::{Rejected, SubmitError};
 ///
 /// let err = SubmitError::new(Rejected::ShutDown, "my task");
+/// assert_eq!(
+///     err.to_string(),
+///     "task refused: cannot schedule new tasks after shutdown"
+/// );
 /// assert_eq!(err.into_task(), "my task");
 /// ```
 pub struct SubmitError<T> {
     reason: Rejected,
-    task: T,
+    /// `SyncWrapper` is `Sync` whatever `T` is because it gives no `&T` out; `SubmitError`
+    /// keeps to that by handing the task out only by value.
+    task: SyncWrapper<T>,
 }
 
 impl<T> SubmitError<T> {
     /// A refusal of `task` for `reason` (for backends).
     pub fn new(reason: Rejected, task: T) -> Self {
-        Self { reason, task }
+        Self {
+            reason,
+            task: SyncWrapper::new(task),
+        }
     }
 
     /// Why it was refused.
@@ -434,12 +604,12 @@ impl<T> SubmitError<T> {
 
     /// Takes the task back.
     pub fn into_task(self) -> T {
-        self.task
+        self.task.into_inner()
     }
 
     /// Splits into the reason and the task.
     pub fn into_parts(self) -> (Rejected, T) {
-        (self.reason, self.task)
+        (self.reason, self.task.into_inner())
     }
 }
 
@@ -459,11 +629,12 @@ impl<T> fmt::Display for SubmitError<T> {
 
 impl<T> Error for SubmitError<T> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&self.reason)
+        // `Display` printed the reason, so the chain goes on below it.
+        self.reason.source()
     }
 }
 
-/// A [`Promise`](crate::Promise) was used in a state that does not allow it.
+/// A [`Promise`](crate::backend::Promise) was used in a state that does not allow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidStateError {
     /// The state the future was in.
@@ -504,3 +675,91 @@ impl fmt::Display for AsCompletedTimeout {
 }
 
 impl Error for AsCompletedTimeout {}
+
+/// Why a pool could not be built: one type for every backend's builder.
+///
+/// [`kind`](Self::kind) says what went wrong, `Display` says it in words (lowercase, without
+/// trailing punctuation), and [`source`](Error::source) is the underlying error when there is
+/// one, whose message `Display` then leaves out.
+///
+/// ```
+/// use std::error::Error;
+/// use std::io;
+///
+/// use executor_core::{BuildError, BuildErrorKind};
+///
+/// let error = BuildError::with_source(
+///     BuildErrorKind::Spawn,
+///     "could not start a worker process",
+///     io::Error::from(io::ErrorKind::NotFound),
+/// );
+/// assert_eq!(error.kind(), BuildErrorKind::Spawn);
+/// assert_eq!(error.to_string(), "could not start a worker process");
+/// assert_eq!(error.source().unwrap().to_string(), "entity not found");
+/// ```
+#[derive(Debug)]
+pub struct BuildError {
+    kind: BuildErrorKind,
+    message: Cow<'static, str>,
+    source: Option<Box<dyn Error + Send + Sync>>,
+}
+
+/// What kind of [`BuildError`] it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildErrorKind {
+    /// A setting is out of range, for example `max_workers(0)`.
+    InvalidConfig,
+    /// The initializer cannot be used, for example its task type is not registered.
+    Initializer,
+    /// A worker (process or thread) could not be started.
+    Spawn,
+    /// This process cannot build the pool, for example it is a worker that did not call the
+    /// backend's `init()`, or the MPI job has no rank to spare for workers.
+    Environment,
+    /// The workers did not complete the start-up handshake: they run a different build, or did
+    /// not answer in time.
+    Handshake,
+}
+
+impl BuildError {
+    /// A build error described by `message` (for backends).
+    pub fn new(kind: BuildErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A build error described by `message` and caused by `source` (for backends); `message`
+    /// should not repeat the source's.
+    pub fn with_source(
+        kind: BuildErrorKind,
+        message: impl Into<Cow<'static, str>>,
+        source: impl Into<Box<dyn Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// What kind of error it is.
+    pub fn kind(&self) -> BuildErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error for BuildError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}

@@ -9,13 +9,21 @@ use crate::future::Future;
 use crate::map::{ChunkFutures, Map, MapOptions};
 use crate::task::{Chunk, Task};
 
-/// How [`Executor::shutdown`] behaves.
+/// How [`Executor::shutdown`] behaves: CPython's `shutdown(wait, cancel_futures)`.
+///
+/// Build it with [`Shutdown::wait`] or [`Shutdown::no_wait`], and
+/// [`cancel_futures`](Shutdown::cancel_futures) to also cancel what has not started. The fields
+/// stay public so that backends read them directly; users need not write the struct literal.
 ///
 /// ```
 /// use executor_core::Shutdown;
-/// assert_eq!(Shutdown::default(), Shutdown { wait: true, cancel_futures: false });
-/// let now = Shutdown { wait: false, cancel_futures: true };
-/// # let _ = now;
+/// // CPython's default, and `Shutdown::default()`: wait, let queued tasks run.
+/// assert_eq!(Shutdown::wait(), Shutdown::default());
+/// // Return at once; queued tasks still run.
+/// assert!(!Shutdown::no_wait().wait);
+/// // Return at once and cancel every task that has not started.
+/// let now = Shutdown::no_wait().cancel_futures(true);
+/// assert!(now.cancel_futures && !now.wait);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shutdown {
@@ -25,12 +33,53 @@ pub struct Shutdown {
     pub cancel_futures: bool,
 }
 
-impl Default for Shutdown {
-    fn default() -> Self {
+impl Shutdown {
+    /// Blocks until every accepted task that was not cancelled has finished and the workers
+    /// have exited (CPython's `shutdown()`; the same as `Shutdown::default()`).
+    ///
+    /// ```
+    /// use executor_core::Shutdown;
+    /// assert_eq!(Shutdown::wait(), Shutdown { wait: true, cancel_futures: false });
+    /// ```
+    pub const fn wait() -> Self {
         Shutdown {
             wait: true,
             cancel_futures: false,
         }
+    }
+
+    /// Returns at once (CPython's `shutdown(wait=False)`); queued tasks still run. Dropping the
+    /// last handle of the pool still waits for them: see
+    /// [Dropping the last handle](Executor#dropping-the-last-handle).
+    ///
+    /// ```
+    /// use executor_core::Shutdown;
+    /// assert_eq!(Shutdown::no_wait(), Shutdown { wait: false, cancel_futures: false });
+    /// ```
+    pub const fn no_wait() -> Self {
+        Shutdown {
+            wait: false,
+            cancel_futures: false,
+        }
+    }
+
+    /// With `true`, also cancels every task that has not started (CPython's
+    /// `cancel_futures=True`); running tasks are not stopped.
+    ///
+    /// ```
+    /// use executor_core::Shutdown;
+    /// let how = Shutdown::wait().cancel_futures(true);
+    /// assert_eq!(how, Shutdown { wait: true, cancel_futures: true });
+    /// ```
+    pub const fn cancel_futures(mut self, cancel: bool) -> Self {
+        self.cancel_futures = cancel;
+        self
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown::wait()
     }
 }
 
@@ -40,7 +89,38 @@ impl Default for Shutdown {
 /// - `shutdown` is idempotent and safe from any thread, including from inside one of the
 ///   executor's own tasks or a done-callback (it then does not wait for the calling worker);
 /// - after `shutdown`, `submit` refuses tasks with [`Rejected::ShutDown`](crate::Rejected);
-/// - queued tasks still run unless `cancel_futures` is set.
+/// - queued tasks still run unless `cancel_futures` is set;
+/// - dropping the last handle follows the rule below.
+///
+/// # Dropping the last handle
+///
+/// Every pool of this workspace is a cheap handle: `Clone` shares one pool. Dropping the last
+/// handle behaves as `shutdown(Shutdown::wait())`: the pool accepts no more tasks, every
+/// accepted task that was not cancelled still runs, and the drop returns once they have
+/// finished and the pool's workers (threads or processes) have exited. This holds even if
+/// `shutdown(Shutdown::no_wait())` was called earlier: "no wait" means that call returns at
+/// once, never that accepted work may be lost.
+///
+/// Why: a Rust process does not wait for its threads when `main` returns, and a process pool's
+/// workers die with their parent, so a drop that did not wait would silently lose queued work
+/// at the end of `main`. CPython keeps the same promise (its exit hook joins every executor),
+/// and so does `std::thread::scope`.
+///
+/// The exception: if the last handle is dropped on one of the pool's own threads (a task or a
+/// done-callback owned it), the drop does not wait, because that thread would be waiting for
+/// itself. The drop returns at once; the pool's workers still run every accepted task and then
+/// exit on their own (a process pool still reaps its workers). Nothing waits for them, though:
+/// if the program ends before they are done, that work is lost. Keep a handle elsewhere, or
+/// wait for the futures, when that matters.
+///
+/// To drop a pool without running its queue, call
+/// `shutdown(Shutdown::no_wait().cancel_futures(true))` first: the drop then waits only for
+/// the tasks already running.
+///
+/// How each backend applies it: `ThreadPool` joins its threads; `RayonExecutor` waits for its
+/// tasks (rayon's threads belong to rayon); `ProcessPool` waits for its tasks and reaps its
+/// worker processes; `MpiPoolExecutor` waits for the tasks of that pool (the worker ranks
+/// belong to the `Session`, whose drop ends the MPI job).
 pub trait Executor: Send + Sync {
     /// Stops accepting tasks; see [`Shutdown`] for the options.
     fn shutdown(&self, how: Shutdown);
@@ -55,7 +135,7 @@ pub trait Executor: Send + Sync {
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
-/// use executor_core::{Executor, Future, Rejected, Shutdown, Start, Submit, SubmitError, Task, run_caught};
+/// use executor_core::{Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task, backend::{Start, run_caught}};
 ///
 /// #[derive(Default)]
 /// struct ThreadPerTask { closed: AtomicBool }
@@ -113,7 +193,7 @@ pub trait Submit<T: Task>: Executor {
     ///
     /// // `Inline` runs each task during `submit` and keeps the default: one future per chunk.
     /// match Inline.submit_chunk(vec![|| 1, || 2]).unwrap() {
-    ///     ChunkFutures::Whole(chunk) => assert_eq!(chunk.into_result(), Ok(vec![Ok(1), Ok(2)])),
+    ///     ChunkFutures::Whole(chunk) => assert_eq!(chunk.join(), Ok(vec![Ok(1), Ok(2)])),
     ///     ChunkFutures::Items(_) => unreachable!("not overridden"),
     /// }
     /// ```

@@ -1,7 +1,7 @@
 //! [`Job`]: a task packed with the cell of its future, in one allocation, for backends that keep
 //! tasks in memory until a worker runs them (thread pools).
 //!
-//! A backend that pairs a task with a [`Promise`](crate::Promise) allocates twice: the future's
+//! A backend that pairs a task with a [`Promise`](crate::backend::Promise) allocates twice: the future's
 //! shared cell, and whatever box carries the task and the promise to the worker. A `Job` keeps
 //! the task inside the future's cell (see [`crate::state`]) and is itself only a pointer to it:
 //! queueing, running and completing a task then cost one allocation, and the cell is usually
@@ -21,7 +21,7 @@ use crate::task::{Task, run_caught};
 /// A task and its future's cell, runnable once: what an in-memory backend queues.
 ///
 /// [`Job::new`] returns the job and the future it completes. The job is the backend's side, as
-/// a [`Promise`](crate::Promise) is, with the task inside: [`run`](Self::run) starts the future
+/// a [`Promise`](crate::backend::Promise) is, with the task inside: [`run`](Self::run) starts the future
 /// (unless it was cancelled meanwhile), runs the task, catches its panic and completes the
 /// future with the outcome; [`cancel`](Self::cancel) and [`fail`](Self::fail) complete it
 /// without running the task. A job dropped without any of them fails its future with
@@ -29,7 +29,7 @@ use crate::task::{Task, run_caught};
 /// is swallowed); a task that runs is consumed by [`Task::run`].
 ///
 /// ```
-/// use executor_core::{Job, TaskError};
+/// use executor_core::{TaskError, backend::Job};
 ///
 /// let (job, future) = Job::new(|| 6 * 7);
 /// std::thread::spawn(move || job.run()).join().unwrap();
@@ -80,7 +80,7 @@ impl Job {
     ///
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use executor_core::Job;
+    /// use executor_core::backend::Job;
     ///
     /// let (job, future) = Job::new(|| 1);
     /// let called = AtomicBool::new(false);
@@ -101,18 +101,18 @@ impl Job {
 
     /// Cancels the future without running the task (a backend draining its queue on
     /// `shutdown(cancel_futures)`). Fails if the future is already done, as
-    /// [`Promise::set_cancelled`](crate::Promise::set_cancelled) does.
+    /// [`Promise::set_cancelled`](crate::backend::Promise::set_cancelled) does.
     pub fn cancel(mut self) -> Result<(), InvalidStateError> {
         self.take().cancel()
     }
 
     /// Completes the future with `error` without running the task (a broken backend failing
-    /// what it had queued). As with [`Promise::set_outcome`](crate::Promise::set_outcome),
+    /// what it had queued). As with [`Promise::set_outcome`](crate::backend::Promise::set_outcome),
     /// `TaskError::Cancelled` is stored as a finished future holding that error; use
     /// [`cancel`](Self::cancel) to cancel. Fails if the future is already done.
     ///
     /// ```
-    /// use executor_core::{BrokenExecutor, Job, TaskError};
+    /// use executor_core::{BrokenExecutor, TaskError, backend::Job};
     ///
     /// let (job, future) = Job::new(|| 1);
     /// job.fail(TaskError::Broken(BrokenExecutor::new("gone"))).unwrap();

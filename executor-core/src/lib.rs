@@ -1,9 +1,12 @@
 //! The backend-independent heart of `executor`: Python's `concurrent.futures` model in Rust.
 //!
-//! - [`Future`]: a cloneable handle on one task's outcome, with CPython's state machine
-//!   (pending, running, cancelled, finished), blocking and timed reads, done-callbacks and
-//!   `.await`. [`Promise`] is the backend's side that completes it; [`Job`] packs a task with
-//!   its future's cell, for in-memory backends.
+//! - [`Future`]: the unique handle on one task's outcome, with CPython's state machine
+//!   (pending, running, cancelled, finished), blocking and timed waits, done-callbacks and
+//!   `.await`, which moves the value out (no `Clone` needed); [`SharedFuture`] is its cloneable
+//!   form.
+//! - [`backend`]: what only backend authors need: [`Promise`](backend::Promise), the backend's
+//!   side that completes a future, [`Job`](backend::Job), which packs a task with its future's
+//!   cell, and the helpers to run tasks.
 //! - [`Executor`] and [`Submit`]: the traits every backend implements; [`Submit::map`] is the
 //!   ordered, chunked, bounded `map`.
 //! - [`wait`] and [`as_completed`]: wait for some or all of many futures.
@@ -27,6 +30,7 @@
 //! keeps going after a failing item.
 
 mod as_completed;
+pub mod backend;
 mod callback;
 mod error;
 mod executor;
@@ -44,16 +48,13 @@ mod waiter;
 pub use crate::as_completed::{AsCompleted, AsCompletedWithin, as_completed, as_completed_within};
 pub use crate::callback::set_callback_panic_hook;
 pub use crate::error::{
-    AsCompletedTimeout, BackendError, BrokenExecutor, CodecError, CodecStage, InvalidStateError,
-    PanicInfo, PanicLocation, Rejected, SubmitError, TaskError, WorkerExit,
+    AsCompletedTimeout, BackendError, BrokenExecutor, BuildError, BuildErrorKind, ChainedTaskError,
+    CodecError, CodecStage, PanicInfo, PanicLocation, Rejected, SubmitError, TaskError, WorkerExit,
 };
 pub use crate::executor::{Executor, Shutdown, Submit};
-pub use crate::future::Future;
-pub use crate::job::Job;
+pub use crate::future::{CancelHandle, Future, SharedFuture};
 pub use crate::map::{ChunkFutures, Map, MapOptions};
-pub use crate::panic::{catch_panic, payload_message};
-pub use crate::promise::Promise;
-pub use crate::state::{Start, State};
-pub use crate::task::{Chunk, ChunkOutput, Fallible, Task, fallible, run_caught};
+pub use crate::state::State;
+pub use crate::task::{Fallible, Task, fallible};
 pub use crate::wait::{ReturnWhen, WaitSets, wait};
-pub use crate::waiter::{Waitable, WatchHandle};
+pub use crate::waiter::Waitable;

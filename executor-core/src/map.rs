@@ -26,6 +26,7 @@ use crate::wait::far_future;
 /// let options = MapOptions::new().chunksize(64).buffersize(4).timeout(Duration::from_secs(5));
 /// assert_eq!(options.get_chunksize(), 64);
 /// ```
+#[must_use = "options do nothing until passed to `map`"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapOptions {
     timeout: Option<Duration>,
@@ -97,7 +98,7 @@ impl MapOptions {
 /// // What a backend that keeps per-task semantics returns for a chunk of two closures.
 /// let chunk: ChunkFutures<fn() -> u8> = ChunkFutures::Items(vec![Future::ready(1), Future::ready(2)]);
 /// if let ChunkFutures::Items(items) = chunk {
-///     let values: Vec<u8> = items.into_iter().map(|f| f.into_result().unwrap()).collect();
+///     let values: Vec<u8> = items.into_iter().map(|f| f.join().unwrap()).collect();
 ///     assert_eq!(values, [1, 2]);
 /// }
 /// ```
@@ -138,6 +139,7 @@ enum Slot<T: Task> {
 }
 
 /// The iterator returned by [`Submit::map`]: one outcome per task, in input order.
+#[must_use = "a map cancels the tasks it has not started when dropped; iterate it to get the results"]
 pub struct Map<'a, X: ?Sized, T: Task, I> {
     executor: &'a X,
     tasks: Option<I>,
@@ -266,7 +268,7 @@ where
         if !self.arrived(&future) {
             return Err(TaskError::Timeout);
         }
-        future.into_result()
+        future.join()
     }
 }
 
@@ -312,7 +314,7 @@ where
                 if !self.arrived(&future) {
                     return Some(Err(TaskError::Timeout));
                 }
-                (future.into_result(), len)
+                (future.join(), len)
             }
         };
         match outcome {

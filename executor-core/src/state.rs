@@ -11,14 +11,14 @@
 //! "cancelled and notified" state: cancellation notifies `wait`/`as_completed` waiters immediately,
 //! which is what keeps them from hanging on futures cancelled by `shutdown(cancel_futures)`.
 //!
-//! The cell of a future made by [`Job::new`](crate::Job::new) also holds the job's task, in the
+//! The cell of a future made by [`Job::new`](crate::backend::Job::new) also holds the job's task, in the
 //! same allocation, until the job runs (or is dropped) and takes it out: the cell is generic
 //! over what it carries (`S`), and futures and promises see it type-erased (`dyn TaskSlot`).
 //!
 //! Invariants, all under `guarded`'s lock:
 //! - `outcome` is set exactly once, in the same critical section that moves the state to a
 //!   terminal one; `phase` mirrors the state for lock-free `done()` checks. The outcome can later
-//!   be moved out only by an explicit take (`Future::into_result`), after which reads see
+//!   be moved out only by an explicit take (`Future::join`, or `.await`), after which reads see
 //!   [`TaskError::Taken`].
 //! - On the terminal transition the listener list (callbacks, waiters, wakers and the interrupt
 //!   hook, in one `Vec` so that a future nobody listens to carries one empty `Vec`) is taken out;
@@ -118,7 +118,7 @@ enum Outcome<T, E> {
     Taken,
 }
 
-/// What a cell carries besides the future's state: the task of a [`Job`](crate::Job) (an
+/// What a cell carries besides the future's state: the task of a [`Job`](crate::backend::Job) (an
 /// `Option` of it, emptied when the job takes it), or nothing (`()`) for [`Future::pending`].
 pub(crate) trait TaskSlot: Send {}
 
@@ -132,12 +132,12 @@ pub(crate) struct Inner<T, E, S: ?Sized = dyn TaskSlot> {
     done: Condvar,
     /// Mirror of `guarded.state` for lock-free reads.
     phase: AtomicU8,
-    /// The task of a [`Job`](crate::Job): only that job (which is unique) and the cell's drop
+    /// The task of a [`Job`](crate::backend::Job): only that job (which is unique) and the cell's drop
     /// touch it, so its lock is never contended; it is never taken with `guarded`'s held.
     pub(crate) task: Mutex<S>,
 }
 
-/// What a backend should do after [`Promise::start`](crate::Promise::start).
+/// What a backend should do after [`Promise::start`](crate::backend::Promise::start).
 #[must_use = "a cancelled task must not be run"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {

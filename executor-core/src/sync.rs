@@ -28,7 +28,7 @@ use std::time::Instant;
 
 /// A mutex whose `lock` cannot fail.
 ///
-/// `T` may be unsized: a future's cell keeps the task of a [`Job`](crate::Job), of any type,
+/// `T` may be unsized: a future's cell keeps the task of a [`Job`](crate::backend::Job), of any type,
 /// behind one, as its last field.
 #[derive(Debug, Default)]
 pub(crate) struct Mutex<T: ?Sized>(imp::Mutex<T>);

@@ -96,7 +96,7 @@ impl<F> fmt::Debug for Fallible<F> {
 /// Each item keeps its own outcome: a panicking or failing item does not affect the others.
 ///
 /// ```
-/// use executor_core::{Chunk, Task};
+/// use executor_core::{Task, backend::Chunk};
 ///
 /// let results = Chunk(vec![|| 1, || 2]).run().unwrap();
 /// assert_eq!(results, vec![Ok(1), Ok(2)]);
@@ -120,7 +120,7 @@ impl<T: Task> Task for Chunk<T> {
 /// Runs `task`, turning its error and any panic into a [`TaskError`].
 ///
 /// ```
-/// use executor_core::run_caught;
+/// use executor_core::backend::run_caught;
 /// assert!(run_caught(|| -> u8 { panic!("no") }).unwrap_err().is_panic());
 /// ```
 pub fn run_caught<T: Task>(task: T) -> Result<T::Output, TaskError<T::Error>> {

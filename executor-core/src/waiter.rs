@@ -106,7 +106,7 @@ pub(crate) mod sealed {
 ///
 /// let jobs = vec![("a", Future::<u8>::ready(1)), ("b", Future::ready(2))];
 /// for (label, future) in as_completed(jobs) {
-///     println!("{label}: {:?}", future.into_result());
+///     println!("{label}: {:?}", future.join());
 /// }
 /// ```
 impl<K, W: Waitable> Waitable for (K, W) {

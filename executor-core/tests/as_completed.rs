@@ -9,7 +9,8 @@ use std::thread;
 use std::time::Duration;
 
 use executor_core::{
-    AsCompletedTimeout, Future, Start, TaskError, Waitable, as_completed, as_completed_within,
+    AsCompletedTimeout, Future, TaskError, Waitable, as_completed, as_completed_within,
+    backend::Start,
 };
 
 const BOUND: Duration = Duration::from_secs(30);
@@ -80,6 +81,7 @@ fn duplicates_are_yielded_once() {
     // The reference's `itertools.repeat(f, 3)`.
     assert_eq!(as_completed(iter::repeat_n(&f, 3)).count(), 1);
     let (_p, g) = F::pending();
+    let (f, g) = (f.share(), g.share());
     let iter = as_completed([g.clone(), f.clone(), g.clone(), f.clone()]);
     assert_eq!(iter.len(), 2);
 }
@@ -186,9 +188,7 @@ fn futures_of_different_value_types_mix() {
 #[test]
 fn owned_futures_come_back_owned() {
     let futures: Vec<F> = (0..3).map(F::ready).collect();
-    let values: Vec<i32> = as_completed(futures)
-        .map(|f| f.into_result().unwrap())
-        .collect();
+    let values: Vec<i32> = as_completed(futures).map(|f| f.join().unwrap()).collect();
     assert_eq!(values, [0, 1, 2]);
 }
 

@@ -79,7 +79,7 @@ fn a_completion_in_another_thread_wakes_the_awaiting_task() {
     });
     let value = block_on(async {
         barrier.wait();
-        future.clone().await
+        future.await
     });
     assert_eq!(value.as_deref(), Ok("hello"));
     completer.join().unwrap();
@@ -97,10 +97,10 @@ fn awaiting_inside_async_code_composes() {
 
 #[test]
 fn dropping_the_awaiting_task_neither_cancels_nor_loses_the_result() {
-    let (promise, future) = Future::<u32>::pending();
+    let (promise, mut future) = Future::<u32>::pending();
     let (waker, wakes) = counting_waker();
     {
-        let mut awaiting = pin!(future.clone());
+        let mut awaiting = pin!(&mut future);
         let poll = awaiting.as_mut().poll(&mut Context::from_waker(&waker));
         assert!(poll.is_pending());
     }
@@ -119,10 +119,11 @@ fn dropping_the_awaiting_task_neither_cancels_nor_loses_the_result() {
 fn a_cancellation_wakes_the_awaiting_task() {
     let (_promise, future) = Future::<u32>::pending();
     let (waker, wakes) = counting_waker();
-    let mut awaiting = pin!(future.clone());
+    let canceller = future.cancel_handle();
+    let mut awaiting = pin!(future);
     let mut cx = Context::from_waker(&waker);
     assert!(awaiting.as_mut().poll(&mut cx).is_pending());
-    assert!(future.cancel());
+    assert!(canceller.cancel());
     assert_eq!(wakes.wakes.load(Ordering::SeqCst), 1);
     assert_eq!(
         awaiting.as_mut().poll(&mut cx),
@@ -135,7 +136,7 @@ fn polling_again_with_a_new_waker_wakes_the_new_one() {
     let (promise, future) = Future::<u32>::pending();
     let (first, first_wakes) = counting_waker();
     let (second, second_wakes) = counting_waker();
-    let mut awaiting = pin!(future.clone());
+    let mut awaiting = pin!(future);
     assert!(
         awaiting
             .as_mut()
@@ -163,6 +164,7 @@ fn polling_again_with_a_new_waker_wakes_the_new_one() {
 #[test]
 fn many_clones_awaited_from_many_threads_all_get_the_value() {
     let (promise, future) = Future::<u64>::pending();
+    let future = future.share();
     let barrier = Barrier::new(5);
     thread::scope(|s| {
         let awaiters: Vec<_> = (0..4)

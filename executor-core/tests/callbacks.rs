@@ -117,7 +117,7 @@ fn callbacks_run_in_the_cancelling_thread_before_cancel_returns() {
     let ran_in: Arc<Mutex<Option<ThreadId>>> = Arc::default();
     let slot = ran_in.clone();
     future.add_done_callback(move |_| *slot.lock().unwrap() = Some(thread::current().id()));
-    let canceller = future.clone();
+    let canceller = future.cancel_handle();
     let id = thread::spawn(move || {
         assert!(canceller.cancel());
         thread::current().id()
@@ -180,6 +180,7 @@ fn a_callback_may_cancel_other_futures_and_add_callbacks() {
     let (promise, first) = Future::<i32>::pending();
     let (_other_promise, other) = Future::<i32>::pending();
     let log = Log::default();
+    let other = other.share();
     {
         let other = other.clone();
         let log = log.clone();

@@ -16,7 +16,10 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use executor_core::{Future, InvalidStateError, Promise, Start, State, TaskError};
+use executor_core::{
+    Future, State, TaskError,
+    backend::{InvalidStateError, Promise, Start},
+};
 
 /// Generous bound for blocking reads, so a lost wake-up fails with a message instead of hanging.
 const BOUND: Duration = Duration::from_secs(30);
@@ -377,6 +380,7 @@ fn ready_and_failed_are_finished() {
 #[test]
 fn the_outcome_can_be_read_again_from_many_clones_and_threads() {
     let (promise, future) = Future::<String>::pending();
+    let future = future.share();
     let start = Barrier::new(5);
     thread::scope(|s| {
         let readers: Vec<_> = (0..4)
@@ -414,21 +418,35 @@ fn a_timed_out_read_leaves_the_future_usable() {
 }
 
 #[test]
-fn into_result_moves_the_value_out_and_other_clones_see_taken() {
+fn join_moves_a_value_that_is_not_clone_out() {
     struct NotClone(u8);
-    let (promise, future) = Future::<NotClone>::pending();
-    let other = future.clone();
-    let watcher = future.clone();
+    let (promise, future) = Future::<NotClone, std::io::Error>::pending();
+    let watcher = future.cancel_handle();
     promise.set_result(NotClone(9)).unwrap();
-    assert_eq!(future.into_result().ok().map(|v| v.0), Some(9));
-    // The state is unchanged; only the outcome is gone.
-    assert_eq!(watcher.state(), State::Finished);
-    assert!(matches!(other.into_result(), Err(TaskError::Taken)));
-    let cloneable = Future::<u8>::ready(1);
-    let reader = cloneable.clone();
-    assert_eq!(cloneable.into_result(), Ok(1));
-    assert_eq!(reader.result(), Err(TaskError::Taken));
-    assert_eq!(reader.error(), Some(TaskError::Taken));
+    assert_eq!(future.join().ok().map(|v| v.0), Some(9));
+    assert_eq!(watcher.state(), State::Finished, "only the outcome moved");
+    let (promise, future) = Future::<NotClone, std::io::Error>::pending();
+    promise
+        .set_error(std::io::Error::other("disk full"))
+        .unwrap();
+    match future.join() {
+        Err(TaskError::Failed(e)) => assert_eq!(e.to_string(), "disk full"),
+        other => panic!(
+            "expected the task's own error, got {:?}",
+            other.map(|v| v.0)
+        ),
+    }
+}
+
+#[test]
+fn reading_after_awaiting_through_a_reference_gives_taken() {
+    let mut future = Future::<u8>::ready(1);
+    let polled = std::pin::Pin::new(&mut future)
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    assert_eq!(polled, std::task::Poll::Ready(Ok(1)));
+    assert_eq!(future.state(), State::Finished);
+    assert_eq!(future.result(), Err(TaskError::Taken));
+    assert_eq!(future.error(), Some(TaskError::Taken));
 }
 
 #[test]
@@ -436,9 +454,10 @@ fn into_result_blocks_until_done() {
     let (promise, future) = Future::<Vec<u8>>::pending();
     let start = Barrier::new(2);
     thread::scope(|s| {
-        let reader = s.spawn(|| {
-            start.wait();
-            future.clone().into_result()
+        let start_line = &start;
+        let reader = s.spawn(move || {
+            start_line.wait();
+            future.join()
         });
         start.wait();
         promise.set_result(vec![1, 2]).unwrap();

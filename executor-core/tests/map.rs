@@ -12,8 +12,10 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use executor_core::{
-    Chunk, ChunkFutures, Executor, Future, MapOptions, Rejected, Shutdown, Start, Submit,
-    SubmitError, Task, TaskError, fallible, run_caught,
+    ChunkFutures, Executor, Future, MapOptions, Rejected, Shutdown, Submit, SubmitError, Task,
+    TaskError,
+    backend::{Chunk, Start, run_caught},
+    fallible,
 };
 
 const BOUND: Duration = Duration::from_secs(30);

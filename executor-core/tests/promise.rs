@@ -8,7 +8,8 @@ use std::thread;
 use std::time::Duration;
 
 use executor_core::{
-    BrokenExecutor, Future, InvalidStateError, Start, State, TaskError, WorkerExit,
+    BrokenExecutor, Future, State, TaskError, WorkerExit,
+    backend::{InvalidStateError, Start},
 };
 
 const BOUND: Duration = Duration::from_secs(30);

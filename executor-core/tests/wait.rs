@@ -6,7 +6,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
 
-use executor_core::{Future, Promise, ReturnWhen, TaskError, WaitSets, Waitable, wait};
+use executor_core::{Future, ReturnWhen, TaskError, WaitSets, Waitable, backend::Promise, wait};
 
 const BOUND: Duration = Duration::from_secs(30);
 const MODES: [ReturnWhen; 3] = [
@@ -91,7 +91,8 @@ fn duplicates_collapse_to_the_first_occurrence() {
     );
     assert_eq!(sets.done.len(), 1);
     assert_eq!(sets.not_done.len(), 1);
-    // Clones are the same future too.
+    // Clones of a shared future are the same future too.
+    let (a, b) = (a.share(), b.share());
     let sets = wait(
         vec![b.clone(), b.clone(), a.clone()],
         Some(Duration::ZERO),

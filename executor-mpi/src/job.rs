@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use executor_core::{
-    BackendError, BrokenExecutor, CodecError, CodecStage, Promise, Start, TaskError,
+    BackendError, BrokenExecutor, CodecError, CodecStage, TaskError,
+    backend::{Promise, Start},
 };
 
 use executor_process::task_model::DecodeFn;

@@ -46,9 +46,9 @@
 //! ```
 //!
 //! If MPI cannot spawn (Debian's MPICH cannot; OpenMPI without a free slot per worker says
-//! `MPI_ERR_SPAWN`), `spawn` returns [`InitError::Spawn`] with MPI's reason and a hint, not an
-//! abort. `spawn` is for a program started as one process: in a job of several ranks it is an
-//! error (use [`init`]).
+//! `MPI_ERR_SPAWN`), `spawn` returns a [`BuildError`] of kind [`BuildErrorKind::Spawn`] with
+//! MPI's reason and a hint, not an abort. `spawn` is for a program started as one process: in a
+//! job of several ranks it is an error (use [`init`]).
 //!
 //! ```no_run
 //! use executor_core::{Executor, Shutdown, Submit};
@@ -124,5 +124,6 @@ mod transport;
 mod worker;
 
 pub use crate::pool::{MpiPoolBuilder, MpiPoolExecutor};
-pub use crate::session::{InitError, Session, init, spawn};
+pub use crate::session::{Session, init, spawn};
+pub use executor_core::{BuildError, BuildErrorKind};
 pub use executor_process::{Call, RemoteFn, register_task, remote_fn};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use executor_core::{
-    BrokenExecutor, Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
+    BrokenExecutor, CancelHandle, Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
 };
 use serde::Serialize;
 
@@ -15,9 +15,6 @@ use executor_process::task_model::{Call, RemoteFn, prepare};
 use crate::initializer::Initializer;
 use crate::job::{Job, TypedPromise};
 use crate::session::Link;
-
-/// Cancels a job's future (`Future::cancel`): `true` if it was still pending.
-type Canceller = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// What a pool shares with the progress thread: which of its jobs have not ended.
 pub(crate) struct PoolState {
@@ -37,7 +34,7 @@ struct PoolInner {
     shutdown: bool,
     /// Set when its initializer failed: the pool refuses tasks.
     broken: Option<BrokenExecutor>,
-    outstanding: HashMap<u64, Canceller>,
+    outstanding: HashMap<u64, CancelHandle>,
 }
 
 impl PoolState {
@@ -107,6 +104,7 @@ const DEFAULT_TASKS_PER_WORKER: usize = 64;
 /// let pool = session.builder().tasks_per_worker(4).build();
 /// # drop(pool);
 /// ```
+#[must_use = "a builder does nothing until `build` is called"]
 #[derive(Clone)]
 pub struct MpiPoolBuilder {
     link: Arc<Link>,
@@ -181,9 +179,9 @@ impl MpiPoolBuilder {
                 ))),
             ),
         };
-        MpiPoolExecutor {
-            link: self.link.clone(),
-            state: Arc::new(PoolState {
+        MpiPoolExecutor::new(
+            self.link.clone(),
+            Arc::new(PoolState {
                 id: self.link.next_id(),
                 initializer,
                 inner: Mutex::new(PoolInner {
@@ -195,7 +193,7 @@ impl MpiPoolBuilder {
                 tasks_per_worker: self.tasks_per_worker,
                 task_nanos: AtomicU64::new(0),
             }),
-        }
+        )
     }
 }
 
@@ -230,15 +228,51 @@ impl fmt::Debug for MpiPoolBuilder {
 ///     let session = executor_mpi::init().expect("launched with mpirun -n 2 or more");
 ///     let pool = session.pool();
 ///     assert_eq!(pool.call(cube, 3).unwrap().result(), Ok(27));
-///     pool.shutdown(Shutdown::default());
+///     pool.shutdown(Shutdown::wait());
 /// }
 /// ```
+///
+/// Cheap to clone: clones share one pool. Dropping the last clone behaves as
+/// `shutdown(Shutdown::wait())`: it waits for every task this pool accepted and did not cancel,
+/// even after `shutdown(Shutdown::no_wait())`, except on the progress thread (a done-callback
+/// owned it), where it does not wait. See
+/// [Dropping the last handle](executor_core::Executor#dropping-the-last-handle). The worker
+/// ranks are the [`Session`](crate::Session)'s: its drop, after the pools', ends the job.
+#[derive(Clone)]
 pub struct MpiPoolExecutor {
+    link: Arc<Link>,
+    state: Arc<PoolState>,
+    /// Shared by the clones; its drop is the last handle's drop.
+    _last: Arc<LastHandle>,
+}
+
+/// Dropped with the last [`MpiPoolExecutor`] handle.
+struct LastHandle {
     link: Arc<Link>,
     state: Arc<PoolState>,
 }
 
+impl Drop for LastHandle {
+    fn drop(&mut self) {
+        // Without waiting, the session's drop (which usually follows at the end of `main`)
+        // would fail the tasks still queued.
+        shut_down(&self.link, &self.state, Shutdown::wait());
+    }
+}
+
 impl MpiPoolExecutor {
+    fn new(link: Arc<Link>, state: Arc<PoolState>) -> Self {
+        let last = Arc::new(LastHandle {
+            link: link.clone(),
+            state: state.clone(),
+        });
+        MpiPoolExecutor {
+            link,
+            state,
+            _last: last,
+        }
+    }
+
     /// Calls the registered function `function` with `args` on a worker rank (a tuple for
     /// functions of several arguments).
     #[allow(clippy::type_complexity)]
@@ -288,10 +322,7 @@ impl<T: Task + Serialize> Submit<T> for MpiPoolExecutor {
         };
         let (promise, future) = Future::pending();
         let id = self.link.next_id();
-        let canceller: Canceller = {
-            let future = future.clone();
-            Arc::new(move || future.cancel())
-        };
+        let canceller = future.cancel_handle();
         {
             let mut inner = self.state.lock();
             if inner.shutdown {
@@ -327,35 +358,7 @@ impl Executor for MpiPoolExecutor {
     /// started. With `wait`, blocks until every task this pool accepted ended (not when called
     /// from a done-callback, which runs on the progress thread).
     fn shutdown(&self, how: Shutdown) {
-        let cancellers: Vec<(u64, Canceller)> = {
-            let mut inner = self.state.lock();
-            inner.shutdown = true;
-            if how.cancel_futures {
-                inner
-                    .outstanding
-                    .iter()
-                    .map(|(id, cancel)| (*id, cancel.clone()))
-                    .collect()
-            } else {
-                Vec::new()
-            }
-        };
-        // No lock held: cancelling runs done-callbacks, which may call back into the pool.
-        for (id, cancel) in cancellers {
-            if cancel() {
-                self.state.job_ended(id);
-            }
-        }
-        if how.wait && !self.link.on_progress_thread() {
-            let mut inner = self.state.lock();
-            while !inner.outstanding.is_empty() {
-                inner = self
-                    .state
-                    .ended
-                    .wait(inner)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-        }
+        shut_down(&self.link, &self.state, how);
     }
 
     fn is_shutdown(&self) -> bool {
@@ -363,10 +366,35 @@ impl Executor for MpiPoolExecutor {
     }
 }
 
-impl Drop for MpiPoolExecutor {
-    /// Shuts down without waiting: accepted tasks still run.
-    fn drop(&mut self) {
-        self.state.lock().shutdown = true;
+/// [`Executor::shutdown`] of a pool, also run by its last handle's drop.
+fn shut_down(link: &Link, state: &PoolState, how: Shutdown) {
+    let cancellers: Vec<(u64, CancelHandle)> = {
+        let mut inner = state.lock();
+        inner.shutdown = true;
+        if how.cancel_futures {
+            inner
+                .outstanding
+                .iter()
+                .map(|(id, cancel)| (*id, cancel.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        }
+    };
+    // No lock held: cancelling runs done-callbacks, which may call back into the pool.
+    for (id, cancel) in cancellers {
+        if cancel.cancel() {
+            state.job_ended(id);
+        }
+    }
+    if how.wait && !link.on_progress_thread() {
+        let mut inner = state.lock();
+        while !inner.outstanding.is_empty() {
+            inner = state
+                .ended
+                .wait(inner)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
     }
 }
 

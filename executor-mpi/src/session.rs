@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
-use executor_core::BrokenExecutor;
+use executor_core::{BrokenExecutor, BuildError, BuildErrorKind};
 use mpi::Threading;
 
 use crate::dynamic;
@@ -17,55 +17,6 @@ use crate::pool::{MpiPoolBuilder, MpiPoolExecutor};
 use crate::progress::{self, Command, HandshakeError, Health};
 use crate::transport::{Ending, Peers, Transport};
 use crate::worker;
-
-/// Why [`init`] (or [`spawn`]) gave no session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum InitError {
-    /// `init` was already called in this process (MPI can be initialised once).
-    AlreadyInitialized,
-    /// `MPI_Init_thread` failed, or MPI was already initialised by someone else.
-    Mpi(String),
-    /// [`init`] in a job of a single rank, so there is no worker to run tasks: launch with
-    /// `mpirun -n 2` or more, or use [`spawn`].
-    NoWorkers,
-    /// A worker rank runs a different build (its task registry differs from rank 0's).
-    RegistryMismatch {
-        /// The first rank found different, in the workers' `MPI_COMM_WORLD`.
-        rank: i32,
-    },
-    /// Not every worker rank answered in time.
-    HandshakeTimeout,
-    /// [`spawn`] could not start the workers: MPI's reason, and a hint. Typical causes: the
-    /// MPI library cannot spawn (Debian's MPICH without a process manager that supports it),
-    /// or OpenMPI has no free slots (`mpirun --oversubscribe`, or for a program started without
-    /// `mpirun`, `OMPI_MCA_rmaps_base_oversubscribe=1`).
-    Spawn(String),
-}
-
-impl fmt::Display for InitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InitError::AlreadyInitialized => write!(f, "executor_mpi::init was already called"),
-            InitError::Mpi(message) => write!(f, "MPI could not be initialised: {message}"),
-            InitError::NoWorkers => write!(
-                f,
-                "the MPI job has one rank and so no workers: run it with `mpirun -n 2` or more, \
-                 or use executor_mpi::spawn"
-            ),
-            InitError::RegistryMismatch { rank } => write!(
-                f,
-                "rank {rank} runs a different build (its task registry differs from rank 0's)"
-            ),
-            InitError::HandshakeTimeout => {
-                write!(f, "not every worker rank answered the handshake in time")
-            }
-            InitError::Spawn(message) => write!(f, "MPI could not spawn the workers: {message}"),
-        }
-    }
-}
-
-impl std::error::Error for InitError {}
 
 /// What rank 0's handles share with its progress thread.
 pub(crate) struct Link {
@@ -263,7 +214,7 @@ enum Role {
 ///     pool.shutdown(Shutdown::default());
 /// }
 /// ```
-pub fn init() -> Result<Session, InitError> {
+pub fn init() -> Result<Session, BuildError> {
     start(Launch::PreLaunched)
 }
 
@@ -275,7 +226,7 @@ pub fn init() -> Result<Session, InitError> {
 /// reaches `spawn` (or [`init`]) it finds its parent, serves tasks until the session ends, then
 /// finalises MPI and exits: it never returns there.
 ///
-/// Spawning can fail (an [`InitError::Spawn`] with MPI's reason): Debian's MPICH cannot spawn;
+/// Spawning can fail (a [`BuildError`] of kind [`BuildErrorKind::Spawn`] with MPI's reason): Debian's MPICH cannot spawn;
 /// OpenMPI wants a free slot per worker, so add `--oversubscribe` to `mpirun` when there are
 /// more processes than cores (started without `mpirun`, set
 /// `OMPI_MCA_rmaps_base_oversubscribe=1`). In a job of more than one rank, use [`init`].
@@ -294,16 +245,19 @@ pub fn init() -> Result<Session, InitError> {
 ///     pool.shutdown(Shutdown::default());
 /// }
 /// ```
-pub fn spawn(max_workers: usize) -> Result<Session, InitError> {
+pub fn spawn(max_workers: usize) -> Result<Session, BuildError> {
     start(Launch::Spawn(max_workers))
 }
 
 /// Initialises MPI on the progress thread and finds this process's role: see [`init`].
-fn start(launch: Launch) -> Result<Session, InitError> {
+fn start(launch: Launch) -> Result<Session, BuildError> {
     if INITIALIZED.swap(true, Ordering::AcqRel) {
-        return Err(InitError::AlreadyInitialized);
+        return Err(BuildError::new(
+            BuildErrorKind::Environment,
+            "executor_mpi::init was already called",
+        ));
     }
-    let (role_sender, role) = mpsc::channel::<Result<Role, InitError>>();
+    let (role_sender, role) = mpsc::channel::<Result<Role, BuildError>>();
     let (command_sender, commands) = mpsc::channel::<Command>();
     let (phase_sender, phases) = mpsc::channel::<Phase>();
     let health = Arc::new(Health::default());
@@ -314,8 +268,10 @@ fn start(launch: Launch) -> Result<Session, InitError> {
             // The progress thread makes every MPI call, so MPI_THREAD_FUNNELED is enough.
             let Some((universe, _level)) = mpi::initialize_with_threading(Threading::Funneled)
             else {
-                let _ = role_sender.send(Err(InitError::Mpi(
-                    "MPI_Init_thread failed or MPI was already initialised".into(),
+                let _ = role_sender.send(Err(BuildError::new(
+                    BuildErrorKind::Environment,
+                    "MPI could not be initialised: MPI_Init_thread failed or MPI was already \
+                     initialised",
                 )));
                 return;
             };
@@ -339,10 +295,18 @@ fn start(launch: Launch) -> Result<Session, InitError> {
                     }
                     Err(error) => {
                         let _ = role_sender.send(Err(match error {
-                            HandshakeError::Mismatch(worker) => InitError::RegistryMismatch {
-                                rank: transport.rank_of_worker(worker),
-                            },
-                            HandshakeError::Timeout => InitError::HandshakeTimeout,
+                            HandshakeError::Mismatch(worker) => BuildError::new(
+                                BuildErrorKind::Handshake,
+                                format!(
+                                    "rank {} runs a different build (its task registry differs \
+                                     from rank 0's)",
+                                    transport.rank_of_worker(worker)
+                                ),
+                            ),
+                            HandshakeError::Timeout => BuildError::new(
+                                BuildErrorKind::Handshake,
+                                "not every worker rank answered the handshake in time",
+                            ),
                         }));
                         // The caller drops the command sender: this stops the workers that
                         // answered.
@@ -366,7 +330,13 @@ fn start(launch: Launch) -> Result<Session, InitError> {
             }
             let _ = phase_sender.send(Phase::Finalized);
         })
-        .map_err(|error| InitError::Mpi(format!("cannot start the progress thread: {error}")))?;
+        .map_err(|error| {
+            BuildError::with_source(
+                BuildErrorKind::Spawn,
+                "could not start the MPI progress thread",
+                error,
+            )
+        })?;
     let progress_thread = thread.thread().id();
     match role.recv() {
         Ok(Ok(Role::Leader(workers))) => Ok(Session {
@@ -397,13 +367,16 @@ fn start(launch: Launch) -> Result<Session, InitError> {
         Err(_) => {
             drop(command_sender);
             let _ = thread.join();
-            Err(InitError::Mpi("the progress thread died".into()))
+            Err(BuildError::new(
+                BuildErrorKind::Environment,
+                "the MPI progress thread died while initialising MPI",
+            ))
         }
     }
 }
 
 /// Who this process talks to: its parent if it was spawned, else per `launch`.
-fn find_peers(launch: Launch, universe: &mpi::environment::Universe) -> Result<Peers, InitError> {
+fn find_peers(launch: Launch, universe: &mpi::environment::Universe) -> Result<Peers, BuildError> {
     use mpi::topology::Communicator;
 
     if let Some(parent) = dynamic::parent() {
@@ -411,26 +384,37 @@ fn find_peers(launch: Launch, universe: &mpi::environment::Universe) -> Result<P
     }
     let world = universe.world();
     match launch {
-        Launch::PreLaunched if world.size() < 2 => Err(InitError::NoWorkers),
-        Launch::PreLaunched => Ok(Peers::World(world)),
-        Launch::Spawn(0) => Err(InitError::Spawn(
-            "max_workers is 0: spawn at least one worker".into(),
+        Launch::PreLaunched if world.size() < 2 => Err(BuildError::new(
+            BuildErrorKind::Environment,
+            "the MPI job has one rank and so no workers: run it with `mpirun -n 2` or more, \
+             or use executor_mpi::spawn",
         )),
-        Launch::Spawn(_) if world.size() > 1 => Err(InitError::Spawn(format!(
+        Launch::PreLaunched => Ok(Peers::World(world)),
+        Launch::Spawn(0) => Err(BuildError::new(
+            BuildErrorKind::InvalidConfig,
+            "max_workers must be greater than 0",
+        )),
+        Launch::Spawn(_) if world.size() > 1 => Err(BuildError::new(
+            BuildErrorKind::Environment,
+            format!(
             "the job already has {} ranks: spawn is for a program started as one process; \
              with `mpirun -n N` use executor_mpi::init",
-            world.size()
-        ))),
+                world.size()
+            ),
+        )),
         Launch::Spawn(count) => dynamic::spawn_this_binary(count)
             .map(Peers::Children)
             .map_err(|message| {
-                InitError::Spawn(format!(
-                    "{message} (hint: OpenMPI needs a free slot per worker: add \
+                BuildError::new(
+                    BuildErrorKind::Spawn,
+                    format!(
+                        "MPI could not spawn the workers: {message} (hint: OpenMPI needs a free slot per worker: add \
                      --oversubscribe to mpirun, or set OMPI_MCA_rmaps_base_oversubscribe=1 \
                      when started without mpirun; Debian's MPICH cannot spawn: launch with \
                      `mpirun -n {}` and use executor_mpi::init)",
-                    count + 1
-                ))
+                        count + 1
+                    ),
+                )
             }),
     }
 }

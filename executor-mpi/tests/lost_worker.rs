@@ -34,7 +34,7 @@ fn run_checks() -> ExitCode {
     let started = Instant::now();
     println!("\nrunning 1 test");
     let name = "lost_worker_breaks_the_session";
-    let outcome = executor_core::catch_panic(|| {
+    let outcome = executor_core::backend::catch_panic(|| {
         let pool = session.pool();
         assert_eq!(pool.call(echo, 1).unwrap().result_timeout(PATIENCE), Ok(1));
         let fatal = pool.call(exit_worker, 3).expect("accepted");

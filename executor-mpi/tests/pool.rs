@@ -257,6 +257,30 @@ fn unregistered_initializer_breaks_the_pool_at_once(_: &MpiPoolExecutor, session
     }
 }
 
+/// Clones share one pool; the last one's drop waits for what the pool accepted, even after a
+/// `shutdown` that did not wait (the suite's watchdog bounds that wait).
+fn clones_share_one_pool_and_the_last_drop_waits(_: &MpiPoolExecutor, session: &Session) {
+    let pool = session.pool();
+    let other = pool.clone();
+    drop(pool);
+    assert!(
+        !other.is_shutdown(),
+        "dropping one clone shut the pool down"
+    );
+    let futures: Vec<_> = (0..50u64)
+        .map(|x| other.call(square, x).expect("accepted"))
+        .collect();
+    other.shutdown(Shutdown::no_wait());
+    drop(other);
+    for (x, future) in (0u64..).zip(&futures) {
+        assert!(
+            future.done(),
+            "task {x} was not done when the last drop returned"
+        );
+        assert_eq!(future.result(), Ok(x * x));
+    }
+}
+
 type Check = fn(&MpiPoolExecutor, &Session);
 
 const CHECKS: &[(&str, Check)] = &[
@@ -299,6 +323,10 @@ const CHECKS: &[(&str, Check)] = &[
         "unregistered_initializer_breaks_the_pool_at_once",
         unregistered_initializer_breaks_the_pool_at_once,
     ),
+    (
+        "clones_share_one_pool_and_the_last_drop_waits",
+        clones_share_one_pool_and_the_last_drop_waits,
+    ),
 ];
 
 fn main() -> ExitCode {
@@ -312,7 +340,7 @@ fn run_checks() -> ExitCode {
     // On every rank (workers serve inside `init`): hide the deliberate panics.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !executor_core::payload_message(info.payload()).contains(DELIBERATE) {
+        if !executor_core::backend::payload_message(info.payload()).contains(DELIBERATE) {
             previous(info);
         }
     }));
@@ -322,7 +350,7 @@ fn run_checks() -> ExitCode {
     println!("\nrunning {} tests", CHECKS.len() + 1);
     for (name, check) in CHECKS {
         let pool = session.pool();
-        let outcome = executor_core::catch_panic(|| check(&pool, &session));
+        let outcome = executor_core::backend::catch_panic(|| check(&pool, &session));
         pool.shutdown(Shutdown::default());
         match outcome {
             Ok(()) => {

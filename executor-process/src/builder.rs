@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use executor_core::{Task, TaskError};
+use executor_core::{BuildError, BuildErrorKind, Task, TaskError};
 use serde::Serialize;
 
 use crate::codec;
@@ -61,6 +61,7 @@ pub(crate) struct Initializer {
 ///     .expect("worker processes start");
 /// # drop(pool);
 /// ```
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct ProcessPoolBuilder {
     max_workers: Option<usize>,
     executable: Option<PathBuf>,
@@ -210,21 +211,37 @@ impl ProcessPoolBuilder {
     /// started; the handshake completes in the background (tasks wait for it).
     pub fn build(self) -> Result<ProcessPool, BuildError> {
         if std::env::var_os(WORKER_ENV).is_some() {
-            return Err(BuildError(Kind::UninitializedWorker));
+            return Err(BuildError::new(
+                BuildErrorKind::Environment,
+                "this process was started as a worker, but executor_process::init() was not \
+                 called at the top of main (refusing to start workers recursively)",
+            ));
         }
         let max_workers = match self.max_workers {
-            Some(0) => return Err(BuildError(Kind::Invalid("max_workers must be at least 1"))),
+            Some(0) => {
+                return Err(BuildError::new(
+                    BuildErrorKind::InvalidConfig,
+                    "max_workers must be greater than 0",
+                ));
+            }
             Some(n) => n,
             None => thread::available_parallelism().map_or(1, NonZeroUsize::get),
         };
         if self.max_tasks_per_child == Some(0) {
-            return Err(BuildError(Kind::Invalid(
-                "max_tasks_per_child must be at least 1",
-            )));
+            return Err(BuildError::new(
+                BuildErrorKind::InvalidConfig,
+                "max_tasks_per_child must be greater than 0",
+            ));
         }
         let executable = match self.executable {
             Some(path) => path,
-            None => std::env::current_exe().map_err(|e| BuildError(Kind::Spawn(e)))?,
+            None => std::env::current_exe().map_err(|e| {
+                BuildError::with_source(
+                    BuildErrorKind::Spawn,
+                    "could not find the current executable to start as a worker",
+                    e,
+                )
+            })?,
         };
         let initializer = self.initializer.transpose()?;
         let config = Config {
@@ -248,14 +265,24 @@ impl ProcessPoolBuilder {
             thread::Builder::new()
                 .name("executor-process-supervisor".to_string())
                 .spawn(move || supervisor::run(shared, receiver))
-                .map_err(|e| BuildError(Kind::Spawn(e)))?
+                .map_err(|e| {
+                    BuildError::with_source(
+                        BuildErrorKind::Spawn,
+                        "could not start the supervisor thread",
+                        e,
+                    )
+                })?
         };
         shared.adopt_thread(supervisor);
         shared.start();
         if let Some(error) = shared.wait_for_spawns() {
             shared.shutdown(true);
             shared.wait_until_stopped();
-            return Err(BuildError(Kind::Spawn(error)));
+            return Err(BuildError::with_source(
+                BuildErrorKind::Spawn,
+                "could not start a worker process",
+                error,
+            ));
         }
         Ok(ProcessPool::from_shared(shared))
     }
@@ -279,11 +306,20 @@ where
     T::Error: fmt::Debug,
 {
     let registered = Registry::get().lookup::<T>().ok_or_else(|| {
-        BuildError(Kind::Initializer(
-            not_registered(std::any::type_name::<T>()),
-        ))
+        BuildError::new(
+            BuildErrorKind::Initializer,
+            format!(
+                "invalid initializer: {}",
+                not_registered(std::any::type_name::<T>())
+            ),
+        )
     })?;
-    let payload = codec::encode(&task).map_err(|e| BuildError(Kind::Initializer(e)))?;
+    let payload = codec::encode(&task).map_err(|e| {
+        BuildError::new(
+            BuildErrorKind::Initializer,
+            format!("invalid initializer: {e}"),
+        )
+    })?;
     let decode = registered.decode;
     let judge = move |reply: Reply| -> Result<(), String> {
         match reply {
@@ -305,50 +341,4 @@ where
         payload,
         judge: Box::new(judge),
     })
-}
-
-/// Why a pool could not be built.
-pub struct BuildError(Kind);
-
-enum Kind {
-    Invalid(&'static str),
-    Initializer(String),
-    Spawn(std::io::Error),
-    UninitializedWorker,
-}
-
-impl BuildError {
-    /// `true` if the worker executable could not be started.
-    pub fn is_spawn(&self) -> bool {
-        matches!(self.0, Kind::Spawn(_))
-    }
-}
-
-impl fmt::Debug for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BuildError({self})")
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Kind::Invalid(message) => write!(f, "invalid process pool setting: {message}"),
-            Kind::Initializer(message) => write!(f, "invalid initializer: {message}"),
-            Kind::Spawn(error) => write!(f, "could not start a worker process: {error}"),
-            Kind::UninitializedWorker => f.write_str(
-                "this process was started as a worker, but executor_process::init() was not \
-                 called at the top of main (refusing to start workers recursively)",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for BuildError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.0 {
-            Kind::Spawn(error) => Some(error),
-            _ => None,
-        }
-    }
 }

@@ -4,7 +4,7 @@
 //! Every call into user `Serialize`/`Deserialize` code goes through here, with panics caught, so
 //! a misbehaving implementation fails one task instead of a worker or the parent's threads.
 
-use executor_core::catch_panic;
+use executor_core::backend::catch_panic;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -33,23 +33,25 @@ use crate::supervisor::Command;
 use crate::sys::{self, ProcessHandle};
 
 thread_local! {
-    static POOL_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// The pool (by [`Shared::id`]) this thread belongs to; 0 on other threads.
+    static POOL_THREAD: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Marks the current thread as one of a pool's own threads.
-pub(crate) fn mark_pool_thread() {
-    POOL_THREAD.with(|flag| flag.set(true));
+/// Marks the current thread as one of `shared`'s own threads.
+pub(crate) fn mark_pool_thread(shared: &Shared) {
+    POOL_THREAD.with(|pool| pool.set(shared.id()));
 }
 
-/// `true` on a pool's own threads, where `shutdown(wait)` must not block (it would wait for
-/// the very thread that delivers results, for example from a done-callback).
-pub(crate) fn on_pool_thread() -> bool {
-    POOL_THREAD.with(Cell::get)
+/// `true` on `shared`'s own threads, where `shutdown(wait)` and the last handle's drop must not
+/// block: they would wait for the very thread that delivers results, for example from a
+/// done-callback. Another pool's threads may wait for this one.
+pub(crate) fn on_pool_thread(shared: &Shared) -> bool {
+    POOL_THREAD.with(Cell::get) == shared.id()
 }
 
 /// The connection thread's body: starts worker `worker`'s process, then serves it.
 pub(crate) fn start(shared: Arc<Shared>, worker: u64) {
-    mark_pool_thread();
+    mark_pool_thread(&shared);
     match spawn::spawn_worker(&shared.config) {
         Ok(child) => {
             let process = Arc::new(ProcessHandle::new(child.pid));

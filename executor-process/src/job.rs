@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use executor_core::{
-    BackendError, BrokenExecutor, CodecError, CodecStage, Promise, Start, TaskError, WorkerExit,
+    BackendError, BrokenExecutor, CodecError, CodecStage, TaskError, WorkerExit,
+    backend::{Promise, Start},
 };
 
 use crate::protocol::{RemoteFailure, Reply};

@@ -42,7 +42,7 @@
 //!     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
 //!     assert_eq!(pool.call(is_prime, 17).unwrap().result(), Ok(true));
 //!     assert_eq!(pool.submit(Checksum(vec![1, 2, 3])).unwrap().result(), Ok(6));
-//!     pool.shutdown(Shutdown::default());
+//!     pool.shutdown(Shutdown::wait());
 //! }
 //! ```
 //!
@@ -84,11 +84,12 @@ mod sys;
 pub mod task_model;
 mod worker;
 
-pub use crate::builder::{BuildError, ProcessPoolBuilder};
+pub use crate::builder::ProcessPoolBuilder;
 pub use crate::bytes::Bytes;
 pub use crate::pool::{ProcessPool, SubmitOptions};
 pub use crate::remote_fn::{Call, RemoteFn};
 pub use crate::worker::init;
+pub use executor_core::{BuildError, BuildErrorKind};
 
 /// Defines the worker entry point for test binaries that use the default libtest harness.
 ///

@@ -4,8 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use executor_core::backend::Chunk;
 use executor_core::{
-    Chunk, ChunkFutures, Executor, Future, Map, MapOptions, Shutdown, Submit, SubmitError, Task,
+    ChunkFutures, Executor, Future, Map, MapOptions, Shutdown, Submit, SubmitError, Task,
 };
 use serde::Serialize;
 
@@ -44,7 +45,7 @@ use crate::sys;
 ///     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
 ///     let future = pool.call(collatz_steps, 27).unwrap();
 ///     assert_eq!(future.result(), Ok(111));
-///     pool.shutdown(Shutdown::default());
+///     pool.shutdown(Shutdown::wait());
 /// }
 /// ```
 ///
@@ -55,10 +56,54 @@ use crate::sys;
 /// travel in one message follows their measured duration, as for submitted tasks (at most
 /// [`max_batch`](ProcessPoolBuilder::max_batch)), whatever the `chunksize`.
 ///
-/// Dropping the pool shuts it down without waiting: queued tasks still run and the workers exit
-/// once idle. Call `shutdown(Shutdown::default())` to wait for that.
+/// # Clones and dropping the last handle
+///
+/// Cheap to clone: clones share one pool. Dropping the last clone shuts the pool down and waits
+/// until every accepted task that was not cancelled has finished and every worker was reaped,
+/// even after an earlier `shutdown(Shutdown::no_wait())`; on one of the pool's own threads (a
+/// done-callback owned the last clone) it does not wait. The rule is the same for every pool:
+/// see [Dropping the last handle](executor_core::Executor#dropping-the-last-handle).
+///
+/// ```no_run
+/// use executor_core::Submit;
+/// use executor_process::ProcessPool;
+///
+/// fn double(x: u64) -> u64 { x * 2 }
+/// executor_process::remote_fn!(double);
+///
+/// fn main() {
+///     executor_process::init();
+///     let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+///     let other = pool.clone();
+///     drop(pool); // not the last handle: the pool stays open
+///     let future = other.call(double, 21).unwrap();
+///     drop(other); // the last one: waits for the task and the worker
+///     assert_eq!(future.result(), Ok(42));
+/// }
+/// ```
+#[derive(Clone)]
 pub struct ProcessPool {
     shared: Arc<Shared>,
+    /// Shared by the clones; its drop is the last handle's drop. A separate field (rather than
+    /// reaching `shared` through it) because the pool's own threads hold `shared` too, and only
+    /// user handles decide when the pool ends.
+    _last: Arc<LastHandle>,
+}
+
+/// Dropped with the last [`ProcessPool`] handle.
+struct LastHandle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for LastHandle {
+    fn drop(&mut self) {
+        // Without waiting, `main` returning would end the process and its workers with it
+        // (they die with their parent), losing every queued task.
+        self.shared.shutdown(false);
+        if !on_pool_thread(&self.shared) {
+            self.shared.wait_until_stopped();
+        }
+    }
 }
 
 /// Per-task settings for [`ProcessPool::submit_with`].
@@ -94,7 +139,13 @@ impl ProcessPool {
     }
 
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
-        ProcessPool { shared }
+        let last = Arc::new(LastHandle {
+            shared: shared.clone(),
+        });
+        ProcessPool {
+            shared,
+            _last: last,
+        }
     }
 
     /// Submits `task` with per-task options.
@@ -226,7 +277,7 @@ impl Executor for ProcessPool {
     /// worker was reaped (not when called from a done-callback, which runs on a pool thread).
     fn shutdown(&self, how: Shutdown) {
         self.shared.shutdown(how.cancel_futures);
-        if how.wait && !on_pool_thread() {
+        if how.wait && !on_pool_thread(&self.shared) {
             self.shared.wait_until_stopped();
         }
     }
@@ -287,12 +338,6 @@ fn job<T: Task + Serialize>(
         Job::new(registered.index, payload, timeout, promise),
         future,
     ))
-}
-
-impl Drop for ProcessPool {
-    fn drop(&mut self) {
-        self.shared.shutdown(false);
-    }
 }
 
 impl fmt::Debug for ProcessPool {

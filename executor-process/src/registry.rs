@@ -19,7 +19,10 @@ use std::convert::Infallible;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::OnceLock;
 
-use executor_core::{Chunk, ChunkOutput, CodecError, CodecStage, PanicInfo, Task, TaskError};
+use executor_core::{
+    CodecError, CodecStage, PanicInfo, Task, TaskError,
+    backend::{Chunk, ChunkOutput},
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -191,7 +194,7 @@ where
         codec::decode::<T>(bytes)
             .map_err(decode_failure)
             .and_then(|task| {
-                let outcome = WireOutcome::from_result(executor_core::run_caught(task));
+                let outcome = WireOutcome::from_result(executor_core::backend::run_caught(task));
                 codec::encode(&outcome).map_err(encode_failure)
             }),
     )
@@ -220,7 +223,7 @@ where
                 let outcomes: Vec<WireOutcome<T::Output, T::Error>> = chunk
                     .0
                     .into_iter()
-                    .map(|task| WireOutcome::from_result(executor_core::run_caught(task)))
+                    .map(|task| WireOutcome::from_result(executor_core::backend::run_caught(task)))
                     .collect();
                 codec::encode(&outcomes).map_err(encode_failure)
             }),
@@ -248,7 +251,7 @@ where
         codec::decode::<A>(bytes)
             .map_err(decode_failure)
             .and_then(|args| {
-                let result = executor_core::catch_panic(move || call(args))
+                let result = executor_core::backend::catch_panic(move || call(args))
                     .map_err(TaskError::<Infallible>::Panicked);
                 codec::encode(&WireOutcome::from_infallible(result)).map_err(encode_failure)
             }),
@@ -268,7 +271,7 @@ where
                 let outcomes: Vec<WireOutcome<R, Never>> = args
                     .into_iter()
                     .map(|a| {
-                        let result = executor_core::catch_panic(|| call(a))
+                        let result = executor_core::backend::catch_panic(|| call(a))
                             .map_err(TaskError::<Infallible>::Panicked);
                         WireOutcome::from_infallible(result)
                     })

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 
-use executor_core::{Chunk, Task};
+use executor_core::{Task, backend::Chunk};
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 

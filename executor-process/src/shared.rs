@@ -157,6 +157,12 @@ impl Shared {
         })
     }
 
+    /// An identity for the thread-local that remembers which pool a thread serves (never 0;
+    /// unique while the pool lives, and its threads keep it alive).
+    pub(crate) fn id(&self) -> usize {
+        self as *const Shared as usize
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock would be a bug in this module; the state stays usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())

@@ -53,7 +53,7 @@ enum Timer {
 
 /// The supervisor thread's body.
 pub(crate) fn run(shared: Arc<Shared>, commands: Receiver<Command>) {
-    connection::mark_pool_thread();
+    connection::mark_pool_thread(&shared);
     let mut timers: BTreeMap<(Instant, u64), Timer> = BTreeMap::new();
     let mut sequence = 0u64;
     loop {

@@ -4,11 +4,12 @@
 
 mod common;
 
+use std::error::Error;
 use std::time::Duration;
 
 use common::{Gate, Probe, outcome};
 use executor_core::{CodecStage, Executor, Shutdown, Submit, Task, TaskError};
-use executor_process::ProcessPool;
+use executor_process::{BuildErrorKind, ProcessPool};
 use libtest_mimic::Failed;
 use serde::de::{self, Deserializer};
 use serde::ser::{self, Serializer};
@@ -348,7 +349,9 @@ fn worker_binary_cannot_start() -> Result<(), Failed> {
         .worker_executable("/nonexistent/executor-process-worker")
         .build()
         .unwrap_err();
-    assert!(error.is_spawn(), "{error}");
+    assert_eq!(error.kind(), BuildErrorKind::Spawn, "{error}");
+    assert_eq!(error.to_string(), "could not start a worker process");
+    assert!(error.source().is_some(), "the OS error is the source");
     Ok(())
 }
 

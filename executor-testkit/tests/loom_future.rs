@@ -12,7 +12,7 @@ mod tests {
     use std::sync::Arc as StdArc;
     use std::task::{Context, Wake, Waker};
 
-    use executor_core::{Future, Start, State, TaskError};
+    use executor_core::{Future, State, TaskError, backend::Start};
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use loom::thread;
@@ -146,7 +146,7 @@ mod tests {
                 assert_eq!(promise.start(), Ok(Start::Run));
                 drop(promise);
             });
-            assert_eq!(future.into_result(), Err(TaskError::Abandoned));
+            assert_eq!(future.join(), Err(TaskError::Abandoned));
             dropper.join().unwrap();
         });
     }

@@ -12,7 +12,8 @@ use std::thread;
 use std::time::Duration;
 
 use executor_core::{
-    Future, MapOptions, Promise, ReturnWhen, Start, Submit, TaskError, as_completed_within,
+    Future, MapOptions, ReturnWhen, SharedFuture, Submit, TaskError, as_completed_within,
+    backend::{Promise, Start},
     fallible, wait,
 };
 use executor_testkit::FixedPool;
@@ -37,6 +38,8 @@ macro_rules! regressions {
 }
 
 type F = Future<u32, u32>;
+/// Clones of one future are the same future: the input repeats futures through these.
+type S = SharedFuture<u32, u32>;
 
 /// How one future of a case starts out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +118,13 @@ fn distinct(picks: &[(usize, usize)]) -> Vec<usize> {
 }
 
 /// Which future a returned reference is a clone of.
-fn which(copies: &[[F; 2]], f: &F) -> usize {
+/// Two clones of `future`, made shared.
+fn twice(future: F) -> [S; 2] {
+    let shared = future.share();
+    [shared.clone(), shared]
+}
+
+fn which(copies: &[[S; 2]], f: &S) -> usize {
     copies
         .iter()
         .position(|pair| pair.iter().any(|c| std::ptr::eq(c, f)))
@@ -128,8 +137,9 @@ proptest! {
     #[test]
     fn wait_partitions_its_input((kinds, picks) in futures_and_picks(), mode in return_when()) {
         let made: Vec<_> = kinds.iter().enumerate().map(|(i, &k)| make(i as u32, k)).collect();
-        let copies: Vec<[F; 2]> = made.iter().map(|(_, f)| [f.clone(), f.clone()]).collect();
-        let input: Vec<&F> = picks.iter().map(|&(i, c)| &copies[i][c]).collect();
+        let (promises, futures): (Vec<_>, Vec<_>) = made.into_iter().unzip();
+        let copies: Vec<[S; 2]> = futures.into_iter().map(twice).collect();
+        let input: Vec<&S> = picks.iter().map(|&(i, c)| &copies[i][c]).collect();
         let order = distinct(&picks);
         let expected_done: Vec<usize> = order.iter().copied().filter(|&i| kinds[i].done()).collect();
         let expected_not_done: Vec<usize> =
@@ -154,7 +164,7 @@ proptest! {
             prop_assert_eq!(sets.done.len(), expected_done.len());
             prop_assert_eq!(sets.not_done.len(), expected_not_done.len());
         }
-        drop(made);
+        drop(promises);
     }
 
     #[test]
@@ -165,8 +175,8 @@ proptest! {
     ) {
         let made: Vec<_> = kinds.iter().enumerate().map(|(i, &k)| make(i as u32, k)).collect();
         let (promises, futures): (Vec<_>, Vec<_>) = made.into_iter().unzip();
-        let copies: Vec<[F; 2]> = futures.iter().map(|f| [f.clone(), f.clone()]).collect();
-        let input: Vec<&F> = picks.iter().map(|&(i, c)| &copies[i][c]).collect();
+        let copies: Vec<[S; 2]> = futures.into_iter().map(twice).collect();
+        let input: Vec<&S> = picks.iter().map(|&(i, c)| &copies[i][c]).collect();
         let order = distinct(&picks);
 
         let iter = as_completed_within(input.iter().copied(), BOUND);
@@ -183,20 +193,20 @@ proptest! {
         let completion_order: Vec<usize> =
             to_complete.iter().copied().filter(|i| order.contains(i)).collect();
         let yielded: Vec<usize> = thread::scope(|s| {
-            let futures = &futures;
+            let copies = &copies;
             let kinds = &kinds;
             let to_complete = &to_complete;
             s.spawn(move || {
                 let mut promises = promises;
                 for &i in to_complete {
                     if cancel_some && kinds[i] == Kind::Pending && i % 2 == 0 {
-                        assert!(futures[i].cancel());
+                        assert!(copies[i][0].cancel());
                     } else {
                         promises[i].take().unwrap().set_result(i as u32).unwrap();
                     }
                 }
             });
-            iter.map(|item| item.map(|f| which(&copies, f)))
+            iter.map(|item| item.map(|f| which(copies, f)))
                 .collect::<Result<Vec<_>, _>>()
                 .expect("every future completes well within the bound")
         });

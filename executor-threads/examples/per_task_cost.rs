@@ -88,7 +88,7 @@ fn t1(pool: &ThreadPool) {
 
 fn t2(pool: &ThreadPool) {
     for _ in 0..T2_ROUNDS {
-        pool.submit(noop as fn()).unwrap().into_result().unwrap();
+        pool.submit(noop as fn()).unwrap().join().unwrap();
     }
 }
 

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use executor_core::{BuildError, BuildErrorKind};
+
 use crate::idle::MAX_THREADS;
 use crate::pool::{Config, ThreadPool};
 
@@ -113,12 +115,17 @@ impl ThreadPoolBuilder {
     pub fn build(self) -> Result<ThreadPool, BuildError> {
         let max_workers = match self.max_workers {
             None => default_max_workers(),
-            Some(0) => return Err(BuildError::ZeroWorkers),
+            Some(0) => {
+                return Err(BuildError::new(
+                    BuildErrorKind::InvalidConfig,
+                    "max_workers must be greater than 0",
+                ));
+            }
             Some(n) if n > MAX_THREADS => {
-                return Err(BuildError::TooManyWorkers {
-                    requested: n,
-                    limit: MAX_THREADS,
-                });
+                return Err(BuildError::new(
+                    BuildErrorKind::InvalidConfig,
+                    format!("max_workers is {n}, at most {MAX_THREADS} are supported"),
+                ));
             }
             Some(n) => n,
         };
@@ -149,41 +156,3 @@ pub(crate) fn default_max_workers() -> usize {
     let cpus = crate::sync::thread::available_parallelism().map_or(1, |n| n.get());
     (cpus + 4).min(32)
 }
-
-/// Why [`ThreadPoolBuilder::build`] refused its configuration.
-///
-/// ```
-/// use executor_threads::{BuildError, ThreadPool};
-/// let err = ThreadPool::builder().max_workers(0).build().unwrap_err();
-/// assert_eq!(err, BuildError::ZeroWorkers);
-/// assert_eq!(err.to_string(), "max_workers must be greater than 0");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// `max_workers(0)`.
-    ZeroWorkers,
-    /// More workers than the pool can count.
-    TooManyWorkers {
-        /// What was asked for.
-        requested: usize,
-        /// The most a pool can have.
-        limit: usize,
-    },
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BuildError::ZeroWorkers => f.write_str("max_workers must be greater than 0"),
-            BuildError::TooManyWorkers { requested, limit } => {
-                write!(
-                    f,
-                    "max_workers is {requested}, at most {limit} are supported"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for BuildError {}

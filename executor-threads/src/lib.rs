@@ -31,7 +31,7 @@
 //! # How it works
 //!
 //! - Jobs go into one lock-free FIFO (`crossbeam_deque::Injector`). A job is an
-//!   [`executor_core::Job`]: the task lives inside its future's shared cell, so a submit
+//!   [`executor_core::backend::Job`]: the task lives inside its future's shared cell, so a submit
 //!   allocates once, and the caller, who usually drops the last handle, frees the cell on the
 //!   thread that allocated it. A pending future whose task captures a `usize` holds about
 //!   144 bytes of heap, queue slot included, plus the 16-byte handle its caller keeps
@@ -61,7 +61,8 @@ mod registry;
 mod sync;
 mod worker;
 
-pub use crate::builder::{BuildError, InitializerOutcome, ThreadPoolBuilder};
+pub use crate::builder::{InitializerOutcome, ThreadPoolBuilder};
 pub use crate::pool::ThreadPool;
 #[cfg(all(feature = "rayon", not(executor_loom)))]
 pub use crate::rayon::RayonExecutor;
+pub use executor_core::{BuildError, BuildErrorKind};

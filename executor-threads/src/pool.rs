@@ -7,7 +7,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::time::Duration;
 
-use executor_core::{BrokenExecutor, Executor, Future, Job, Shutdown, Submit, SubmitError, Task};
+use executor_core::{
+    BrokenExecutor, Executor, Future, Shutdown, Submit, SubmitError, Task, backend::Job,
+};
 
 use crate::builder::{Initializer, ThreadPoolBuilder};
 use crate::idle::{Dispatch, Idle};
@@ -178,9 +180,10 @@ impl Drop for Handle {
         // On one of the pool's own threads (a task or callback held the last handle) waiting
         // would mean waiting for ourselves: let the workers finish the queue and exit.
         let wait = !worker::is_pool_thread(&self.shared);
-        self.shared.shutdown(Shutdown {
-            wait,
-            cancel_futures: false,
+        self.shared.shutdown(if wait {
+            Shutdown::wait()
+        } else {
+            Shutdown::no_wait()
         });
     }
 }
@@ -193,15 +196,9 @@ impl Drop for Handle {
 ///
 /// # Dropping the last handle
 ///
-/// Dropping the last clone behaves as `shutdown(wait = true)`: queued tasks still run and the
-/// drop returns once every thread has exited, the way a Python `with` block (or the
-/// interpreter's exit hook) ends a `ThreadPoolExecutor`, and the way `std::thread::scope` ends
-/// its threads. The reasons: a Rust process does not wait for its threads at exit, so a
-/// no-wait drop would silently lose queued work when `main` returns, and would leave threads
-/// running after the pool is gone. The exception: if the last handle is dropped *on one of the
-/// pool's own threads* (a task or callback owned it), the drop does not wait, since a thread
-/// cannot join itself; the workers still finish the queue and exit. Call
-/// [`shutdown`](Executor::shutdown) with `wait = false` first if you want the drop not to block.
+/// Dropping the last clone behaves as `shutdown(Shutdown::wait())` and joins the threads,
+/// except on one of the pool's own threads, where it does not wait: the rule for every pool,
+/// and why, is in [Dropping the last handle](Executor#dropping-the-last-handle).
 ///
 /// # Deadlocks that stay possible
 ///
@@ -220,7 +217,7 @@ impl Drop for Handle {
 /// let futures: Vec<_> = (0..4u64).map(|i| pool.submit(move || i * i).unwrap()).collect();
 /// let total: u64 = as_completed(&futures).map(|f| f.result().unwrap()).sum();
 /// assert_eq!(total, 0 + 1 + 4 + 9);
-/// pool.shutdown(Shutdown::default());
+/// pool.shutdown(Shutdown::wait());
 /// assert_eq!(pool.thread_count(), 0);
 /// ```
 #[derive(Clone)]

@@ -9,7 +9,9 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use executor_core::{Executor, Future, Job, Shutdown, Submit, SubmitError, Task};
+use executor_core::{
+    BuildError, BuildErrorKind, Executor, Future, Shutdown, Submit, SubmitError, Task, backend::Job,
+};
 
 use crate::job::{Abort, abort};
 use crate::lifecycle::Lifecycle;
@@ -115,9 +117,10 @@ struct Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         let wait = self.shared.running_here() == 0;
-        self.shared.shutdown(Shutdown {
-            wait,
-            cancel_futures: false,
+        self.shared.shutdown(if wait {
+            Shutdown::wait()
+        } else {
+            Shutdown::no_wait()
         });
     }
 }
@@ -128,9 +131,10 @@ impl Drop for Handle {
 ///
 /// Tasks start in submission order. `shutdown(wait = true)` returns once every accepted task
 /// has finished (rayon's threads belong to rayon: they are not joined; an owned pool's threads
-/// exit after the last handle is dropped). Dropping the last handle behaves as
-/// `shutdown(wait = true)`, except on a thread running one of its tasks, as for
-/// [`ThreadPool`](crate::ThreadPool).
+/// exit after the last handle is dropped). Cheap to clone: clones share one executor. Dropping
+/// the last handle behaves as `shutdown(Shutdown::wait())`, except on a thread running one of
+/// its tasks (then it does not wait): see
+/// [Dropping the last handle](executor_core::Executor#dropping-the-last-handle).
 ///
 /// Tasks block rayon threads while they run: blocking tasks on the global pool slow every
 /// other rayon user of the process, so prefer an own pool for them.
@@ -175,11 +179,25 @@ impl RayonExecutor {
         Self::with(Some(pool))
     }
 
-    /// Builds a pool from `builder` and runs tasks on it.
-    pub fn from_builder(
-        builder: rayon::ThreadPoolBuilder,
-    ) -> Result<Self, rayon::ThreadPoolBuildError> {
-        Ok(Self::new(builder.build()?))
+    /// Builds a pool from `builder` and runs tasks on it. rayon's own error is the
+    /// [`BuildError`]'s source.
+    ///
+    /// ```
+    /// use executor_threads::RayonExecutor;
+    ///
+    /// let executor = RayonExecutor::from_builder(rayon::ThreadPoolBuilder::new().num_threads(2))?;
+    /// assert_eq!(executor.current_num_threads(), 2);
+    /// # Ok::<(), executor_threads::BuildError>(())
+    /// ```
+    pub fn from_builder(builder: rayon::ThreadPoolBuilder) -> Result<Self, BuildError> {
+        let pool = builder.build().map_err(|error| {
+            BuildError::with_source(
+                BuildErrorKind::Spawn,
+                "could not build the rayon thread pool",
+                error,
+            )
+        })?;
+        Ok(Self::new(pool))
     }
 
     /// Runs tasks on rayon's global pool.

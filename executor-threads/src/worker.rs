@@ -13,7 +13,7 @@
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use executor_core::{Job, catch_panic};
+use executor_core::backend::{Job, catch_panic};
 
 use crate::idle::Next;
 use crate::job::{Abort, abort};

@@ -31,7 +31,9 @@ fn busy_pool() -> (ThreadPool, Latch, executor_core::Future<()>) {
 #[test]
 fn queued_work_still_runs_after_shutdown() {
     let (pool, gate, running) = busy_pool();
-    let queued: Vec<_> = (0..10).map(|i| pool.submit(move || i).unwrap()).collect();
+    let queued: Vec<_> = (0..10)
+        .map(|i| pool.submit(move || i).unwrap().share())
+        .collect();
     pool.shutdown(NO_WAIT);
     assert!(pool.is_shutdown());
     gate.open();
@@ -47,7 +49,9 @@ fn queued_work_still_runs_after_shutdown() {
 #[test]
 fn cancel_futures_cancels_queued_work_at_once_and_wakes_waiters() {
     let (pool, gate, running) = busy_pool();
-    let queued: Vec<_> = (0..10).map(|i| pool.submit(move || i).unwrap()).collect();
+    let queued: Vec<_> = (0..10)
+        .map(|i| pool.submit(move || i).unwrap().share())
+        .collect();
     let callbacks = Arc::new(AtomicUsize::new(0));
     for f in &queued {
         let callbacks = callbacks.clone();

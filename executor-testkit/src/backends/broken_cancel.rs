@@ -1,8 +1,10 @@
 //! [`BrokenCancel`]: a deliberately broken backend, kept as a test fixture to prove that the
-//! conformance suite can fail. It forgets the one rule of [`Start`](executor_core::Start): it runs
+//! conformance suite can fail. It forgets the one rule of [`Start`](executor_core::backend::Start): it runs
 //! a task even after its future was cancelled.
 
-use executor_core::{Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task, run_caught};
+use executor_core::{
+    Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task, backend::run_caught,
+};
 
 use crate::backends::FixedPool;
 

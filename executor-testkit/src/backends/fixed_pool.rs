@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use executor_core::{
-    Executor, Future, Rejected, Shutdown, Start, Submit, SubmitError, Task, run_caught,
+    Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
+    backend::{Start, run_caught},
 };
 
 /// `n` worker threads taking tasks from one queue in submission order.

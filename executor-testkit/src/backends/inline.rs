@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use executor_core::{
-    Executor, Future, Rejected, Shutdown, Start, Submit, SubmitError, Task, run_caught,
+    Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
+    backend::{Start, run_caught},
 };
 
 /// Runs every task to completion inside `submit`; the returned future is already done.

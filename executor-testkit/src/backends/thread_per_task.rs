@@ -5,13 +5,14 @@ use std::cell::Cell;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use executor_core::{
-    Executor, Future, Rejected, Shutdown, Start, Submit, SubmitError, Task, run_caught,
+    Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
+    backend::{Start, run_caught},
 };
 
 /// Runs every task on a thread of its own, started by `submit`.
 ///
 /// How to write a backend, in three steps:
-/// 1. `submit` makes a [`Future::pending`] pair, hands the [`Promise`](executor_core::Promise)
+/// 1. `submit` makes a [`Future::pending`] pair, hands the [`Promise`](executor_core::backend::Promise)
 ///    and the task to a worker, and returns the future (or hands the task back with a
 ///    [`SubmitError`] after shutdown);
 /// 2. the worker calls `promise.start()`, and only if it says [`Start::Run`] runs the task with

@@ -75,12 +75,16 @@ pub fn done_first_then_completion_order<E: TestExecutor>(
     assert!(iter.next().is_none(), "three futures, three yields");
 }
 
-/// Clones of one future come out once.
+/// References to one future, and clones of one shared future, come out once.
 pub fn duplicates_yield_once<E: TestExecutor>(make: Factory<'_, E>, _caps: &Capabilities) {
     let fx = Fixture::new(make);
     let f = fx.submit(TestTask::Return(1));
-    let iter = as_completed([f.clone(), f.clone(), f]);
-    assert_eq!(iter.len(), 1, "duplicates must collapse");
+    let iter = as_completed([&f, &f, &f]);
+    assert_eq!(iter.len(), 1, "duplicate references must collapse");
+    assert_eq!(iter.count(), 1);
+    let shared = f.share();
+    let iter = as_completed([shared.clone(), shared.clone(), shared]);
+    assert_eq!(iter.len(), 1, "clones of a shared future must collapse");
     assert_eq!(iter.count(), 1);
 }
 
@@ -151,7 +155,7 @@ pub fn cancellation_wakes_the_iterator<E: TestExecutor>(make: Factory<'_, E>, ca
     let fx = Fixture::new(make);
     let gate = Gate::new();
     saturate(&fx, &gate, caps);
-    let waiting = queued(&fx, TestTask::Return(1));
+    let waiting = queued(&fx, TestTask::Return(1)).share();
     let watched = waiting.clone();
     let rx = in_thread(move || {
         as_completed([watched])

@@ -24,10 +24,13 @@ super::checks! { "async_await":
 pub fn await_gives_the_value<E: TestExecutor>(make: Factory<'_, E>, _caps: &Capabilities) {
     let fx = Fixture::new(make);
     let future = fx.submit(TestTask::Return(5));
-    // Awaiting does not consume the outcome: a clone and then the original give it again.
+    // Awaiting the unique handle moves the value out.
+    assert_eq!(block_on_timeout(future, PATIENCE), Some(Ok(5)));
+    // Awaiting a shared one gives a copy: a clone and then the original give it again.
+    let shared = fx.submit(TestTask::Return(6)).share();
     assert_eq!(
-        block_on_timeout(async { (future.clone().await, future.await) }, PATIENCE),
-        Some((Ok(5), Ok(5)))
+        block_on_timeout(async { (shared.clone().await, shared.await) }, PATIENCE),
+        Some((Ok(6), Ok(6)))
     );
 }
 
@@ -63,10 +66,10 @@ pub fn dropping_the_awaiting_task_keeps_the_result<E: TestExecutor>(
 ) {
     let fx = Fixture::new(make);
     let gate = Gate::new();
-    let future = fx.submit(gate.task(4));
+    let mut future = fx.submit(gate.task(4));
     started(&gate, 1);
     {
-        let awaiting = pin!(future.clone());
+        let awaiting = pin!(&mut future);
         let waker = thread_waker();
         let polled = awaiting.poll(&mut Context::from_waker(&waker));
         assert!(

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use executor_core::{Shutdown, Submit, TaskError};
 
-use crate::conformance::support::{
-    Fixture, PATIENCE, expect_value, outcome, queued, recv, saturate,
-};
+use crate::conformance::support::{Fixture, PATIENCE, expect_value, queued, recv, saturate};
 use crate::conformance::{Factory, TestExecutor};
 use crate::{Capabilities, Gate, Requirement, TestFuture, TestTask};
 
@@ -197,7 +195,7 @@ pub fn may_cancel_other_futures<E: TestExecutor>(make: Factory<'_, E>, caps: &Ca
     let fx = Fixture::new(make);
     let gate = Gate::new();
     let busy = saturate(&fx, &gate, caps);
-    let waiting = queued(&fx, TestTask::Return(3));
+    let waiting = queued(&fx, TestTask::Return(3)).share();
     let (tx, rx) = mpsc::channel();
     for f in &busy {
         let (tx, waiting) = (tx.clone(), waiting.clone());
@@ -207,7 +205,12 @@ pub fn may_cancel_other_futures<E: TestExecutor>(make: Factory<'_, E>, caps: &Ca
     }
     gate.release(1);
     let cancelled = recv(&rx, "the callback that cancels (deadlock?)");
-    let result = outcome(&waiting, "the future a callback tried to cancel");
+    assert!(
+        waiting.wait_timeout(PATIENCE),
+        "the future a callback tried to cancel is still {}",
+        waiting.state()
+    );
+    let result = waiting.result();
     if cancelled {
         assert_eq!(result, Err(TaskError::Cancelled), "cancel() said true");
     } else {

@@ -99,7 +99,7 @@ pub fn cancel_wakes_blocked_readers<E: TestExecutor>(make: Factory<'_, E>, caps:
     let fx = Fixture::new(make);
     let gate = Gate::new();
     saturate(&fx, &gate, caps);
-    let waiting = queued(&fx, TestTask::Return(1));
+    let waiting = queued(&fx, TestTask::Return(1)).share();
     let (tx, rx) = mpsc::channel();
     let reader = waiting.clone();
     std::thread::spawn(move || tx.send(reader.result()).unwrap());

@@ -113,6 +113,8 @@ pub fn result_read_many_times<E: TestExecutor>(make: Factory<'_, E>, _caps: &Cap
     let failed = fx.submit(TestTask::Fail("x".into()));
     expect_value(&ok, 8, "Return(8)");
     let _ = outcome(&failed, "Fail");
+    assert_eq!(ok.result(), Ok(8), "a repeated read of the unique handle");
+    let (ok, failed) = (ok.share(), failed.share());
     for _ in 0..5 {
         let (a, b) = (ok.clone(), failed.clone());
         assert_eq!(a.result(), Ok(8), "a repeated read through a clone");
@@ -129,7 +131,7 @@ pub fn result_from_many_threads_and_clones<E: TestExecutor>(
 ) {
     let fx = Fixture::new(make);
     let gate = Gate::new();
-    let future = fx.submit(gate.task(21));
+    let future = fx.submit(gate.task(21)).share();
     let readers = 8;
     let barrier = Arc::new(Barrier::new(readers + 1));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -177,5 +179,5 @@ pub fn into_result_moves_the_value<E: TestExecutor>(make: Factory<'_, E>, _caps:
     let fx = Fixture::new(make);
     let future = fx.submit(TestTask::Return(12));
     let _ = outcome(&future, "Return(12)");
-    assert_eq!(future.into_result(), Ok(12));
+    assert_eq!(future.join(), Ok(12));
 }

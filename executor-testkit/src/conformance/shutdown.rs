@@ -5,7 +5,9 @@
 
 use std::sync::mpsc;
 
-use executor_core::{Chunk, Rejected, ReturnWhen, Shutdown, State, Submit, TaskError, wait};
+use executor_core::{
+    Rejected, ReturnWhen, Shutdown, State, Submit, TaskError, backend::Chunk, wait,
+};
 
 use crate::conformance::support::{
     ALL_SHUTDOWNS, Fixture, PATIENCE, expect_cancelled, expect_value, in_thread, nothing_yet,

@@ -171,7 +171,7 @@ pub fn timeout_returns_partial_sets<E: TestExecutor>(make: Factory<'_, E>, _caps
 pub fn blocks_until_completion<E: TestExecutor>(make: Factory<'_, E>, _caps: &Capabilities) {
     let fx = Fixture::new(make);
     let gate = Gate::new();
-    let futures: Vec<_> = (0..3).map(|i| fx.submit(gate.task(i))).collect();
+    let futures: Vec<_> = (0..3).map(|i| fx.submit(gate.task(i)).share()).collect();
     let watched = futures.clone();
     let rx = in_thread(move || {
         let sets = wait(&watched, None, ReturnWhen::AllCompleted);
@@ -189,8 +189,8 @@ pub fn blocks_until_completion<E: TestExecutor>(make: Factory<'_, E>, _caps: &Ca
 /// Clones of one future count once.
 pub fn duplicates_collapse<E: TestExecutor>(make: Factory<'_, E>, _caps: &Capabilities) {
     let fx = Fixture::new(make);
-    let a = fx.submit(TestTask::Return(1));
-    let b = fx.submit(TestTask::Return(2));
+    let a = fx.submit(TestTask::Return(1)).share();
+    let b = fx.submit(TestTask::Return(2)).share();
     let sets = wait(
         [a.clone(), a.clone(), b.clone(), a.clone(), b],
         Some(PATIENCE),
@@ -220,6 +220,7 @@ pub fn cancelled_counts_as_done<E: TestExecutor>(make: Factory<'_, E>, caps: &Ca
     saturate(&fx, &gate, caps);
     let waiting = queued(&fx, TestTask::Return(1));
     assert!(waiting.cancel());
+    let waiting = waiting.share();
     let watched = waiting.clone();
     let rx = in_thread(move || wait([&watched], None, ReturnWhen::AllCompleted).done.len());
     assert_eq!(
@@ -236,7 +237,7 @@ pub fn cancellation_wakes_a_waiter<E: TestExecutor>(make: Factory<'_, E>, caps: 
     let fx = Fixture::new(make);
     let gate = Gate::new();
     saturate(&fx, &gate, caps);
-    let waiting = queued(&fx, TestTask::Return(1));
+    let waiting = queued(&fx, TestTask::Return(1)).share();
     let watched = waiting.clone();
     let rx = in_thread(move || {
         wait([&watched], None, ReturnWhen::FirstCompleted)
