@@ -6,7 +6,7 @@
 
 use crate::error::SubmitError;
 use crate::future::Future;
-use crate::map::{ChunkFutures, Map, MapOptions};
+use crate::map::{Map, MapOptions};
 use crate::task::{Chunk, Task};
 
 /// How [`Executor::shutdown`] behaves: CPython's `shutdown(wait, cancel_futures)`.
@@ -168,50 +168,13 @@ pub trait Submit<T: Task>: Executor {
     /// Schedules `task` and returns its future, or hands the task back if refused.
     fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>>;
 
-    /// Submits one chunk of [`map`](Submit::map)'s tasks (always more than one task).
-    ///
-    /// By default the chunk travels as one [`Chunk`] task ([`ChunkFutures::Whole`]): one queue
-    /// item or message, so whatever the backend applies to a task as a whole (a time limit, the
-    /// loss of a crashed worker) applies to the chunk. A backend with per-task time limits or
-    /// crash isolation overrides this to submit each task with its own future
-    /// ([`ChunkFutures::Items`]), so that `chunksize` changes how tasks travel, not what
-    /// happens to each of them. A refusal covers the whole chunk.
-    ///
-    /// ```
-    /// # use executor_core::{Executor, Future, Shutdown, Submit, SubmitError, Task, run_caught};
-    /// # struct Inline;
-    /// # impl Executor for Inline {
-    /// #     fn shutdown(&self, _how: Shutdown) {}
-    /// #     fn is_shutdown(&self) -> bool { false }
-    /// # }
-    /// # impl<T: Task> Submit<T> for Inline {
-    /// #     fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
-    /// #         Ok(match run_caught(task) { Ok(v) => Future::ready(v), Err(e) => Future::failed(e) })
-    /// #     }
-    /// # }
-    /// use executor_core::ChunkFutures;
-    ///
-    /// // `Inline` runs each task during `submit` and keeps the default: one future per chunk.
-    /// match Inline.submit_chunk(vec![|| 1, || 2]).unwrap() {
-    ///     ChunkFutures::Whole(chunk) => assert_eq!(chunk.join(), Ok(vec![Ok(1), Ok(2)])),
-    ///     ChunkFutures::Items(_) => unreachable!("not overridden"),
-    /// }
-    /// ```
-    fn submit_chunk(&self, tasks: Vec<T>) -> Result<ChunkFutures<T>, SubmitError<Chunk<T>>>
-    where
-        Self: Submit<Chunk<T>>,
-    {
-        Submit::<Chunk<T>>::submit(self, Chunk(tasks)).map(ChunkFutures::Whole)
-    }
-
     /// Runs every task of `tasks` and yields their outcomes in input order.
     ///
     /// Tasks are submitted during this call (all of them, or `buffersize` chunks, refilled as
-    /// results are taken), `chunksize` at a time through [`submit_chunk`](Submit::submit_chunk).
-    /// The `timeout` counts from this call. Each item yields its own outcome; a failing item does
-    /// not end the iteration, but a deadline does (that item yields
-    /// [`TaskError::Timeout`](crate::TaskError) and the rest are cancelled). Dropping the
-    /// iterator cancels the tasks that have not started.
+    /// results are taken), `chunksize` at a time as one [`Chunk`]. The `timeout` counts from this
+    /// call. Each item yields its own outcome; a failing item does not end the iteration, but a
+    /// deadline does (that item yields [`TaskError::Timeout`](crate::TaskError) and the rest are
+    /// cancelled). Dropping the iterator cancels the tasks that have not started.
     fn map<I>(&self, tasks: I, options: MapOptions) -> Map<'_, Self, T, I::IntoIter>
     where
         Self: Submit<Chunk<T>> + Sized,

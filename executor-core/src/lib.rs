@@ -53,7 +53,7 @@ pub use crate::error::{
 };
 pub use crate::executor::{Executor, Shutdown, Submit};
 pub use crate::future::{CancelHandle, Future, SharedFuture};
-pub use crate::map::{ChunkFutures, Map, MapOptions};
+pub use crate::map::{Map, MapOptions};
 pub use crate::state::State;
 pub use crate::task::{Fallible, Task, fallible};
 pub use crate::wait::{ReturnWhen, WaitSets, wait};

@@ -56,14 +56,7 @@ impl MapOptions {
         self
     }
 
-    /// How many tasks are submitted together, through
-    /// [`Submit::submit_chunk`](crate::Submit::submit_chunk).
-    ///
-    /// By default a chunk travels as one [`Chunk`] task (one queue item or message), and a
-    /// backend's limits apply to it as a whole. Backends with per-task time limits or crash
-    /// isolation (the process pool) keep per-item semantics instead: each task keeps its own
-    /// time limit, and a crash or an expiry fails only the task that was running. Either way,
-    /// each task yields its own outcome, in input order.
+    /// How many tasks travel together as one [`Chunk`].
     ///
     /// # Panics
     /// If `chunksize` is zero.
@@ -89,35 +82,6 @@ impl MapOptions {
     }
 }
 
-/// How an executor took one chunk of [`Submit::map`]'s tasks: what
-/// [`Submit::submit_chunk`] returns.
-///
-/// ```
-/// use executor_core::{ChunkFutures, Future};
-///
-/// // What a backend that keeps per-task semantics returns for a chunk of two closures.
-/// let chunk: ChunkFutures<fn() -> u8> = ChunkFutures::Items(vec![Future::ready(1), Future::ready(2)]);
-/// if let ChunkFutures::Items(items) = chunk {
-///     let values: Vec<u8> = items.into_iter().map(|f| f.join().unwrap()).collect();
-///     assert_eq!(values, [1, 2]);
-/// }
-/// ```
-pub enum ChunkFutures<T: Task> {
-    /// The chunk as one [`Chunk`] task, whose value holds each task's outcome.
-    Whole(Future<ChunkOutput<T>>),
-    /// One future per task, in the chunk's order.
-    Items(Vec<Future<T::Output, T::Error>>),
-}
-
-impl<T: Task> fmt::Debug for ChunkFutures<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChunkFutures::Whole(_) => f.write_str("Whole(..)"),
-            ChunkFutures::Items(items) => write!(f, "Items({} futures)", items.len()),
-        }
-    }
-}
-
 /// The most slots [`Map::new`] reserves up front from the input's size hint.
 const MAX_RESERVED_SLOTS: usize = 1 << 20;
 
@@ -130,8 +94,6 @@ enum Slot<T: Task> {
         future: Future<ChunkOutput<T>>,
         len: usize,
     },
-    /// A chunk whose tasks the executor took one by one.
-    Items(Vec<Future<T::Output, T::Error>>),
     Refused {
         reason: Rejected,
         len: usize,
@@ -148,8 +110,6 @@ pub struct Map<'a, X: ?Sized, T: Task, I> {
     deadline: Option<Instant>,
     slots: VecDeque<Slot<T>>,
     current: std::vec::IntoIter<Result<T::Output, TaskError<T::Error>>>,
-    /// Futures of the chunk being read, when the executor took its tasks one by one.
-    items: std::vec::IntoIter<Future<T::Output, T::Error>>,
     /// Items of a failed chunk still to report, with the chunk's error.
     failing: Option<(TaskError<T::Error>, usize)>,
     finished: bool,
@@ -184,7 +144,6 @@ where
             deadline,
             slots: VecDeque::with_capacity(in_flight),
             current: Vec::new().into_iter(),
-            items: Vec::new().into_iter(),
             failing: None,
             finished: false,
         };
@@ -216,11 +175,8 @@ where
             }
             None => {
                 let len = chunk.len();
-                Submit::<T>::submit_chunk(self.executor, chunk)
-                    .map(|submitted| match submitted {
-                        ChunkFutures::Whole(future) => Slot::Submitted { future, len },
-                        ChunkFutures::Items(items) => Slot::Items(items),
-                    })
+                Submit::<Chunk<T>>::submit(self.executor, Chunk(chunk))
+                    .map(|future| Slot::Submitted { future, len })
                     .map_err(|refused| (refused.into_parts().0, len))
             }
         };
@@ -256,19 +212,10 @@ where
     }
 
     fn cancel_all(&mut self) {
-        self.cancel_pending();
-        self.tasks = None;
-    }
-
-    /// One task's outcome, waited for until the map's deadline.
-    fn item(
-        &mut self,
-        future: Future<T::Output, T::Error>,
-    ) -> Result<T::Output, TaskError<T::Error>> {
-        if !self.arrived(&future) {
-            return Err(TaskError::Timeout);
+        for slot in self.slots.drain(..) {
+            slot.cancel();
         }
-        future.join()
+        self.tasks = None;
     }
 }
 
@@ -283,9 +230,6 @@ where
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(item) = self.current.next() {
             return Some(item);
-        }
-        if let Some(future) = self.items.next() {
-            return Some(self.item(future));
         }
         if let Some((error, left)) = self.failing.take() {
             if left > 1 {
@@ -302,13 +246,11 @@ where
         let slot = self.slots.pop_front()?;
         let (outcome, len) = match slot {
             Slot::Refused { reason, len } => (Err(TaskError::Rejected(reason)), len),
-            Slot::Single(future) => return Some(self.item(future)),
-            Slot::Items(items) => {
-                // Its futures are read from `items`, like a finished chunk's values from
-                // `current`, so the chunk no longer counts against `buffersize`.
-                self.items = items.into_iter();
-                let future = self.items.next()?;
-                return Some(self.item(future));
+            Slot::Single(future) => {
+                if !self.arrived(&future) {
+                    return Some(Err(TaskError::Timeout));
+                }
+                return Some(future.join());
             }
             Slot::Submitted { future, len } => {
                 if !self.arrived(&future) {
@@ -364,31 +306,16 @@ impl<T: Task> Slot<T> {
             Slot::Submitted { future, .. } => {
                 future.cancel();
             }
-            Slot::Items(items) => {
-                for future in items {
-                    future.cancel();
-                }
-            }
             Slot::Refused { .. } => {}
-        }
-    }
-}
-
-impl<X: ?Sized, T: Task, I> Map<'_, X, T, I> {
-    /// Cancels every task submitted and not yet read, as far as it has not started.
-    fn cancel_pending(&mut self) {
-        for future in self.items.by_ref() {
-            future.cancel();
-        }
-        for slot in self.slots.drain(..) {
-            slot.cancel();
         }
     }
 }
 
 impl<X: ?Sized, T: Task, I> Drop for Map<'_, X, T, I> {
     fn drop(&mut self) {
-        self.cancel_pending();
+        for slot in self.slots.drain(..) {
+            slot.cancel();
+        }
     }
 }
 

@@ -90,8 +90,7 @@ impl<F> fmt::Debug for Fallible<F> {
 }
 
 /// Several tasks run one after another as one unit: how [`Map`](crate::Map) implements
-/// `chunksize` by default (one queue item, or one message, per chunk; see
-/// [`Submit::submit_chunk`](crate::Submit::submit_chunk)).
+/// `chunksize` (one queue item, or one message, per chunk).
 ///
 /// Each item keeps its own outcome: a panicking or failing item does not affect the others.
 ///

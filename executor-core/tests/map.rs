@@ -2,8 +2,7 @@
 //! traits only: results in input order, `chunksize`, `buffersize` pulling exactly `b + k` inputs
 //! after `k` calls to `next()`, one failing item not ending the iteration, dropping the iterator
 //! cancelling what has not started, the deadline yielding `Timeout` and then ending, and refused
-//! submissions; the same for an executor that takes a chunk's tasks one by one
-//! (`Submit::submit_chunk` returning `ChunkFutures::Items`).
+//! submissions.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -12,9 +11,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use executor_core::{
-    ChunkFutures, Executor, Future, MapOptions, Rejected, Shutdown, Submit, SubmitError, Task,
-    TaskError,
-    backend::{Chunk, Start, run_caught},
+    Executor, Future, MapOptions, Rejected, Shutdown, Submit, SubmitError, Task, TaskError,
+    backend::{Start, run_caught},
     fallible,
 };
 
@@ -121,43 +119,6 @@ impl<T: Task> Submit<T> for OneWorker {
 impl Drop for OneWorker {
     fn drop(&mut self) {
         self.shutdown(Shutdown::default());
-    }
-}
-
-/// A `OneWorker` that takes each task of a chunk as its own task, as the process pool does to
-/// keep per-item time limits and crash isolation.
-struct ItemWise(OneWorker);
-
-impl Executor for ItemWise {
-    fn shutdown(&self, how: Shutdown) {
-        self.0.shutdown(how);
-    }
-    fn is_shutdown(&self) -> bool {
-        self.0.is_shutdown()
-    }
-}
-
-impl<T: Task> Submit<T> for ItemWise {
-    fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
-        self.0.submit(task)
-    }
-
-    fn submit_chunk(&self, tasks: Vec<T>) -> Result<ChunkFutures<T>, SubmitError<Chunk<T>>>
-    where
-        Self: Submit<Chunk<T>>,
-    {
-        if self.is_shutdown() {
-            return Err(SubmitError::new(Rejected::ShutDown, Chunk(tasks)));
-        }
-        let futures = tasks
-            .into_iter()
-            .map(|task| {
-                self.0
-                    .submit(task)
-                    .unwrap_or_else(|_| panic!("no shutdown during the test's map"))
-            })
-            .collect();
-        Ok(ChunkFutures::Items(futures))
     }
 }
 
@@ -491,99 +452,4 @@ fn an_empty_input_yields_nothing() {
     );
     assert_eq!(results.next(), None);
     assert_eq!(executor.submitted.load(Ordering::SeqCst), 0);
-}
-
-/// Tasks 1..n count in `ran` that they ran; task 0 waits at the returned gate.
-fn gated_then_counted(
-    n: usize,
-    ran: &Arc<AtomicUsize>,
-) -> (Gate, Vec<Box<dyn FnOnce() -> usize + Send>>) {
-    let (gate, first) = gated(0);
-    let mut tasks: Vec<Box<dyn FnOnce() -> usize + Send>> = vec![Box::new(first)];
-    for i in 1..n {
-        let ran = ran.clone();
-        tasks.push(Box::new(move || {
-            ran.fetch_add(1, Ordering::SeqCst);
-            i
-        }));
-    }
-    (gate, tasks)
-}
-
-#[test]
-fn chunks_taken_item_by_item_keep_order_and_errors() {
-    let executor = ItemWise(OneWorker::new());
-    let tasks = (0..20u32).map(|i| {
-        fallible(move || {
-            if i % 7 == 3 {
-                Err(format!("item {i}"))
-            } else {
-                Ok(i)
-            }
-        })
-    });
-    let results: Vec<_> = executor
-        .map(tasks, MapOptions::new().chunksize(3).buffersize(2))
-        .collect();
-    let expected: Vec<_> = (0..20u32)
-        .map(|i| {
-            if i % 7 == 3 {
-                Err(TaskError::Failed(format!("item {i}")))
-            } else {
-                Ok(i)
-            }
-        })
-        .collect();
-    assert_eq!(results, expected);
-}
-
-#[test]
-fn dropping_cancels_the_rest_of_a_chunk_taken_item_by_item() {
-    let executor = ItemWise(OneWorker::new());
-    let ran = Arc::new(AtomicUsize::new(0));
-    let (gate, tasks) = gated_then_counted(8, &ran);
-    let results = executor.map(tasks, MapOptions::new().chunksize(4));
-    gate.reached
-        .recv_timeout(BOUND)
-        .expect("the first task starts");
-    drop(results);
-    gate.open.send(()).unwrap();
-    executor.shutdown(Shutdown::default());
-    // Unlike a whole `Chunk`, the first chunk's other tasks had not started: cancelled too.
-    assert_eq!(ran.load(Ordering::SeqCst), 0);
-}
-
-#[test]
-fn the_deadline_cancels_the_rest_of_a_chunk_taken_item_by_item() {
-    let executor = ItemWise(OneWorker::new());
-    let ran = Arc::new(AtomicUsize::new(0));
-    let (gate, tasks) = gated_then_counted(6, &ran);
-    let mut results = executor.map(
-        tasks,
-        MapOptions::new().timeout(Duration::ZERO).chunksize(2),
-    );
-    gate.reached
-        .recv_timeout(BOUND)
-        .expect("the first task starts");
-    assert_eq!(results.next(), Some(Err(TaskError::Timeout)));
-    assert_eq!(results.next(), None);
-    gate.open.send(()).unwrap();
-    drop(results);
-    executor.shutdown(Shutdown::default());
-    assert_eq!(ran.load(Ordering::SeqCst), 0);
-}
-
-#[test]
-fn a_refused_chunk_taken_item_by_item_yields_rejected_per_item() {
-    let executor = ItemWise(OneWorker::new());
-    executor.shutdown(Shutdown::default());
-    let results: Vec<_> = executor
-        .map((0..3).map(|i| move || i), MapOptions::new().chunksize(3))
-        .collect();
-    assert_eq!(results.len(), 3);
-    assert!(
-        results
-            .iter()
-            .all(|r| matches!(r, Err(TaskError::Rejected(Rejected::ShutDown))))
-    );
 }

@@ -27,6 +27,27 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Encodes `value` into `buffer`, replacing its contents (a reused buffer saves an allocation
+/// per value); errors as [`encode`].
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    buffer: &mut Vec<u8>,
+) -> Result<(), String> {
+    let mut taken = std::mem::take(buffer);
+    taken.clear();
+    match catch_panic(move || postcard::to_extend(value, taken)) {
+        Ok(Ok(bytes)) => {
+            *buffer = bytes;
+            Ok(())
+        }
+        Ok(Err(error)) => Err(format!("{}: {error}", std::any::type_name::<T>())),
+        Err(panic) => Err(format!(
+            "{}: the Serialize implementation panicked: {panic}",
+            std::any::type_name::<T>()
+        )),
+    }
+}
+
 /// Decodes a `T` that must span all of `bytes`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     match catch_panic(|| postcard::from_bytes::<T>(bytes)) {

@@ -27,7 +27,7 @@ pub(crate) struct Link {
 enum Outgoing {
     Run {
         generation: u32,
-        jobs: Vec<(u64, u32, Arc<Vec<u8>>)>,
+        jobs: Vec<(u64, u32, u32, Arc<Vec<u8>>)>,
     },
     Exit,
 }
@@ -56,9 +56,10 @@ impl Link {
         &self.progress
     }
 
-    /// Queues batch `generation`: `(id, registry index, encoded task)` each. Call with the
+    /// Queues batch `generation`: `(id, registry index, first item of a chunk, encoded task)`
+    /// each. Call with the
     /// pool's lock held, for an idle worker, after `Progress::begin_batch`.
-    pub(crate) fn queue_run(&self, generation: u32, jobs: Vec<(u64, u32, Arc<Vec<u8>>)>) {
+    pub(crate) fn queue_run(&self, generation: u32, jobs: Vec<(u64, u32, u32, Arc<Vec<u8>>)>) {
         self.queue(Outgoing::Run { generation, jobs });
     }
 
@@ -97,11 +98,11 @@ impl Link {
 }
 
 impl Channel {
-    fn send_run(&mut self, generation: u32, jobs: Vec<(u64, u32, Arc<Vec<u8>>)>) {
+    fn send_run(&mut self, generation: u32, jobs: Vec<(u64, u32, u32, Arc<Vec<u8>>)>) {
         let channel = self;
         let large: usize = jobs
             .iter()
-            .map(|(_, _, payload)| payload.len())
+            .map(|(_, _, _, payload)| payload.len())
             .filter(|&len| len >= SHARED_MEMORY_THRESHOLD)
             .sum();
         let use_arena = large > 0 && large <= MAX_ARENA;
@@ -114,7 +115,7 @@ impl Channel {
         let mut offset = 0;
         let messages = jobs
             .into_iter()
-            .map(|(id, entry, payload)| {
+            .map(|(id, entry, start, payload)| {
                 let payload = if payload.len() < SHARED_MEMORY_THRESHOLD {
                     Payload::Inline(Bytes(payload.to_vec()))
                 } else if use_arena {
@@ -133,7 +134,12 @@ impl Channel {
                 } else {
                     Payload::Shared(IpcSharedMemory::from_bytes(&payload))
                 };
-                JobMessage { id, entry, payload }
+                JobMessage {
+                    id,
+                    entry,
+                    start,
+                    payload,
+                }
             })
             .collect();
         let _ = channel.sender.send(ToWorker::Run {

@@ -4,10 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use executor_core::backend::Chunk;
-use executor_core::{
-    ChunkFutures, Executor, Future, Map, MapOptions, Shutdown, Submit, SubmitError, Task,
-};
+use executor_core::{Executor, Future, Map, MapOptions, Shutdown, Submit, SubmitError, Task};
 use serde::Serialize;
 
 use crate::builder::ProcessPoolBuilder;
@@ -164,12 +161,15 @@ impl ProcessPool {
         if let Some(reason) = self.shared.refusal() {
             return Err(SubmitError::new(reason, task));
         }
-        let timeout = options.timeout.or(self.shared.config.task_timeout);
-        let (job, future) = match job(&task, timeout) {
-            Ok(pair) => pair,
-            Err(failed) => return Ok(failed),
+        let (registered, payload) = match prepare(&task) {
+            Ok(prepared) => prepared,
+            Err(error) => return Ok(Future::failed(error)),
         };
-        match self.shared.submit([job]) {
+        let (promise, future) = Future::pending();
+        let timeout = options.timeout.or(self.shared.config.task_timeout);
+        let promise = Box::new(TypedPromise::new(promise, registered.decode));
+        let job = Job::new(registered.index, payload, timeout, promise);
+        match self.shared.submit(job) {
             Ok(()) => Ok(future),
             Err((reason, job)) => {
                 // The never-seen future is abandoned with the job; the task goes back.
@@ -291,53 +291,6 @@ impl<T: Task + Serialize> Submit<T> for ProcessPool {
     fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
         self.submit_with(task, SubmitOptions::new())
     }
-
-    /// Queues the chunk's tasks as separate jobs, next to each other, under one lock: each keeps
-    /// its own future and time limit, and the batching of queued tasks already fails only the
-    /// running task of a dead worker and re-queues the rest of its batch.
-    fn submit_chunk(&self, tasks: Vec<T>) -> Result<ChunkFutures<T>, SubmitError<Chunk<T>>>
-    where
-        Self: Submit<Chunk<T>>,
-    {
-        if let Some(reason) = self.shared.refusal() {
-            return Err(SubmitError::new(reason, Chunk(tasks)));
-        }
-        let timeout = self.shared.config.task_timeout;
-        let mut jobs = Vec::with_capacity(tasks.len());
-        let futures = tasks
-            .iter()
-            .map(|task| match job(task, timeout) {
-                Ok((job, future)) => {
-                    jobs.push(job);
-                    future
-                }
-                Err(failed) => failed,
-            })
-            .collect();
-        match self.shared.submit(jobs) {
-            Ok(()) => Ok(ChunkFutures::Items(futures)),
-            Err((reason, jobs)) => {
-                drop(jobs);
-                Err(SubmitError::new(reason, Chunk(tasks)))
-            }
-        }
-    }
-}
-
-/// The job that runs `task`, and its future; or its future already failed, when the task cannot
-/// be sent (not registered, or not encodable).
-#[allow(clippy::type_complexity)]
-fn job<T: Task + Serialize>(
-    task: &T,
-    timeout: Option<Duration>,
-) -> Result<(Job, Future<T::Output, T::Error>), Future<T::Output, T::Error>> {
-    let (registered, payload) = prepare(task).map_err(Future::failed)?;
-    let (promise, future) = Future::pending();
-    let promise = Box::new(TypedPromise::new(promise, registered.decode));
-    Ok((
-        Job::new(registered.index, payload, timeout, promise),
-        future,
-    ))
 }
 
 impl fmt::Debug for ProcessPool {

@@ -312,3 +312,17 @@ mod tests {
         assert_eq!(mode, 0o700);
     }
 }
+
+/// The system-wide monotonic clock (`CLOCK_MONOTONIC`, the clock behind `Instant`), in
+/// microseconds: unlike an `Instant`, its readings compare across processes, so a worker can
+/// publish when an item started and the parent can judge it.
+pub(crate) fn monotonic_micros() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; CLOCK_MONOTONIC always exists on the
+    // platforms this module supports.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000
+}
