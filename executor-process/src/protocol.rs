@@ -263,6 +263,12 @@ const COMMITTED: usize = 2;
 const RUNNING: usize = 3;
 const MICROS_MASK: u64 = (1 << 48) - 1;
 
+/// [`sys::coarse_resolution_micros`], asked once.
+fn coarse_lag_micros() -> u64 {
+    static LAG: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LAG.get_or_init(sys::coarse_resolution_micros)
+}
+
 /// The most tasks a batch may hold (positions are 16 bits).
 pub(crate) const MAX_BATCH: usize = u16::MAX as usize;
 
@@ -406,7 +412,7 @@ impl Progress {
     pub(crate) fn item_started(&self, position: u32) {
         let tag = u64::from(position.wrapping_add(1) & 0xFFFF) << 48;
         self.word(RUNNING).store(
-            tag | (sys::monotonic_micros() & MICROS_MASK),
+            tag | (sys::coarse_micros() & MICROS_MASK),
             Ordering::Release,
         );
     }
@@ -445,10 +451,11 @@ impl Progress {
         ((word >> 32) as u32, (word & 0xFFFF_FFFF) as usize)
     }
 
-    /// Parent: when the running item of the chunk started, in microseconds of
+    /// Parent: when the running item of the chunk started at the latest, in microseconds of
     /// [`sys::monotonic_micros`], if the page has its stamp (`None`: it has not stamped it yet,
     /// so it started after this call). Reads `committed` first: a stamp whose tag is below the
-    /// committed count is the previous item's, which is stale.
+    /// committed count is the previous item's, which is stale. The worker stamps with the
+    /// coarse clock, which lags: its resolution is added, so a limit is never judged early.
     pub(crate) fn item_start(&self) -> Option<u64> {
         let (committed, _) = self.committed();
         let word = self.word(RUNNING).load(Ordering::Acquire);
@@ -456,7 +463,8 @@ impl Progress {
         let running = committed.wrapping_add(1) & 0xFFFF;
         // The running item's stamp, or a later item's (it moved on since `committed` was read).
         let ahead = tag.wrapping_sub(running) & 0xFFFF;
-        (word != 0 && ahead < 0x8000).then_some(word & MICROS_MASK)
+        (word != 0 && ahead < 0x8000)
+            .then(|| (word & MICROS_MASK).saturating_add(coarse_lag_micros()))
     }
 
     /// Parent, once the worker is dead: the first `len` bytes of the record area, or `None` if
