@@ -27,7 +27,43 @@ fn collatz_steps(mut n: u64) -> u32 {
     steps
 }
 
-executor_process::remote_fn!(add, collatz_steps);
+/// Appends "index pid" to the log at `log`, then aborts if told to; returns the worker's pid.
+fn logged_step(log: String, index: u64, abort: bool) -> u64 {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .expect("the log opens");
+    writeln!(file, "{index} {}", std::process::id()).expect("the log is written");
+    drop(file);
+    if abort {
+        std::process::abort();
+    }
+    u64::from(std::process::id())
+}
+
+/// `size` bytes, each `index as u8`; aborts instead if told to.
+fn blob(index: u64, size: usize, abort: bool) -> Vec<u8> {
+    if abort {
+        std::process::abort();
+    }
+    vec![index as u8; size]
+}
+
+executor_process::remote_fn!(add, collatz_steps, logged_step, blob);
+
+/// The log of [`logged_step`]: `(index, pid)` per line, in the order the items ran.
+fn read_log(path: &std::path::Path) -> Vec<(u64, u64)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| {
+            let (index, pid) = line.split_once(' ').expect("two fields");
+            (index.parse().unwrap(), pid.parse().unwrap())
+        })
+        .collect()
+}
 
 fn pool(workers: usize, limit: Option<Duration>) -> ProcessPool {
     let builder = ProcessPool::builder().max_workers(workers);
@@ -77,6 +113,115 @@ fn crash_fails_only_the_running_item() -> Result<(), Failed> {
     let [first, second, third] = [pids[0], pids[1], pids[4]];
     assert_eq!(pids, [first, second, second, second, third, third]);
     assert!(first != second && second != third, "{pids:?}");
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
+/// The items a worker finished before it crashed keep the outcomes it computed: they ran once,
+/// on the worker that died, and are not run again; the crashing item is not retried either.
+fn committed_items_keep_their_real_results() -> Result<(), Failed> {
+    let pool = pool(1, None);
+    let dir = Gate::new();
+    let log = dir.dir().join("log");
+    let path = log.to_str().expect("a UTF-8 temp path").to_string();
+    let items = (0..6u64).map(|i| (path.clone(), i, i == 3));
+    let results: Vec<_> = pool.map_fn(logged_step, items, options(6)).collect();
+    let ran = read_log(&log);
+    // Each item ran exactly once, in order.
+    assert_eq!(
+        ran.iter().map(|(index, _)| *index).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4, 5],
+        "{ran:?}"
+    );
+    let pid_of = |index: usize| ran[index].1;
+    let (dead, replacement) = (pid_of(0), pid_of(4));
+    assert_ne!(dead, replacement);
+    assert_eq!([pid_of(1), pid_of(2), pid_of(3)], [dead; 3]);
+    assert_eq!(pid_of(5), replacement);
+    // Items 0..3 report the dead worker's pid: the values it computed, read back after it died.
+    assert_eq!(results[..3], [Ok(dead), Ok(dead), Ok(dead)]);
+    match &results[3] {
+        Err(TaskError::WorkerLost(exit)) => {
+            assert_eq!(u64::from(exit.pid), dead);
+            assert_eq!(exit.signal, Some(libc::SIGABRT));
+        }
+        other => return Err(format!("item 3: expected WorkerLost, got {other:?}").into()),
+    }
+    assert_eq!(results[4..], [Ok(replacement), Ok(replacement)]);
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
+/// Several items of one chunk crash in turn, two of them back to back: each fails alone, every
+/// other item runs once and keeps its result, in order.
+fn several_crashes_in_one_chunk() -> Result<(), Failed> {
+    let pool = pool(1, None);
+    let dir = Gate::new();
+    let log = dir.dir().join("log");
+    let path = log.to_str().expect("a UTF-8 temp path").to_string();
+    let crashes = [1u64, 2, 5, 7];
+    let items = (0..8u64).map(|i| (path.clone(), i, crashes.contains(&i)));
+    let results: Vec<_> = pool.map_fn(logged_step, items, options(8)).collect();
+    let ran = read_log(&log);
+    assert_eq!(
+        ran.iter().map(|(index, _)| *index).collect::<Vec<_>>(),
+        (0..8).collect::<Vec<_>>(),
+        "each item runs once: {ran:?}"
+    );
+    for (i, result) in results.iter().enumerate() {
+        let pid = ran[i].1;
+        if crashes.contains(&(i as u64)) {
+            match result {
+                Err(TaskError::WorkerLost(exit)) => assert_eq!(u64::from(exit.pid), pid),
+                other => return Err(format!("item {i}: expected WorkerLost, got {other:?}").into()),
+            }
+        } else {
+            assert_eq!(result, &Ok(pid), "item {i}");
+        }
+    }
+    // A new worker after each crash: items 0-1 | 2 | 3-5 | 6-7 ran on four processes.
+    let pids: Vec<u64> = ran.iter().map(|(_, pid)| *pid).collect();
+    assert_eq!(pids[0], pids[1]);
+    assert_eq!(pids[3], pids[5]);
+    assert_eq!(pids[6], pids[7]);
+    let distinct: std::collections::BTreeSet<_> = [pids[0], pids[2], pids[3], pids[6]].into();
+    assert_eq!(distinct.len(), 4, "{pids:?}");
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
+/// Outcomes larger than the worker's shared record area travel early, in pieces (one even
+/// alone); a crash after some did keeps all of them.
+fn large_outcomes_survive_a_crash() -> Result<(), Failed> {
+    let pool = pool(1, None);
+    let sizes = [
+        100_000usize,
+        100_000,
+        100_000,
+        400_000,
+        10,
+        100_000,
+        0,
+        50_000,
+    ];
+    let items = (0..8u64).map(|i| (i, sizes[i as usize], i == 6));
+    let results: Vec<_> = pool.map_fn(blob, items, options(8)).collect();
+    for (i, result) in results.into_iter().enumerate() {
+        if i == 6 {
+            assert!(
+                matches!(result, Err(TaskError::WorkerLost(_))),
+                "{result:?}"
+            );
+        } else {
+            assert_eq!(result, Ok(vec![i as u8; sizes[i]]), "item {i}");
+        }
+    }
+    // Without a crash, too.
+    let items = (0..8u64).map(|i| (i, sizes[i as usize], false));
+    let results: Vec<_> = pool.map_fn(blob, items, options(8)).collect();
+    for (i, result) in results.into_iter().enumerate() {
+        assert_eq!(result, Ok(vec![i as u8; sizes[i]]), "item {i}");
+    }
     pool.shutdown(Shutdown::default());
     Ok(())
 }
@@ -181,6 +326,9 @@ test_main!(
     time_limit_applies_to_each_item,
     crash_fails_only_the_running_item,
     expiry_fails_only_the_running_item,
+    committed_items_keep_their_real_results,
+    several_crashes_in_one_chunk,
+    large_outcomes_survive_a_crash,
     order_is_kept_around_failures,
     map_fn_equals_sequential_calls,
     refused_chunk_reports_each_item,

@@ -343,7 +343,8 @@ pub(crate) fn coarse_resolution_micros() -> u64 {
         // SAFETY: `resolution` is a valid, writable timespec.
         let ok = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut resolution) };
         if ok == 0 {
-            return (resolution.tv_sec as u64) * 1_000_000 + (resolution.tv_nsec as u64).div_ceil(1_000);
+            return (resolution.tv_sec as u64) * 1_000_000
+                + (resolution.tv_nsec as u64).div_ceil(1_000);
         }
         // Unknown: assume the slowest common tick (100 Hz).
         10_000
