@@ -272,47 +272,6 @@ fn wait_for_exit(pid: u32) -> ExitStatus {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::PermissionsExt;
-
-    fn is_open(fd: libc::c_int) -> bool {
-        // SAFETY: fcntl(F_GETFD) only reads flags, or fails with EBADF.
-        unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
-    }
-
-    #[test]
-    fn only_descriptors_without_close_on_exec_count_as_inherited() {
-        let owned = std::fs::File::open("/dev/null").unwrap(); // std sets close-on-exec
-        // A descriptor without close-on-exec (dup2 clears the flag), as C code leaves them, at a
-        // number so high that no other test's descriptor takes it once it is closed.
-        let leaked = 900;
-        // SAFETY: dup2 of an open descriptor onto a number this test owns.
-        assert_eq!(unsafe { libc::dup2(owned.as_raw_fd(), leaked) }, leaked);
-        super::close_if_inherited(owned.as_raw_fd());
-        super::close_if_inherited(leaked);
-        assert!(
-            is_open(owned.as_raw_fd()),
-            "a descriptor std owns stays open"
-        );
-        assert!(
-            !is_open(leaked),
-            "a descriptor without close-on-exec is closed"
-        );
-    }
-
-    #[test]
-    fn private_umask_makes_private_directories() {
-        let path =
-            std::env::temp_dir().join(format!("executor-process-umask-{}", std::process::id()));
-        super::with_private_umask(|| std::fs::create_dir(&path)).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        std::fs::remove_dir(&path).unwrap();
-        assert_eq!(mode, 0o700);
-    }
-}
-
 /// The system-wide monotonic clock (`CLOCK_MONOTONIC`, the clock behind `Instant`), in
 /// microseconds: unlike an `Instant`, its readings compare across processes, so a worker can
 /// publish when an item started and the parent can judge it.
@@ -363,4 +322,45 @@ fn clock_micros(clock: libc::clockid_t) -> u64 {
     // SAFETY: `now` is a valid, writable timespec, and `clock` is a clock of this platform.
     unsafe { libc::clock_gettime(clock, &mut now) };
     (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn is_open(fd: libc::c_int) -> bool {
+        // SAFETY: fcntl(F_GETFD) only reads flags, or fails with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+    }
+
+    #[test]
+    fn only_descriptors_without_close_on_exec_count_as_inherited() {
+        let owned = std::fs::File::open("/dev/null").unwrap(); // std sets close-on-exec
+        // A descriptor without close-on-exec (dup2 clears the flag), as C code leaves them, at a
+        // number so high that no other test's descriptor takes it once it is closed.
+        let leaked = 900;
+        // SAFETY: dup2 of an open descriptor onto a number this test owns.
+        assert_eq!(unsafe { libc::dup2(owned.as_raw_fd(), leaked) }, leaked);
+        super::close_if_inherited(owned.as_raw_fd());
+        super::close_if_inherited(leaked);
+        assert!(
+            is_open(owned.as_raw_fd()),
+            "a descriptor std owns stays open"
+        );
+        assert!(
+            !is_open(leaked),
+            "a descriptor without close-on-exec is closed"
+        );
+    }
+
+    #[test]
+    fn private_umask_makes_private_directories() {
+        let path =
+            std::env::temp_dir().join(format!("executor-process-umask-{}", std::process::id()));
+        super::with_private_umask(|| std::fs::create_dir(&path)).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        std::fs::remove_dir(&path).unwrap();
+        assert_eq!(mode, 0o700);
+    }
 }
