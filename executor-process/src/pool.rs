@@ -46,12 +46,22 @@ use crate::sys;
 /// }
 /// ```
 ///
+/// # `map` and chunks
+///
 /// [`map`](Submit::map) (and [`map_fn`](ProcessPool::map_fn)) keeps per-item semantics whatever
-/// the `chunksize`: a chunk's tasks are queued together but as separate tasks, each with its own
-/// future and its own time limit, so a crash or an expiry fails only the task that was running;
-/// the chunk's finished tasks keep their results and its other tasks still run. How many tasks
-/// travel in one message follows their measured duration, as for submitted tasks (at most
-/// [`max_batch`](ProcessPoolBuilder::max_batch)), whatever the `chunksize`.
+/// the `chunksize`, at the cost of a chunk rather than of its items: a chunk travels as one
+/// message and comes back as one, but its worker runs the items one by one and commits each
+/// outcome to shared memory as it finishes. So:
+///
+/// - the pool's time limit ([`task_timeout`](ProcessPoolBuilder::task_timeout)) applies to each
+///   item, not to the chunk: an item that runs past it fails with `TaskError::Expired`;
+/// - a crash or an expiry fails only the item that was running (`WorkerLost`, `Expired`): the
+///   chunk's finished items keep the results the dead worker computed (they do not run again),
+///   and its remaining items run on another worker; the chunk's results come back together,
+///   in order;
+/// - [`Future::interrupt`] and `terminate_workers` still act on whole chunks (a chunk is one
+///   future), and with [`broken_on_worker_death`](ProcessPoolBuilder::broken_on_worker_death)
+///   a crash breaks the pool as for any task.
 ///
 /// # Clones and dropping the last handle
 ///

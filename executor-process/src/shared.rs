@@ -18,7 +18,9 @@
 //!
 //! Worker death: the worker's progress page says which task it had started. If that task has no
 //! result, it is the one that was running: it fails (`WorkerLost`, `Expired`, or cancelled after
-//! an interrupt) and the rest of the batch goes back to the front of the queue. With
+//! an interrupt) and the rest of the batch goes back to the front of the queue. A chunk of `map`
+//! fails only its running item: the chunk keeps its committed items' outcomes and goes back to
+//! the front of the queue for its remaining items (`chunk.rs`). With
 //! `broken_on_worker_death` an unexplained death breaks the pool instead, as in CPython.
 
 use std::collections::VecDeque;

@@ -2,7 +2,8 @@
 //!
 //! The loop receives batches, records each task's id on the progress page before running it,
 //! and sends each outcome back as soon as it is ready (so a crash can be pinned on exactly one
-//! task). It exits when told to, or when the parent's channel closes (the parent died; the
+//! task). A chunk of `map` runs item by item, each item's outcome committed to the progress
+//! page's record area before the next starts, and comes back in one message (see `chunk.rs`). It exits when told to, or when the parent's channel closes (the parent died; the
 //! parent-death signal covers a worker busy in a long task).
 
 use std::io::Write;
