@@ -48,6 +48,23 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     }
 }
 
+/// Encodes `value` at the start of `room` if it fits: its length, or `None` if it does not
+/// fit; errors as [`encode`].
+pub(crate) fn encode_in_place<T: Serialize + ?Sized>(
+    value: &T,
+    room: &mut [u8],
+) -> Result<Option<usize>, String> {
+    match catch_panic(|| postcard::to_slice(value, room).map(|used| used.len())) {
+        Ok(Ok(len)) => Ok(Some(len)),
+        Ok(Err(postcard::Error::SerializeBufferFull)) => Ok(None),
+        Ok(Err(error)) => Err(format!("{}: {error}", std::any::type_name::<T>())),
+        Err(panic) => Err(format!(
+            "{}: the Serialize implementation panicked: {panic}",
+            std::any::type_name::<T>()
+        )),
+    }
+}
+
 /// Decodes a `T` that must span all of `bytes`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     match catch_panic(|| postcard::from_bytes::<T>(bytes)) {

@@ -105,7 +105,7 @@ fn handshake(
     let initializer = shared.config.initializer.as_ref().map(|init| JobMessage {
         id: 0,
         entry: init.entry,
-        start: 0,
+        chunk: None,
         payload: Payload::from_slice(&init.payload),
     });
     let setup = Setup {

@@ -14,7 +14,9 @@ use ipc_channel::ipc::{IpcSender, IpcSharedMemory};
 
 use crate::arena::{Arena, MAX_ARENA};
 use crate::bytes::Bytes;
-use crate::protocol::{JobMessage, Payload, Progress, SHARED_MEMORY_THRESHOLD, ToWorker};
+use crate::protocol::{
+    ChunkRun, JobMessage, Payload, Progress, SHARED_MEMORY_THRESHOLD, ToWorker,
+};
 
 /// A ready worker's connection, as the parent sends on it.
 pub(crate) struct Link {
@@ -27,7 +29,7 @@ pub(crate) struct Link {
 enum Outgoing {
     Run {
         generation: u32,
-        jobs: Vec<(u64, u32, u32, Arc<Vec<u8>>)>,
+        jobs: Vec<(u64, u32, Option<ChunkRun>, Arc<Vec<u8>>)>,
     },
     Exit,
 }
@@ -56,10 +58,10 @@ impl Link {
         &self.progress
     }
 
-    /// Queues batch `generation`: `(id, registry index, first item of a chunk, encoded task)`
+    /// Queues batch `generation`: `(id, registry index, how to run a chunk, encoded task)`
     /// each. Call with the
     /// pool's lock held, for an idle worker, after `Progress::begin_batch`.
-    pub(crate) fn queue_run(&self, generation: u32, jobs: Vec<(u64, u32, u32, Arc<Vec<u8>>)>) {
+    pub(crate) fn queue_run(&self, generation: u32, jobs: Vec<(u64, u32, Option<ChunkRun>, Arc<Vec<u8>>)>) {
         self.queue(Outgoing::Run { generation, jobs });
     }
 
@@ -98,7 +100,7 @@ impl Link {
 }
 
 impl Channel {
-    fn send_run(&mut self, generation: u32, jobs: Vec<(u64, u32, u32, Arc<Vec<u8>>)>) {
+    fn send_run(&mut self, generation: u32, jobs: Vec<(u64, u32, Option<ChunkRun>, Arc<Vec<u8>>)>) {
         let channel = self;
         let large: usize = jobs
             .iter()
@@ -115,7 +117,7 @@ impl Channel {
         let mut offset = 0;
         let messages = jobs
             .into_iter()
-            .map(|(id, entry, start, payload)| {
+            .map(|(id, entry, chunk, payload)| {
                 let payload = if payload.len() < SHARED_MEMORY_THRESHOLD {
                     Payload::Inline(Bytes(payload.to_vec()))
                 } else if use_arena {
@@ -137,7 +139,7 @@ impl Channel {
                 JobMessage {
                     id,
                     entry,
-                    start,
+                    chunk,
                     payload,
                 }
             })

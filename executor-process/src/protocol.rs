@@ -95,11 +95,20 @@ pub(crate) struct JobMessage {
     pub(crate) id: u64,
     /// Its index in the task registry (identical in both processes: the fingerprint says so).
     pub(crate) entry: u32,
-    /// For a chunk of `map`: the first item to run (the items before it already have their
-    /// outcomes in the parent). 0 for other tasks.
-    pub(crate) start: u32,
+    /// For a chunk of `map`: how to run it. `None` for other tasks.
+    pub(crate) chunk: Option<ChunkRun>,
     /// The encoded task.
     pub(crate) payload: Payload,
+}
+
+/// How a worker runs a chunk of `map`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct ChunkRun {
+    /// The first item to run (the items before it already have their outcomes in the parent).
+    pub(crate) start: u32,
+    /// Whether the chunk has a time limit: only then does the worker stamp each item's start
+    /// (a clock reading per item is a cost worth paying only when someone looks at it).
+    pub(crate) timed: bool,
 }
 
 /// Worker to parent.
@@ -479,6 +488,23 @@ impl Progress {
         // SAFETY: the range is within the record area, which lives as long as `self`; by the
         // caller's contract nobody writes it while the slice lives.
         Some(unsafe { std::slice::from_raw_parts(self.records, len) })
+    }
+
+    /// Worker: the record area from `from` on, to encode the next record in place.
+    ///
+    /// # Safety
+    /// Only the worker touches the area while it lives: no other slice of it may be alive
+    /// while this one is.
+    ///
+    /// # Panics
+    /// If `from` exceeds the area.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn room(&self, from: usize) -> &mut [u8] {
+        assert!(from <= self.records_len, "record room out of bounds");
+        // SAFETY: the range is within the record area, which lives as long as `self`; by the
+        // caller's contract no other slice of it is alive, and the parent reads it only once
+        // the worker is dead.
+        unsafe { std::slice::from_raw_parts_mut(self.records.add(from), self.records_len - from) }
     }
 
     /// Worker: the first `len` bytes of the record area.

@@ -56,7 +56,12 @@ pub type RunItemsFn = fn(&[u8], usize, &mut dyn ItemSink) -> Result<(), CodecErr
 pub trait ItemSink {
     /// The next item starts now.
     fn begin(&mut self);
-    /// The encoded outcome of the item that just ran. `false`: stop (the parent is gone).
+    /// Where to encode the outcome of the item that just ran, in place (it may be too small).
+    fn room(&mut self) -> &mut [u8];
+    /// That outcome is the first `len` bytes of [`room`](Self::room). `false`: stop (the
+    /// parent is gone).
+    fn commit_room(&mut self, len: usize) -> bool;
+    /// That outcome, encoded elsewhere (it did not fit the room). `false`: stop.
     fn commit(&mut self, record: &[u8]) -> bool;
 }
 
@@ -326,10 +331,17 @@ where
     for item in items.into_iter().skip(start) {
         sink.begin();
         let outcome = WireOutcome::from_result(call(item));
-        if let Err(message) = codec::encode_into(&outcome, &mut record) {
-            record = ItemFailure::Codec(encode_failure(message)).record();
-        }
-        if !sink.commit(&record) {
+        let encoded = match codec::encode_in_place(&outcome, sink.room()) {
+            Ok(Some(len)) => Ok(Some(len)),
+            Ok(None) => codec::encode_into(&outcome, &mut record).map(|()| None),
+            Err(message) => Err(message),
+        };
+        let go_on = match encoded {
+            Ok(Some(len)) => sink.commit_room(len),
+            Ok(None) => sink.commit(&record),
+            Err(message) => sink.commit(&ItemFailure::Codec(encode_failure(message)).record()),
+        };
+        if !go_on {
             break;
         }
     }

@@ -36,7 +36,8 @@ use crate::builder::Config;
 use crate::job::{Failure, Job, Outcome};
 use crate::link::Link;
 use crate::protocol::{
-    BATCH_BYTES, BATCH_INLINE_BYTES, MAX_BATCH, Progress, Reply, SHARED_MEMORY_THRESHOLD,
+    BATCH_BYTES, BATCH_INLINE_BYTES, ChunkRun, MAX_BATCH, Progress, Reply,
+    SHARED_MEMORY_THRESHOLD,
 };
 use crate::registry::ItemFailure;
 use crate::supervisor::Command;
@@ -383,8 +384,12 @@ impl Shared {
             let messages = batch
                 .iter_mut()
                 .map(|job| {
-                    let start = job.chunk.as_mut().map_or(0, |chunk| chunk.begin_run());
-                    (job.id, job.entry, start, job.payload.clone())
+                    let timed = job.timeout.is_some();
+                    let chunk = job.chunk.as_mut().map(|chunk| ChunkRun {
+                        start: chunk.begin_run(),
+                        timed,
+                    });
+                    (job.id, job.entry, chunk, job.payload.clone())
                 })
                 .collect();
             link.progress().begin_batch(worker.generation, batch.len());

@@ -18,7 +18,7 @@ use crate::bytes::Bytes;
 use crate::chunk::write_varint;
 use crate::connection::receive_spinning;
 use crate::protocol::{
-    FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply,
+    ChunkRun, FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply,
     SHARED_MEMORY_THRESHOLD, Setup, ToWorker,
 };
 use crate::registry::{ItemSink, Registry, RunItemsFn};
@@ -212,16 +212,21 @@ fn run_chunk(
             })));
         }
     };
+    let run = job.chunk.unwrap_or(ChunkRun {
+        start: 0,
+        timed: true,
+    });
     let mut writer = ItemWriter {
         progress,
         results,
+        stamp: run.timed,
         id: job.id,
         used: 0,
         committed: 0,
         sent: 0,
         gone: None,
     };
-    let ran = run_items(bytes, job.start as usize, &mut writer);
+    let ran = run_items(bytes, run.start as usize, &mut writer);
     if let Some(error) = writer.gone {
         return Err(error);
     }
@@ -241,6 +246,8 @@ fn run_chunk(
 struct ItemWriter<'a> {
     progress: &'a Progress,
     results: &'a IpcSender<FromWorker>,
+    /// Whether to stamp each item's start (the chunk has a time limit).
+    stamp: bool,
     id: u64,
     /// Bytes of the record area in use.
     used: usize,
@@ -283,7 +290,23 @@ impl ItemWriter<'_> {
 
 impl ItemSink for ItemWriter<'_> {
     fn begin(&mut self) {
-        self.progress.item_started(self.committed);
+        if self.stamp {
+            self.progress.item_started(self.committed);
+        }
+    }
+
+    fn room(&mut self) -> &mut [u8] {
+        // SAFETY: only this thread touches the record area, and the returned slice borrows
+        // `self` mutably, so no other slice of the area made through `self` is alive with it.
+        unsafe { self.progress.room(self.used) }
+    }
+
+    fn commit_room(&mut self, len: usize) -> bool {
+        debug_assert!(self.used + len <= self.progress.record_area());
+        self.used += len;
+        self.committed += 1;
+        self.progress.commit(self.committed, self.used);
+        true
     }
 
     fn commit(&mut self, record: &[u8]) -> bool {
