@@ -50,19 +50,26 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
 
 /// Encodes `value` at the start of `room` if it fits: its length, or `None` if it does not
 /// fit; errors as [`encode`].
-pub(crate) fn encode_in_place<T: Serialize + ?Sized>(
+///
+/// Does not catch panics, so it can run once per item of a chunk without a guard each: the
+/// caller must run it inside [`catch_panic`] and report a panic with [`panicked`].
+pub(crate) fn encode_in_place_unguarded<T: Serialize + ?Sized>(
     value: &T,
     room: &mut [u8],
 ) -> Result<Option<usize>, String> {
-    match catch_panic(|| postcard::to_slice(value, room).map(|used| used.len())) {
-        Ok(Ok(len)) => Ok(Some(len)),
-        Ok(Err(postcard::Error::SerializeBufferFull)) => Ok(None),
-        Ok(Err(error)) => Err(format!("{}: {error}", std::any::type_name::<T>())),
-        Err(panic) => Err(format!(
-            "{}: the Serialize implementation panicked: {panic}",
-            std::any::type_name::<T>()
-        )),
+    match postcard::to_slice(value, room) {
+        Ok(used) => Ok(Some(used.len())),
+        Err(postcard::Error::SerializeBufferFull) => Ok(None),
+        Err(error) => Err(format!("{}: {error}", std::any::type_name::<T>())),
     }
+}
+
+/// The error message for a `Serialize` implementation of `T` that panicked.
+pub(crate) fn panicked<T: ?Sized>(panic: &executor_core::PanicInfo) -> String {
+    format!(
+        "{}: the Serialize implementation panicked: {panic}",
+        std::any::type_name::<T>()
+    )
 }
 
 /// Decodes a `T` that must span all of `bytes`.

@@ -14,9 +14,7 @@ use ipc_channel::ipc::{IpcSender, IpcSharedMemory};
 
 use crate::arena::{Arena, MAX_ARENA};
 use crate::bytes::Bytes;
-use crate::protocol::{
-    ChunkRun, JobMessage, Payload, Progress, SHARED_MEMORY_THRESHOLD, ToWorker,
-};
+use crate::protocol::{ChunkRun, JobMessage, Payload, Progress, SHARED_MEMORY_THRESHOLD, ToWorker};
 
 /// A ready worker's connection, as the parent sends on it.
 pub(crate) struct Link {
@@ -61,7 +59,11 @@ impl Link {
     /// Queues batch `generation`: `(id, registry index, how to run a chunk, encoded task)`
     /// each. Call with the
     /// pool's lock held, for an idle worker, after `Progress::begin_batch`.
-    pub(crate) fn queue_run(&self, generation: u32, jobs: Vec<(u64, u32, Option<ChunkRun>, Arc<Vec<u8>>)>) {
+    pub(crate) fn queue_run(
+        &self,
+        generation: u32,
+        jobs: Vec<(u64, u32, Option<ChunkRun>, Arc<Vec<u8>>)>,
+    ) {
         self.queue(Outgoing::Run { generation, jobs });
     }
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use executor_core::{
     CodecError, CodecStage, PanicInfo, Task, TaskError, WorkerExit,
-    backend::{Chunk, ChunkOutput},
+    backend::{Chunk, ChunkOutput, catch_panic},
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -327,25 +327,45 @@ where
     E: Serialize,
 {
     let items = codec::decode::<Vec<A>>(bytes).map_err(decode_failure)?;
+    let mut items = items.into_iter().skip(start);
     let mut record = Vec::new();
-    for item in items.into_iter().skip(start) {
-        sink.begin();
-        let outcome = WireOutcome::from_result(call(item));
-        let encoded = match codec::encode_in_place(&outcome, sink.room()) {
-            Ok(Some(len)) => Ok(Some(len)),
-            Ok(None) => codec::encode_into(&outcome, &mut record).map(|()| None),
-            Err(message) => Err(message),
-        };
-        let go_on = match encoded {
-            Ok(Some(len)) => sink.commit_room(len),
-            Ok(None) => sink.commit(&record),
-            Err(message) => sink.commit(&ItemFailure::Codec(encode_failure(message)).record()),
-        };
-        if !go_on {
-            break;
+    loop {
+        // The tasks' panics are caught by `call`; what can still panic is an outcome's
+        // `Serialize`. One guard for the whole loop (re-entered after such a panic, which
+        // fails only that item) instead of one per item.
+        let ran = catch_panic(|| {
+            for item in items.by_ref() {
+                sink.begin();
+                let outcome = WireOutcome::from_result(call(item));
+                let encoded = match codec::encode_in_place_unguarded(&outcome, sink.room()) {
+                    Ok(Some(len)) => Ok(Some(len)),
+                    Ok(None) => codec::encode_into(&outcome, &mut record).map(|()| None),
+                    Err(message) => Err(message),
+                };
+                let go_on = match encoded {
+                    Ok(Some(len)) => sink.commit_room(len),
+                    Ok(None) => sink.commit(&record),
+                    Err(message) => {
+                        sink.commit(&ItemFailure::Codec(encode_failure(message)).record())
+                    }
+                };
+                if !go_on {
+                    return;
+                }
+            }
+        });
+        match ran {
+            Ok(()) => return Ok(()),
+            Err(panic) => {
+                let failure = ItemFailure::Codec(encode_failure(codec::panicked::<
+                    WireOutcome<R, E>,
+                >(&panic)));
+                if !sink.commit(&failure.record()) {
+                    return Ok(());
+                }
+            }
         }
     }
-    Ok(())
 }
 
 /// Runs the worker side of a function entry (for `remote_fn!` expansions).

@@ -36,8 +36,7 @@ use crate::builder::Config;
 use crate::job::{Failure, Job, Outcome};
 use crate::link::Link;
 use crate::protocol::{
-    BATCH_BYTES, BATCH_INLINE_BYTES, ChunkRun, MAX_BATCH, Progress, Reply,
-    SHARED_MEMORY_THRESHOLD,
+    BATCH_BYTES, BATCH_INLINE_BYTES, ChunkRun, MAX_BATCH, Progress, Reply, SHARED_MEMORY_THRESHOLD,
 };
 use crate::registry::ItemFailure;
 use crate::supervisor::Command;

@@ -51,7 +51,31 @@ fn blob(index: u64, size: usize, abort: bool) -> Vec<u8> {
     vec![index as u8; size]
 }
 
-executor_process::remote_fn!(add, collatz_steps, logged_step, blob);
+/// A result whose encoding fails for 2 (an error) and 4 (a panic).
+#[derive(Debug, PartialEq)]
+struct Picky(u64);
+
+impl serde::Serialize for Picky {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            2 => Err(serde::ser::Error::custom("Picky refuses 2")),
+            4 => panic!("Picky panics at 4"),
+            n => serializer.serialize_u64(n),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Picky {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u64::deserialize(deserializer).map(Picky)
+    }
+}
+
+fn picky(n: u64) -> Picky {
+    Picky(n)
+}
+
+executor_process::remote_fn!(add, collatz_steps, logged_step, blob, picky);
 
 /// The log of [`logged_step`]: `(index, pid)` per line, in the order the items ran.
 fn read_log(path: &std::path::Path) -> Vec<(u64, u64)> {
@@ -226,6 +250,25 @@ fn large_outcomes_survive_a_crash() -> Result<(), Failed> {
     Ok(())
 }
 
+/// An item whose result does not encode (an error, or a panic in `Serialize`) fails alone with
+/// `Codec` at `EncodeResult`; the chunk's other items keep their results.
+fn encoding_failure_fails_only_its_item() -> Result<(), Failed> {
+    let pool = pool(1, None);
+    let results: Vec<_> = pool.map_fn(picky, 0..7u64, options(7)).collect();
+    for (i, result) in results.into_iter().enumerate() {
+        match (i, result) {
+            (2 | 4, Err(TaskError::Codec(codec))) => {
+                assert_eq!(codec.stage, executor_core::CodecStage::EncodeResult);
+                assert!(codec.message.contains("Picky"), "{}", codec.message);
+            }
+            (2 | 4, other) => return Err(format!("item {i}: expected Codec, got {other:?}").into()),
+            (_, result) => assert_eq!(result, Ok(Picky(i as u64)), "item {i}"),
+        }
+    }
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
 /// An item that never ends, second in its chunk: it alone expires.
 fn expiry_fails_only_the_running_item() -> Result<(), Failed> {
     let limit = Duration::from_secs(1);
@@ -329,6 +372,7 @@ test_main!(
     committed_items_keep_their_real_results,
     several_crashes_in_one_chunk,
     large_outcomes_survive_a_crash,
+    encoding_failure_fails_only_its_item,
     order_is_kept_around_failures,
     map_fn_equals_sequential_calls,
     refused_chunk_reports_each_item,
