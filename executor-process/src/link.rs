@@ -16,6 +16,10 @@ use crate::arena::{Arena, MAX_ARENA};
 use crate::bytes::Bytes;
 use crate::protocol::{ChunkRun, JobMessage, Payload, Progress, SHARED_MEMORY_THRESHOLD, ToWorker};
 
+/// One task of a batch to send: its id, registry index, how to run it if it is a chunk of `map`,
+/// and its encoded form.
+pub(crate) type SentJob = (u64, u32, Option<ChunkRun>, Arc<Vec<u8>>);
+
 /// A ready worker's connection, as the parent sends on it.
 pub(crate) struct Link {
     channel: Mutex<Channel>,
@@ -25,10 +29,7 @@ pub(crate) struct Link {
 
 /// A message waiting for [`Link::flush`].
 enum Outgoing {
-    Run {
-        generation: u32,
-        jobs: Vec<(u64, u32, Option<ChunkRun>, Arc<Vec<u8>>)>,
-    },
+    Run { generation: u32, jobs: Vec<SentJob> },
     Exit,
 }
 
@@ -59,11 +60,7 @@ impl Link {
     /// Queues batch `generation`: `(id, registry index, how to run a chunk, encoded task)`
     /// each. Call with the
     /// pool's lock held, for an idle worker, after `Progress::begin_batch`.
-    pub(crate) fn queue_run(
-        &self,
-        generation: u32,
-        jobs: Vec<(u64, u32, Option<ChunkRun>, Arc<Vec<u8>>)>,
-    ) {
+    pub(crate) fn queue_run(&self, generation: u32, jobs: Vec<SentJob>) {
         self.queue(Outgoing::Run { generation, jobs });
     }
 
@@ -102,7 +99,7 @@ impl Link {
 }
 
 impl Channel {
-    fn send_run(&mut self, generation: u32, jobs: Vec<(u64, u32, Option<ChunkRun>, Arc<Vec<u8>>)>) {
+    fn send_run(&mut self, generation: u32, jobs: Vec<SentJob>) {
         let channel = self;
         let large: usize = jobs
             .iter()
