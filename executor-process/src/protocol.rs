@@ -543,4 +543,29 @@ mod tests {
         parent.begin_batch(8, 1);
         assert!(worker.claim(8, 0));
     }
+
+    #[test]
+    fn item_stamps_are_told_from_stale_ones() {
+        let parent = Progress::new();
+        let worker = Progress::from_memory(parent.share()).unwrap();
+        worker.begin_items();
+        assert_eq!(parent.item_start(), None, "nothing stamped yet");
+        worker.item_started(0);
+        assert!(parent.item_start().is_some(), "item 0 is stamped");
+        worker.commit(1, 3);
+        assert_eq!(parent.committed(), (1, 3));
+        assert_eq!(
+            parent.item_start(),
+            None,
+            "item 0's stamp is stale once it committed"
+        );
+        worker.item_started(1);
+        assert!(parent.item_start().is_some());
+        // SAFETY: single-threaded test; nothing writes the area meanwhile.
+        unsafe { worker.write_record(0, b"abc") };
+        // SAFETY: as above.
+        assert_eq!(unsafe { parent.records(3) }, Some(&b"abc"[..]));
+        // SAFETY: as above.
+        assert_eq!(unsafe { parent.records(RECORD_AREA + 1) }, None);
+    }
 }

@@ -291,6 +291,30 @@ fn expiry_fails_only_the_running_item() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Items that each stay under the limit push the running item's deadline past the chunk's, more
+/// than once; then an endless item expires, after the committed items, and the item after it
+/// still runs.
+fn expiry_after_committed_items() -> Result<(), Failed> {
+    let limit = Duration::from_secs(1);
+    let pool = pool(1, Some(limit));
+    let gate = Gate::new();
+    let items = (0..4u64).map(|i| match i {
+        0 | 1 => Probe::Sleep {
+            millis: 600,
+            value: i,
+        },
+        2 => gate.task(i), // never released
+        _ => Probe::Return(i),
+    });
+    let results: Vec<_> = pool.map(items, options(4)).collect();
+    assert_eq!(
+        results,
+        [Ok(0), Ok(1), Err(TaskError::Expired { limit }), Ok(3)]
+    );
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
 /// Failures of every kind in chunks of 3 over two workers, with a bounded buffer: one outcome per
 /// item, in input order.
 fn order_is_kept_around_failures() -> Result<(), Failed> {
@@ -369,6 +393,7 @@ test_main!(
     time_limit_applies_to_each_item,
     crash_fails_only_the_running_item,
     expiry_fails_only_the_running_item,
+    expiry_after_committed_items,
     committed_items_keep_their_real_results,
     several_crashes_in_one_chunk,
     large_outcomes_survive_a_crash,
