@@ -9,7 +9,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use executor::{Executor, Shutdown, Submit, ThreadPool, as_completed, fallible};
+use concurrent_futures::{Executor, Shutdown, Submit, ThreadPool, as_completed, fallible};
 
 /// Serves `GET /<n>` with an `n`-kilobyte body, one thread per connection.
 fn start_server() -> io::Result<String> {

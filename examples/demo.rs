@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use executor::process::Call;
-use executor::{
+use concurrent_futures::process::Call;
+use concurrent_futures::{
     Executor, MapOptions, ProcessPool, ReturnWhen, Shutdown, Submit, SubmitOptions, TaskError,
     ThreadPool, as_completed, wait,
 };
@@ -40,11 +40,11 @@ fn count_primes(start: u64, len: u64) -> u64 {
     (start..start + len).filter(|&n| is_prime(n)).count() as u64
 }
 
-executor::remote_fn!(is_prime, crash, hang, count_primes);
+concurrent_futures::remote_fn!(is_prime, crash, hang, count_primes);
 
 fn main() {
     // In a worker process this runs the worker loop and never returns.
-    executor::process::init();
+    concurrent_futures::process::init();
     // One task below panics on purpose. Say so in one line rather than with the default message
     // (and a backtrace under RUST_BACKTRACE) in the middle of the output. Set before any task
     // runs, so the hook the pools install to record where a task panicked defers to this one.

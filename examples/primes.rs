@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release --features process --example primes`
 
-use executor::{Executor, MapOptions, ProcessPool, Shutdown, Submit, process::Call};
+use concurrent_futures::{Executor, MapOptions, ProcessPool, Shutdown, Submit, process::Call};
 
 const PRIMES: [u64; 6] = [
     112_272_535_095_293,
@@ -23,11 +23,11 @@ fn is_prime(n: u64) -> bool {
     let limit = (n as f64).sqrt() as u64;
     (3..=limit).step_by(2).all(|d| n % d != 0)
 }
-executor::remote_fn!(is_prime);
+concurrent_futures::remote_fn!(is_prime);
 
 fn main() {
     // In a worker process this runs the worker loop and never returns.
-    executor::process::init();
+    concurrent_futures::process::init();
 
     let pool = ProcessPool::builder()
         .build()

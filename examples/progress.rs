@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release --example progress`
 
-use executor::{Executor, Shutdown, Submit, ThreadPool, as_completed};
+use concurrent_futures::{Executor, Shutdown, Submit, ThreadPool, as_completed};
 use indicatif::ProgressIterator;
 
 fn collatz_steps(mut n: u64) -> u64 {

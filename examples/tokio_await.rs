@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use executor::{Executor, Shutdown, Submit, ThreadPool};
+use concurrent_futures::{Executor, Shutdown, Submit, ThreadPool};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

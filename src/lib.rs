@@ -1,4 +1,4 @@
-//! `executor`: Python's `concurrent.futures`, done right in Rust.
+//! `concurrent-futures`: Python's `concurrent.futures`, done right in Rust.
 //!
 //! Submit blocking work to a pool and get a [`Future`] back: a cloneable handle you can wait on
 //! with a timeout, cancel while it is queued, attach done-callbacks to, mix with other futures in
@@ -14,11 +14,11 @@
 //! | `mpi` | `mpi::MpiPoolExecutor` | the ranks of an `mpirun` job, or workers it spawns (needs MPI and libclang to build) |
 //!
 //! All of them implement the same traits, [`Executor`] and [`Submit`], so generic code and the
-//! conformance suite (`executor-testkit`) run on each, and on your own backend.
+//! conformance suite (`concurrent-futures-testkit`) run on each, and on your own backend.
 //!
 //! ```
 //! # #[cfg(feature = "threads")] {
-//! use executor::{ReturnWhen, Shutdown, Submit, ThreadPool, wait, Executor};
+//! use concurrent_futures::{ReturnWhen, Shutdown, Submit, ThreadPool, wait, Executor};
 //! use std::time::Duration;
 //!
 //! let pool = ThreadPool::builder().max_workers(4).build().unwrap();
@@ -30,25 +30,25 @@
 //! # }
 //! ```
 
-pub use executor_core::*;
+pub use concurrent_futures_core::*;
 
 /// The thread pool backend (`threads` feature), and the rayon one (`rayon` feature).
 #[cfg(feature = "threads")]
 pub mod threads {
-    pub use executor_threads::*;
+    pub use concurrent_futures_threads::*;
 }
 #[cfg(feature = "rayon")]
-pub use executor_threads::RayonExecutor;
+pub use concurrent_futures_threads::RayonExecutor;
 #[cfg(feature = "threads")]
-pub use executor_threads::{ThreadPool, ThreadPoolBuilder};
+pub use concurrent_futures_threads::{ThreadPool, ThreadPoolBuilder};
 
 /// The process pool backend (`process` feature): crash isolation, time limits, recycling.
 #[cfg(feature = "process")]
 pub mod process {
-    pub use executor_process::*;
+    pub use concurrent_futures_process::*;
 }
 #[cfg(feature = "process")]
-pub use executor_process::{
+pub use concurrent_futures_process::{
     ProcessPool, ProcessPoolBuilder, SubmitOptions, register_task, remote_fn,
 };
 
@@ -56,5 +56,5 @@ pub use executor_process::{
 /// (`mpi::init`), or on workers that rank 0 spawns (`mpi::spawn`).
 #[cfg(feature = "mpi")]
 pub mod mpi {
-    pub use executor_mpi::*;
+    pub use concurrent_futures_mpi::*;
 }

@@ -7,7 +7,7 @@ use std::io;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use executor::{Future, SharedFuture, Submit, TaskError, ThreadPool, fallible};
+use concurrent_futures::{Future, SharedFuture, Submit, TaskError, ThreadPool, fallible};
 
 /// Long enough for any task here on a loaded machine; a miss is a hang, reported as such.
 const BOUND: Duration = Duration::from_secs(30);

@@ -10,9 +10,9 @@
 use std::convert::Infallible;
 use std::thread;
 
+use concurrent_futures_core::{Executor, Future, Shutdown, Submit, backend::Promise};
+use concurrent_futures_threads::ThreadPool;
 use divan::{Bencher, black_box};
-use executor_core::{Executor, Future, Shutdown, Submit, backend::Promise};
-use executor_threads::ThreadPool;
 
 fn main() {
     divan::main();

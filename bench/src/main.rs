@@ -7,7 +7,7 @@ use executor_bench::ours_process::{burn, length, noop, pause, trivial};
 
 // What the process pool's workers may run. Registered here, in the binary the workers run, so
 // the linker keeps every entry.
-executor_process::remote_fn!(noop, trivial, length, burn, pause);
+concurrent_futures_process::remote_fn!(noop, trivial, length, burn, pause);
 
 fn main() -> ExitCode {
     // Both process pools start their workers by running this binary again: each hook turns

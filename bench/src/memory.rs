@@ -10,8 +10,8 @@ use std::hint::black_box;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 
-use executor_core::{Executor, MapOptions, Shutdown, Submit};
-use executor_threads::ThreadPool;
+use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit};
+use concurrent_futures_threads::ThreadPool;
 use serde_json::json;
 
 use crate::context::{Context, WORKERS, thousands};

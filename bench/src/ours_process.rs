@@ -1,14 +1,14 @@
 //! Our process pool's contenders for P1-P5 and C1 (processes), and the functions its workers
 //! run.
 //!
-//! The functions are registered with `executor_process::remote_fn!` in the binary's `main.rs`
+//! The functions are registered with `concurrent_futures_process::remote_fn!` in the binary's `main.rs`
 //! (the binary is what workers run; registering there guarantees the linker keeps the entries).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use executor_core::{Executor, MapOptions, Shutdown, Submit};
-use executor_process::{Bytes, Call, ProcessPool};
+use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit};
+use concurrent_futures_process::{Bytes, Call, ProcessPool};
 
 use crate::context::WORKERS;
 use crate::cpu;
@@ -42,7 +42,7 @@ pub fn pause(millis: u64) {
 /// The hook that must run first in `main`: turns this process into a pool worker when the pool
 /// started it as one, and returns at once otherwise.
 pub fn worker_hook() {
-    executor_process::init();
+    concurrent_futures_process::init();
 }
 
 // ---- the contenders -------------------------------------------------------------------------

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use std::convert::Infallible;
 
-use executor_core::{Executor, MapOptions, Shutdown, Submit, Task, backend::Chunk};
-use executor_threads::{RayonExecutor, ThreadPool};
+use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit, Task, backend::Chunk};
+use concurrent_futures_threads::{RayonExecutor, ThreadPool};
 use rayon::prelude::*;
 use serde_json::json;
 

@@ -16,7 +16,7 @@ use crate::waiter::{Waitable, Waiter};
 /// unregisters it from the futures it had not yielded.
 ///
 /// ```
-/// use executor_core::{Future, as_completed};
+/// use concurrent_futures_core::{Future, as_completed};
 ///
 /// let (p1, a) = Future::<i32>::pending();
 /// let (p2, b) = Future::<i32>::pending();
@@ -45,7 +45,7 @@ where
 /// iteration ends.
 ///
 /// ```
-/// use executor_core::{Future, as_completed_within};
+/// use concurrent_futures_core::{Future, as_completed_within};
 /// use std::time::Duration;
 ///
 /// let (_p, pending) = Future::<i32>::pending();

@@ -5,12 +5,12 @@
 //! [`Promise`] (from [`Future::pending`](crate::Future::pending), or a [`Job`] that packs the task
 //! with its future's cell), calls [`Promise::start`] and, unless it says [`Start::Cancelled`],
 //! runs the task with [`run_caught`] and completes the promise. [`Chunk`] is how
-//! [`Submit::map`](crate::Submit::map) batches tasks; `executor-testkit`'s conformance suite
+//! [`Submit::map`](crate::Submit::map) batches tasks; `concurrent-futures-testkit`'s conformance suite
 //! checks the result.
 //!
 //! ```
-//! use executor_core::backend::{Promise, Start, run_caught};
-//! use executor_core::{Future, Task};
+//! use concurrent_futures_core::backend::{Promise, Start, run_caught};
+//! use concurrent_futures_core::{Future, Task};
 //!
 //! fn run_on_new_thread<T: Task>(task: T) -> Future<T::Output, T::Error> {
 //!     let (promise, future): (Promise<_, _>, _) = Future::pending();

@@ -29,7 +29,7 @@ use crate::state::State;
 /// non-`Clone` data share it.
 ///
 /// ```
-/// use executor_core::{Future, TaskError};
+/// use concurrent_futures_core::{Future, TaskError};
 ///
 /// let (promise, future) = Future::<u32, String>::pending();
 /// promise.set_error("disk full".to_string()).unwrap();
@@ -57,7 +57,7 @@ use crate::state::State;
 /// use std::error::Error;
 /// use std::io;
 ///
-/// use executor_core::TaskError;
+/// use concurrent_futures_core::TaskError;
 ///
 /// // Each layer's message, joined as anyhow's `{:#}` does.
 /// fn report(error: &dyn Error) -> String {
@@ -190,7 +190,7 @@ impl<E> TaskError<E> {
     /// use std::error::Error;
     /// use std::io;
     ///
-    /// use executor_core::TaskError;
+    /// use concurrent_futures_core::TaskError;
     ///
     /// let error = TaskError::Failed(io::Error::other("disk full")).chained();
     /// assert_eq!(error.to_string(), "task failed");
@@ -253,7 +253,7 @@ impl<E: fmt::Debug + fmt::Display> Error for TaskError<E> {
 /// ```
 /// use std::io;
 ///
-/// use executor_core::TaskError;
+/// use concurrent_futures_core::TaskError;
 ///
 /// fn load(outcome: Result<u32, TaskError<io::Error>>) -> anyhow::Result<u32> {
 ///     Ok(outcome.map_err(TaskError::chained)?)
@@ -572,7 +572,7 @@ impl Error for Rejected {
 /// function returning `anyhow::Result<_>` or `Result<_, Box<dyn Error + Send + Sync>>`.
 ///
 /// ```
-/// use executor_core::{Rejected, SubmitError};
+/// use concurrent_futures_core::{Rejected, SubmitError};
 ///
 /// let err = SubmitError::new(Rejected::ShutDown, "my task");
 /// assert_eq!(
@@ -686,7 +686,7 @@ impl Error for AsCompletedTimeout {}
 /// use std::error::Error;
 /// use std::io;
 ///
-/// use executor_core::{BuildError, BuildErrorKind};
+/// use concurrent_futures_core::{BuildError, BuildErrorKind};
 ///
 /// let error = BuildError::with_source(
 ///     BuildErrorKind::Spawn,

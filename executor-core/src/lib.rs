@@ -1,4 +1,4 @@
-//! The backend-independent heart of `executor`: Python's `concurrent.futures` model in Rust.
+//! The backend-independent heart of `concurrent-futures`: Python's `concurrent.futures` model in Rust.
 //!
 //! - [`Future`]: the unique handle on one task's outcome, with CPython's state machine
 //!   (pending, running, cancelled, finished), blocking and timed waits, done-callbacks and
@@ -13,7 +13,7 @@
 //! - [`TaskError`] and friends: every failure, typed.
 //!
 //! ```
-//! use executor_core::{Future, ReturnWhen, as_completed, wait};
+//! use concurrent_futures_core::{Future, ReturnWhen, as_completed, wait};
 //!
 //! let (promise, future) = Future::<u32>::pending();
 //! let worker = std::thread::spawn(move || promise.set_result(7).unwrap());

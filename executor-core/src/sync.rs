@@ -2,7 +2,7 @@
 //!
 //! Under `--cfg executor_loom` the mutex, condvar and atomics here are loom's model-checked twins
 //! (`Arc` stays `std`'s, see below), so the state machine and the waiter protocol in
-//! [`crate::state`] and [`crate::waiter`] are explored by the loom suite in `executor-testkit`
+//! [`crate::state`] and [`crate::waiter`] are explored by the loom suite in `concurrent-futures-testkit`
 //! exactly as they run in production. Nothing else in the crate may
 //! import `std::sync` or `std::thread` directly.
 //!

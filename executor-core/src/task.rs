@@ -2,7 +2,7 @@
 //!
 //! In-process backends accept any closure (every `FnOnce() -> R` is a `Task`). Backends whose
 //! tasks cross a process or machine boundary accept only the task types they can carry (plain
-//! serialisable values, such as `executor-testkit`'s `TestTask`); the trait is the same, so the same
+//! serialisable values, such as `concurrent-futures-testkit`'s `TestTask`); the trait is the same, so the same
 //! generic code and the same conformance suite run on all of them.
 
 use std::convert::Infallible;
@@ -14,7 +14,7 @@ use crate::panic::catch_panic;
 /// A unit of work that produces a value or its own error.
 ///
 /// ```
-/// use executor_core::Task;
+/// use concurrent_futures_core::Task;
 ///
 /// struct Double(u32);
 /// impl Task for Double {
@@ -57,7 +57,7 @@ pub struct Fallible<F>(F);
 /// Marks a closure that returns `Result<T, E>` as a task failing with `E`.
 ///
 /// ```
-/// use executor_core::{fallible, Task, TaskError};
+/// use concurrent_futures_core::{fallible, Task, TaskError};
 ///
 /// let task = fallible(|| "x".parse::<u8>());
 /// assert!(task.run().is_err());
@@ -94,11 +94,11 @@ impl<F> fmt::Debug for Fallible<F> {
 ///
 /// Each item keeps its own outcome: a panicking or failing item does not affect the others.
 /// A backend with per-task time limits or crash isolation must keep them per item too (see
-/// [`MapOptions::chunksize`](crate::MapOptions::chunksize)): `executor-process` runs a chunk
+/// [`MapOptions::chunksize`](crate::MapOptions::chunksize)): `concurrent-futures-process` runs a chunk
 /// item by item in its worker instead of calling [`run`](Task::run) on the whole.
 ///
 /// ```
-/// use executor_core::{Task, backend::Chunk};
+/// use concurrent_futures_core::{Task, backend::Chunk};
 ///
 /// let results = Chunk(vec![|| 1, || 2]).run().unwrap();
 /// assert_eq!(results, vec![Ok(1), Ok(2)]);
@@ -122,7 +122,7 @@ impl<T: Task> Task for Chunk<T> {
 /// Runs `task`, turning its error and any panic into a [`TaskError`].
 ///
 /// ```
-/// use executor_core::backend::run_caught;
+/// use concurrent_futures_core::backend::run_caught;
 /// assert!(run_caught(|| -> u8 { panic!("no") }).unwrap_err().is_panic());
 /// ```
 pub fn run_caught<T: Task>(task: T) -> Result<T::Output, TaskError<T::Error>> {

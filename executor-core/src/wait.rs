@@ -34,7 +34,7 @@ pub struct WaitSets<F> {
 /// types mix through `&dyn Waitable`. A cancelled future counts as done at once.
 ///
 /// ```
-/// use executor_core::{Future, ReturnWhen, wait};
+/// use concurrent_futures_core::{Future, ReturnWhen, wait};
 /// use std::time::Duration;
 ///
 /// let (promise, slow) = Future::<i32>::pending();

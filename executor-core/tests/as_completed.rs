@@ -8,7 +8,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
 
-use executor_core::{
+use concurrent_futures_core::{
     AsCompletedTimeout, Future, TaskError, Waitable, as_completed, as_completed_within,
     backend::Start,
 };

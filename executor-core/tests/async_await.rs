@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use executor_core::{Future, State, TaskError};
+use concurrent_futures_core::{Future, State, TaskError};
 
 const BOUND: Duration = Duration::from_secs(30);
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier, Mutex, Once};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-use executor_core::{Future, ReturnWhen, State, TaskError, as_completed, wait};
+use concurrent_futures_core::{Future, ReturnWhen, State, TaskError, as_completed, wait};
 
 /// Messages of panicking callbacks, as reported to the process-wide hook.
 static REPORTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -16,7 +16,7 @@ static REPORTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 fn install_report_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        executor_core::set_callback_panic_hook(|info| {
+        concurrent_futures_core::set_callback_panic_hook(|info| {
             REPORTED.lock().unwrap().push(info.message().to_string());
         });
     });

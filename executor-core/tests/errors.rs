@@ -7,7 +7,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use executor_core::{
+use concurrent_futures_core::{
     AsCompletedTimeout, BackendError, BrokenExecutor, BuildError, BuildErrorKind, CodecError,
     CodecStage, PanicInfo, PanicLocation, Rejected, State, SubmitError, TaskError, WorkerExit,
     backend::InvalidStateError,

@@ -16,7 +16,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use executor_core::{
+use concurrent_futures_core::{
     Future, State, TaskError,
     backend::{InvalidStateError, Promise, Start},
 };
@@ -346,9 +346,9 @@ fn nothing_leaves_a_terminal_state() {
 fn pending_may_finish_without_running() {
     let (promise, future) = F::pending();
     promise
-        .set_outcome(Err(TaskError::Broken(executor_core::BrokenExecutor::new(
-            "pool died",
-        ))))
+        .set_outcome(Err(TaskError::Broken(
+            concurrent_futures_core::BrokenExecutor::new("pool died"),
+        )))
         .unwrap();
     assert_eq!(future.state(), State::Finished);
     assert!(

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use executor_core::{
+use concurrent_futures_core::{
     Executor, Future, MapOptions, Rejected, Shutdown, Submit, SubmitError, Task, TaskError,
     backend::{Start, run_caught},
     fallible,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use executor_core::{
+use concurrent_futures_core::{
     BrokenExecutor, Future, State, TaskError, WorkerExit,
     backend::{InvalidStateError, Start},
 };

@@ -6,7 +6,9 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
 
-use executor_core::{Future, ReturnWhen, TaskError, WaitSets, Waitable, backend::Promise, wait};
+use concurrent_futures_core::{
+    Future, ReturnWhen, TaskError, WaitSets, Waitable, backend::Promise, wait,
+};
 
 const BOUND: Duration = Duration::from_secs(30);
 const MODES: [ReturnWhen; 3] = [
@@ -244,7 +246,7 @@ fn gh_87893_wait_does_not_hang_on_cancelled_futures() {
         let sets = wait([&a, &b], Some(BOUND), mode);
         assert_eq!(sets.done.len(), 2, "{mode:?}: cancelled futures are done");
     }
-    let yielded = executor_core::as_completed_within([&a, &b], BOUND)
+    let yielded = concurrent_futures_core::as_completed_within([&a, &b], BOUND)
         .collect::<Result<Vec<_>, _>>()
         .expect("cancelled futures are yielded at once");
     assert_eq!(yielded.len(), 2);

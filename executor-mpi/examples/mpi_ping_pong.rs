@@ -2,7 +2,7 @@
 //! and rank 1 (blocking send and receive, no executor).
 //!
 //! ```text
-//! cargo build --release -p executor-mpi --example mpi_ping_pong
+//! cargo build --release -p concurrent-futures-mpi --example mpi_ping_pong
 //! mpirun -n 2 target/release/examples/mpi_ping_pong
 //! ```
 

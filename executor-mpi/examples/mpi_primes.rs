@@ -2,18 +2,18 @@
 //! either launch mode.
 //!
 //! ```text
-//! cargo build -p executor-mpi --example mpi_primes
+//! cargo build -p concurrent-futures-mpi --example mpi_primes
 //! mpirun -n 3 target/debug/examples/mpi_primes                               # pre-launched
 //! mpirun -n 1 --oversubscribe target/debug/examples/mpi_primes --spawn 2     # spawned
 //! ```
 //!
 //! With `--spawn N`, rank 0 starts N copies of this binary with `MPI_Comm_spawn`; each runs
-//! this `main` again (same arguments) and serves inside `executor_mpi::spawn`, which never
+//! this `main` again (same arguments) and serves inside `concurrent_futures_mpi::spawn`, which never
 //! returns there.
 
 use std::time::{Duration, Instant};
 
-use executor_core::{Executor, MapOptions, Shutdown, Submit, as_completed};
+use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit, as_completed};
 
 fn is_prime(n: u64) -> bool {
     n > 1 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
@@ -23,7 +23,7 @@ fn primes_in(start: u64, end: u64) -> u64 {
     (start..end).filter(|&n| is_prime(n)).count() as u64
 }
 
-executor_mpi::remote_fn!(is_prime, primes_in);
+concurrent_futures_mpi::remote_fn!(is_prime, primes_in);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,8 +38,8 @@ fn main() {
         }
     };
     let session = match spawned {
-        None => executor_mpi::init(),
-        Some(workers) => executor_mpi::spawn(workers),
+        None => concurrent_futures_mpi::init(),
+        Some(workers) => concurrent_futures_mpi::spawn(workers),
     };
     let session = match session {
         Ok(session) => session,
@@ -78,7 +78,7 @@ fn main() {
     let candidates: Vec<u64> = (1_000_000_000..1_000_000_200).collect();
     let tasks = candidates
         .iter()
-        .map(|&n| executor_mpi::Call::new(is_prime, n));
+        .map(|&n| concurrent_futures_mpi::Call::new(is_prime, n));
     let options = MapOptions::new()
         .chunksize(50)
         .timeout(Duration::from_secs(60));

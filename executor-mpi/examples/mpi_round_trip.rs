@@ -2,27 +2,27 @@
 //! throughput of 10,000 small tasks, in either launch mode.
 //!
 //! ```text
-//! cargo build --release -p executor-mpi --example mpi_round_trip
+//! cargo build --release -p concurrent-futures-mpi --example mpi_round_trip
 //! mpirun -n 3 target/release/examples/mpi_round_trip                        # pre-launched
 //! mpirun -n 1 --oversubscribe target/release/examples/mpi_round_trip spawn  # 2 spawned workers
 //! ```
 
 use std::time::{Duration, Instant};
 
-use executor_core::{Executor, MapOptions, Shutdown, Submit, as_completed};
+use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit, as_completed};
 
 fn echo(x: u64) -> u64 {
     x
 }
 
-executor_mpi::remote_fn!(echo);
+concurrent_futures_mpi::remote_fn!(echo);
 
 fn main() {
     let spawned = std::env::args().nth(1).as_deref() == Some("spawn");
     let started = if spawned {
-        executor_mpi::spawn(2)
+        concurrent_futures_mpi::spawn(2)
     } else {
-        executor_mpi::init()
+        concurrent_futures_mpi::init()
     };
     let session = match started {
         Ok(session) => session,
@@ -65,7 +65,7 @@ fn main() {
     }
 
     let started = Instant::now();
-    let tasks = (0..10_000).map(|i| executor_mpi::Call::new(echo, i));
+    let tasks = (0..10_000).map(|i| concurrent_futures_mpi::Call::new(echo, i));
     let count = pool
         .map(tasks, MapOptions::new().chunksize(500))
         .filter(Result::is_ok)

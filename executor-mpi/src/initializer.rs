@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use executor_core::{Task, TaskError};
-use executor_process::task_model::{self as codec, DecodeFn, Registry, not_registered};
+use concurrent_futures_core::{Task, TaskError};
+use concurrent_futures_process::task_model::{self as codec, DecodeFn, Registry, not_registered};
 use serde::Serialize;
 
 use crate::protocol::RemoteFailure;

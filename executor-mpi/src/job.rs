@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use executor_core::{
+use concurrent_futures_core::{
     BackendError, BrokenExecutor, CodecError, CodecStage, TaskError,
     backend::{Promise, Start},
 };
 
-use executor_process::task_model::DecodeFn;
+use concurrent_futures_process::task_model::DecodeFn;
 
 use crate::pool::PoolState;
 use crate::protocol::RemoteFailure;

@@ -1,4 +1,4 @@
-//! An MPI backend for `executor`: the same [`Executor`](executor_core::Executor) on the ranks of
+//! An MPI backend for `concurrent-futures`: the same [`Executor`](concurrent_futures_core::Executor) on the ranks of
 //! an MPI job, like Python's `mpi4py.futures`.
 //!
 //! # Pre-launched mode
@@ -9,22 +9,22 @@
 //! registered like the process pool's: task types with [`register_task!`], plain functions
 //! with [`remote_fn!`]; tasks and outcomes travel encoded with postcard.
 //!
-//! The task model *is* the process pool's ([`executor_process::task_model`]): [`Call`],
-//! [`RemoteFn`] and both macros are re-exported from `executor-process`, and a binary has one
-//! task registry. So a task registered once, with `executor_mpi::register_task!` or
-//! `executor_process::register_task!`, runs on threads, on a process pool and on MPI ranks
+//! The task model *is* the process pool's ([`concurrent_futures_process::task_model`]): [`Call`],
+//! [`RemoteFn`] and both macros are re-exported from `concurrent-futures-process`, and a binary has one
+//! task registry. So a task registered once, with `concurrent_futures_mpi::register_task!` or
+//! `concurrent_futures_process::register_task!`, runs on threads, on a process pool and on MPI ranks
 //! alike.
 //!
 //! ```no_run
-//! use executor_core::{Executor, MapOptions, Shutdown, Submit};
+//! use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit};
 //!
 //! fn is_prime(n: u64) -> bool {
 //!     n > 1 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
 //! }
-//! executor_mpi::remote_fn!(is_prime);
+//! concurrent_futures_mpi::remote_fn!(is_prime);
 //!
 //! fn main() {
-//!     let session = executor_mpi::init().expect("run me with mpirun -n 2 or more");
+//!     let session = concurrent_futures_mpi::init().expect("run me with mpirun -n 2 or more");
 //!     let pool = session.pool();
 //!     assert_eq!(pool.call(is_prime, 17).unwrap().result(), Ok(true));
 //!     pool.shutdown(Shutdown::default());
@@ -51,13 +51,13 @@
 //! job of several ranks it is an error (use [`init`]).
 //!
 //! ```no_run
-//! use executor_core::{Executor, Shutdown, Submit};
+//! use concurrent_futures_core::{Executor, Shutdown, Submit};
 //!
 //! fn cube(x: u64) -> u64 { x * x * x }
-//! executor_mpi::remote_fn!(cube);
+//! concurrent_futures_mpi::remote_fn!(cube);
 //!
 //! fn main() {
-//!     let session = executor_mpi::spawn(2).expect("MPI spawns 2 workers");
+//!     let session = concurrent_futures_mpi::spawn(2).expect("MPI spawns 2 workers");
 //!     let pool = session.pool();
 //!     assert_eq!(pool.call(cube, 3).unwrap().result(), Ok(27));
 //!     pool.shutdown(Shutdown::default());
@@ -110,7 +110,7 @@
 //!   timeout) and ending the session waits for it.
 //!
 //! No future reports `WorkerLost`, tasks cannot be interrupted while running and have no time
-//! limits. Use `executor-process` on each node if tasks may crash and the work must go on.
+//! limits. Use `concurrent-futures-process` on each node if tasks may crash and the work must go on.
 
 mod dynamic;
 mod initializer;
@@ -125,5 +125,5 @@ mod worker;
 
 pub use crate::pool::{MpiPoolBuilder, MpiPoolExecutor};
 pub use crate::session::{Session, init, spawn};
-pub use executor_core::{BuildError, BuildErrorKind};
-pub use executor_process::{Call, RemoteFn, register_task, remote_fn};
+pub use concurrent_futures_core::{BuildError, BuildErrorKind};
+pub use concurrent_futures_process::{Call, RemoteFn, register_task, remote_fn};

@@ -5,12 +5,12 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use executor_core::{
+use concurrent_futures_core::{
     BrokenExecutor, CancelHandle, Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
 };
 use serde::Serialize;
 
-use executor_process::task_model::{Call, RemoteFn, prepare};
+use concurrent_futures_process::task_model::{Call, RemoteFn, prepare};
 
 use crate::initializer::Initializer;
 use crate::job::{Job, TypedPromise};
@@ -100,7 +100,7 @@ const DEFAULT_TASKS_PER_WORKER: usize = 64;
 /// Builds [`MpiPoolExecutor`]s: made by [`Session::builder`](crate::Session::builder).
 ///
 /// ```no_run
-/// let session = executor_mpi::init().unwrap();
+/// let session = concurrent_futures_mpi::init().unwrap();
 /// let pool = session.builder().tasks_per_worker(4).build();
 /// # drop(pool);
 /// ```
@@ -133,15 +133,15 @@ impl MpiPoolBuilder {
     /// pools keep working.
     ///
     /// ```no_run
-    /// use executor_core::Submit;
-    /// use executor_mpi::Call;
+    /// use concurrent_futures_core::Submit;
+    /// use concurrent_futures_mpi::Call;
     ///
     /// fn set_up(level: u32) { /* open files, load data, seed a cache... */ let _ = level; }
     /// fn work(x: u64) -> u64 { x + 1 }
-    /// executor_mpi::remote_fn!(set_up, work);
+    /// concurrent_futures_mpi::remote_fn!(set_up, work);
     ///
     /// fn main() {
-    ///     let session = executor_mpi::init().unwrap();
+    ///     let session = concurrent_futures_mpi::init().unwrap();
     ///     let pool = session.builder().initializer(Call::new(set_up, 3)).build();
     ///     assert_eq!(pool.call(work, 1).unwrap().result(), Ok(2));
     /// }
@@ -219,13 +219,13 @@ impl fmt::Debug for MpiPoolBuilder {
 /// fails only its own future.
 ///
 /// ```no_run
-/// use executor_core::{Executor, MapOptions, Shutdown, Submit};
+/// use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit};
 ///
 /// fn cube(x: u64) -> u64 { x * x * x }
-/// executor_mpi::remote_fn!(cube);
+/// concurrent_futures_mpi::remote_fn!(cube);
 ///
 /// fn main() {
-///     let session = executor_mpi::init().expect("launched with mpirun -n 2 or more");
+///     let session = concurrent_futures_mpi::init().expect("launched with mpirun -n 2 or more");
 ///     let pool = session.pool();
 ///     assert_eq!(pool.call(cube, 3).unwrap().result(), Ok(27));
 ///     pool.shutdown(Shutdown::wait());
@@ -236,7 +236,7 @@ impl fmt::Debug for MpiPoolBuilder {
 /// `shutdown(Shutdown::wait())`: it waits for every task this pool accepted and did not cancel,
 /// even after `shutdown(Shutdown::no_wait())`, except on the progress thread (a done-callback
 /// owned it), where it does not wait. See
-/// [Dropping the last handle](executor_core::Executor#dropping-the-last-handle). The worker
+/// [Dropping the last handle](concurrent_futures_core::Executor#dropping-the-last-handle). The worker
 /// ranks are the [`Session`](crate::Session)'s: its drop, after the pools', ends the job.
 #[derive(Clone)]
 pub struct MpiPoolExecutor {

@@ -14,8 +14,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use executor_core::BrokenExecutor;
-use executor_process::task_model::Registry;
+use concurrent_futures_core::BrokenExecutor;
+use concurrent_futures_process::task_model::Registry;
 
 use crate::job::{Job, Outcome};
 use crate::liveness::{self, CheckClock};

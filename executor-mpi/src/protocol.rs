@@ -3,9 +3,9 @@
 //!
 //! Rank 0 sends [`ToWorker`]; workers answer with [`ToRoot`]. Every message is one byte vector;
 //! the task and its outcome inside are already encoded by their registry entry (the task model
-//! of `executor_process::task_model`, shared with the process pool).
+//! of `concurrent_futures_process::task_model`, shared with the process pool).
 
-use executor_core::CodecError;
+use concurrent_futures_core::CodecError;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message changes; checked in the handshake with the registry fingerprint.
@@ -57,7 +57,7 @@ pub(crate) enum ToRoot {
     Hello {
         /// The worker's [`PROTOCOL_VERSION`].
         protocol: u32,
-        /// The worker's task-registry fingerprint (`executor_process::task_model`).
+        /// The worker's task-registry fingerprint (`concurrent_futures_process::task_model`).
         registry: u64,
         /// The worker's process id (rank 0 checks it is alive when on the same host).
         pid: u32,

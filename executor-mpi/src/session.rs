@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
-use executor_core::{BrokenExecutor, BuildError, BuildErrorKind};
+use concurrent_futures_core::{BrokenExecutor, BuildError, BuildErrorKind};
 use mpi::Threading;
 
 use crate::dynamic;
@@ -202,13 +202,13 @@ enum Role {
 /// returns there. In a worker that [`spawn`] started, it serves the same way.
 ///
 /// ```no_run
-/// use executor_core::{Executor, Shutdown, Submit};
+/// use concurrent_futures_core::{Executor, Shutdown, Submit};
 ///
 /// fn square(x: u64) -> u64 { x * x }
-/// executor_mpi::remote_fn!(square);
+/// concurrent_futures_mpi::remote_fn!(square);
 ///
 /// fn main() {
-///     let session = executor_mpi::init().expect("launched with mpirun -n 2 or more");
+///     let session = concurrent_futures_mpi::init().expect("launched with mpirun -n 2 or more");
 ///     let pool = session.pool();
 ///     assert_eq!(pool.call(square, 7).unwrap().result(), Ok(49));
 ///     pool.shutdown(Shutdown::default());
@@ -232,14 +232,14 @@ pub fn init() -> Result<Session, BuildError> {
 /// `OMPI_MCA_rmaps_base_oversubscribe=1`). In a job of more than one rank, use [`init`].
 ///
 /// ```no_run
-/// use executor_core::{Executor, Shutdown, Submit};
+/// use concurrent_futures_core::{Executor, Shutdown, Submit};
 ///
 /// fn square(x: u64) -> u64 { x * x }
-/// executor_mpi::remote_fn!(square);
+/// concurrent_futures_mpi::remote_fn!(square);
 ///
 /// fn main() {
 ///     // mpirun -n 1 --oversubscribe ./app
-///     let session = executor_mpi::spawn(2).expect("MPI can spawn 2 workers");
+///     let session = concurrent_futures_mpi::spawn(2).expect("MPI can spawn 2 workers");
 ///     let pool = session.pool();
 ///     assert_eq!(pool.call(square, 7).unwrap().result(), Ok(49));
 ///     pool.shutdown(Shutdown::default());
@@ -254,7 +254,7 @@ fn start(launch: Launch) -> Result<Session, BuildError> {
     if INITIALIZED.swap(true, Ordering::AcqRel) {
         return Err(BuildError::new(
             BuildErrorKind::Environment,
-            "executor_mpi::init was already called",
+            "concurrent_futures_mpi::init was already called",
         ));
     }
     let (role_sender, role) = mpsc::channel::<Result<Role, BuildError>>();
@@ -387,7 +387,7 @@ fn find_peers(launch: Launch, universe: &mpi::environment::Universe) -> Result<P
         Launch::PreLaunched if world.size() < 2 => Err(BuildError::new(
             BuildErrorKind::Environment,
             "the MPI job has one rank and so no workers: run it with `mpirun -n 2` or more, \
-             or use executor_mpi::spawn",
+             or use concurrent_futures_mpi::spawn",
         )),
         Launch::PreLaunched => Ok(Peers::World(world)),
         Launch::Spawn(0) => Err(BuildError::new(
@@ -398,7 +398,7 @@ fn find_peers(launch: Launch, universe: &mpi::environment::Universe) -> Result<P
             BuildErrorKind::Environment,
             format!(
             "the job already has {} ranks: spawn is for a program started as one process; \
-             with `mpirun -n N` use executor_mpi::init",
+             with `mpirun -n N` use concurrent_futures_mpi::init",
                 world.size()
             ),
         )),
@@ -411,7 +411,7 @@ fn find_peers(launch: Launch, universe: &mpi::environment::Universe) -> Result<P
                         "MPI could not spawn the workers: {message} (hint: OpenMPI needs a free slot per worker: add \
                      --oversubscribe to mpirun, or set OMPI_MCA_rmaps_base_oversubscribe=1 \
                      when started without mpirun; Debian's MPICH cannot spawn: launch with \
-                     `mpirun -n {}` and use executor_mpi::init)",
+                     `mpirun -n {}` and use concurrent_futures_mpi::init)",
                         count + 1
                     ),
                 )

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use executor_process::task_model as codec;
+use concurrent_futures_process::task_model as codec;
 use mpi::Rank;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::request::{Request, StaticScope};

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use executor_process::task_model::Registry;
+use concurrent_futures_process::task_model::Registry;
 
 use crate::liveness;
 use crate::protocol::{PROTOCOL_VERSION, RemoteFailure, ToRoot, ToWorker, WireJob};

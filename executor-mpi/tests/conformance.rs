@@ -9,9 +9,9 @@ mod common;
 
 use std::process::ExitCode;
 
-use executor_testkit::{TestTask, conformance};
+use concurrent_futures_testkit::{TestTask, conformance};
 
-executor_mpi::register_task!(TestTask);
+concurrent_futures_mpi::register_task!(TestTask);
 
 fn main() -> ExitCode {
     common::main("conformance", run_suite)
@@ -20,6 +20,6 @@ fn main() -> ExitCode {
 /// Under MPI: worker ranks serve inside `init`; rank 0 runs the checks one by one.
 fn run_suite() -> ExitCode {
     conformance::quiet_deliberate_panics();
-    let session = executor_mpi::init().expect("the MPI session starts");
+    let session = concurrent_futures_mpi::init().expect("the MPI session starts");
     common::suite::run(session, "mpi")
 }

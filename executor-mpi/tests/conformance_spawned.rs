@@ -1,6 +1,6 @@
 //! The shared conformance suite on the MPI pool in spawned mode: under
 //! `mpirun -n 1 --oversubscribe --enable-recovery`, rank 0 spawns 2 workers with
-//! `executor_mpi::spawn`.
+//! `concurrent_futures_mpi::spawn`.
 //!
 //! `cargo test` runs this binary plainly: it then launches `mpirun -n 1` on itself (with a
 //! timeout) and passes its output and status through (`common`). Under MPI, rank 0 runs every
@@ -12,9 +12,9 @@ mod common;
 
 use std::process::ExitCode;
 
-use executor_testkit::{TestTask, conformance};
+use concurrent_futures_testkit::{TestTask, conformance};
 
-executor_mpi::register_task!(TestTask);
+concurrent_futures_mpi::register_task!(TestTask);
 
 fn main() -> ExitCode {
     common::main_with("conformance_spawned", common::SPAWNED, run_suite)
@@ -23,7 +23,7 @@ fn main() -> ExitCode {
 /// Under MPI: rank 0 spawns the workers (which serve inside `spawn`) and runs the checks.
 fn run_suite() -> ExitCode {
     conformance::quiet_deliberate_panics();
-    let session =
-        executor_mpi::spawn(common::SPAWNED_WORKERS).expect("MPI spawns the worker processes");
+    let session = concurrent_futures_mpi::spawn(common::SPAWNED_WORKERS)
+        .expect("MPI spawns the worker processes");
     common::suite::run(session, "mpi-spawned")
 }

@@ -36,7 +36,7 @@ fn main() {
     };
     let example = example_binary();
     if !example.is_file() {
-        return ignored("the example is not built: run `cargo test -p executor-mpi`");
+        return ignored("the example is not built: run `cargo test -p concurrent-futures-mpi`");
     }
     println!("\nrunning 2 tests");
     let runs = [

@@ -8,7 +8,7 @@ mod common;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use executor_core::{Rejected, TaskError};
+use concurrent_futures_core::{Rejected, TaskError};
 
 /// How long any one result may take (the loss is noticed within milliseconds).
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -22,19 +22,19 @@ fn echo(x: u64) -> u64 {
     x
 }
 
-executor_mpi::remote_fn!(exit_worker, echo);
+concurrent_futures_mpi::remote_fn!(exit_worker, echo);
 
 fn main() -> ExitCode {
     common::main_with("lost_worker", common::SPAWNED, run_checks)
 }
 
 fn run_checks() -> ExitCode {
-    let session =
-        executor_mpi::spawn(common::SPAWNED_WORKERS).expect("MPI spawns the worker processes");
+    let session = concurrent_futures_mpi::spawn(common::SPAWNED_WORKERS)
+        .expect("MPI spawns the worker processes");
     let started = Instant::now();
     println!("\nrunning 1 test");
     let name = "lost_worker_breaks_the_session";
-    let outcome = executor_core::backend::catch_panic(|| {
+    let outcome = concurrent_futures_core::backend::catch_panic(|| {
         let pool = session.pool();
         assert_eq!(pool.call(echo, 1).unwrap().result_timeout(PATIENCE), Ok(1));
         let fatal = pool.call(exit_worker, 3).expect("accepted");

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use executor_core::{Executor, MapOptions, Rejected, Shutdown, Submit, Task, TaskError};
-use executor_mpi::{Call, MpiPoolExecutor, Session};
-use executor_process::ProcessPool;
+use concurrent_futures_core::{Executor, MapOptions, Rejected, Shutdown, Submit, Task, TaskError};
+use concurrent_futures_mpi::{Call, MpiPoolExecutor, Session};
+use concurrent_futures_process::ProcessPool;
 use serde::{Deserialize, Serialize};
 
 /// How long any one result may take.
@@ -31,7 +31,7 @@ fn refuse(x: u64) -> u64 {
     panic!("refusing {x} {DELIBERATE}")
 }
 
-executor_mpi::remote_fn!(add, square, refuse);
+concurrent_futures_mpi::remote_fn!(add, square, refuse);
 
 /// What an initializer left on its worker.
 static PREPARED: AtomicU64 = AtomicU64::new(0);
@@ -48,7 +48,7 @@ fn prepare_badly(value: u64) {
     panic!("cannot prepare {value} {DELIBERATE}")
 }
 
-executor_mpi::remote_fn!(prepare, prepared, prepare_badly);
+concurrent_futures_mpi::remote_fn!(prepare, prepared, prepare_badly);
 
 /// An initializer that fails (returns an error).
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,9 +62,9 @@ impl Task for FailingSetup {
     }
 }
 
-executor_mpi::register_task!(FailingSetup);
+concurrent_futures_mpi::register_task!(FailingSetup);
 
-/// A task type registered through `executor_process`: MPI knows it too (one registry).
+/// A task type registered through `concurrent_futures_process`: MPI knows it too (one registry).
 #[derive(Debug, Serialize, Deserialize)]
 struct Checksum(Vec<u8>);
 
@@ -76,13 +76,13 @@ impl Task for Checksum {
     }
 }
 
-executor_process::register_task!(Checksum);
+concurrent_futures_process::register_task!(Checksum);
 
 fn cube(x: u64) -> u64 {
     x * x * x
 }
 
-executor_process::remote_fn!(cube);
+concurrent_futures_process::remote_fn!(cube);
 
 /// A task type deliberately left unregistered.
 #[derive(Debug, Serialize, Deserialize)]
@@ -127,11 +127,11 @@ fn panic_is_carried_back(pool: &MpiPoolExecutor, _: &Session) {
 }
 
 fn one_registration_serves_processes_and_mpi(pool: &MpiPoolExecutor, _: &Session) {
-    // Registered with `executor_process::register_task!`/`remote_fn!`, run on MPI ranks...
+    // Registered with `concurrent_futures_process::register_task!`/`remote_fn!`, run on MPI ranks...
     let on_mpi = pool.submit(Checksum(vec![1, 2, 3])).expect("accepted");
     assert_eq!(on_mpi.result_timeout(PATIENCE), Ok(6));
     assert_eq!(pool.call(cube, 3).unwrap().result_timeout(PATIENCE), Ok(27));
-    // ... and registered with `executor_mpi::remote_fn!`, run in a process pool.
+    // ... and registered with `concurrent_futures_mpi::remote_fn!`, run in a process pool.
     let processes = ProcessPool::builder().max_workers(1).build().expect("pool");
     let in_process = processes.submit(Checksum(vec![4, 5])).expect("accepted");
     assert_eq!(in_process.result_timeout(PATIENCE), Ok(9));
@@ -332,7 +332,7 @@ const CHECKS: &[(&str, Check)] = &[
 fn main() -> ExitCode {
     // The process pool of `one_registration_serves_processes_and_mpi` restarts this binary as
     // its workers: they serve in here and never reach MPI.
-    executor_process::init();
+    concurrent_futures_process::init();
     common::main("pool", run_checks)
 }
 
@@ -340,17 +340,17 @@ fn run_checks() -> ExitCode {
     // On every rank (workers serve inside `init`): hide the deliberate panics.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !executor_core::backend::payload_message(info.payload()).contains(DELIBERATE) {
+        if !concurrent_futures_core::backend::payload_message(info.payload()).contains(DELIBERATE) {
             previous(info);
         }
     }));
-    let session = executor_mpi::init().expect("the MPI session starts");
+    let session = concurrent_futures_mpi::init().expect("the MPI session starts");
     let started = Instant::now();
     let (mut passed, mut failed) = (0, 0);
     println!("\nrunning {} tests", CHECKS.len() + 1);
     for (name, check) in CHECKS {
         let pool = session.pool();
-        let outcome = executor_core::backend::catch_panic(|| check(&pool, &session));
+        let outcome = concurrent_futures_core::backend::catch_panic(|| check(&pool, &session));
         pool.shutdown(Shutdown::default());
         match outcome {
             Ok(()) => {

@@ -1,6 +1,6 @@
 //! Rough timings of the process pool against a raw ipc-channel ping-pong (the shapes of the
 //! benchmark issue's P1-P5 and C1). Run with
-//! `cargo run --release -p executor-process --example process_bench`.
+//! `cargo run --release -p concurrent-futures-process --example process_bench`.
 //!
 //! For profiling, `ONLY_P1=1`, `ONLY_P2=1`, `ONLY_P3=1` or `ONLY_P5=1` run one shape in a loop
 //! (`ONLY_P3` prints each of 11 runs and their median);
@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use executor_core::{Executor, MapOptions, Shutdown, Submit};
-use executor_process::{Bytes, Call, ProcessPool};
+use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit};
+use concurrent_futures_process::{Bytes, Call, ProcessPool};
 use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
 
 fn noop(x: u64) -> u64 {
@@ -29,12 +29,12 @@ fn spin(iterations: u64) -> u64 {
     x
 }
 
-executor_process::remote_fn!(noop, length, spin);
+concurrent_futures_process::remote_fn!(noop, length, spin);
 
 const PING_ENV: &str = "PROCESS_BENCH_PING_SERVER";
 
 fn main() {
-    executor_process::init();
+    concurrent_futures_process::init();
     if let Ok(name) = std::env::var(PING_ENV) {
         ping_child(name);
         return;

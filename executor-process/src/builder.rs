@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use executor_core::{BuildError, BuildErrorKind, Task, TaskError};
+use concurrent_futures_core::{BuildError, BuildErrorKind, Task, TaskError};
 use serde::Serialize;
 
 use crate::codec;
@@ -50,9 +50,9 @@ pub(crate) struct Initializer {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use executor_process::ProcessPool;
+/// use concurrent_futures_process::ProcessPool;
 ///
-/// executor_process::init();
+/// concurrent_futures_process::init();
 /// let pool = ProcessPool::builder()
 ///     .max_workers(4)
 ///     .max_tasks_per_child(1000)
@@ -213,7 +213,7 @@ impl ProcessPoolBuilder {
         if std::env::var_os(WORKER_ENV).is_some() {
             return Err(BuildError::new(
                 BuildErrorKind::Environment,
-                "this process was started as a worker, but executor_process::init() was not \
+                "this process was started as a worker, but concurrent_futures_process::init() was not \
                  called at the top of main (refusing to start workers recursively)",
             ));
         }

@@ -4,7 +4,7 @@
 //! Every call into user `Serialize`/`Deserialize` code goes through here, with panics caught, so
 //! a misbehaving implementation fails one task instead of a worker or the parent's threads.
 
-use executor_core::backend::catch_panic;
+use concurrent_futures_core::backend::catch_panic;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -65,7 +65,7 @@ pub(crate) fn encode_in_place_unguarded<T: Serialize + ?Sized>(
 }
 
 /// The error message for a `Serialize` implementation of `T` that panicked.
-pub(crate) fn panicked<T: ?Sized>(panic: &executor_core::PanicInfo) -> String {
+pub(crate) fn panicked<T: ?Sized>(panic: &concurrent_futures_core::PanicInfo) -> String {
     format!(
         "{}: the Serialize implementation panicked: {panic}",
         std::any::type_name::<T>()

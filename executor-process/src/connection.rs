@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use ipc_channel::{IpcError, TryRecvError};
 
-use executor_core::{CodecError, CodecStage};
+use concurrent_futures_core::{CodecError, CodecStage};
 
 use crate::arena::Arena;
 use crate::bytes::Bytes;

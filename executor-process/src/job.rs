@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use executor_core::{
+use concurrent_futures_core::{
     BackendError, BrokenExecutor, CodecError, CodecStage, TaskError, WorkerExit,
     backend::{Promise, Start},
 };

@@ -1,4 +1,4 @@
-//! An isolation-first process pool for `executor`: Python's `ProcessPoolExecutor`, minus its
+//! An isolation-first process pool for `concurrent-futures`: Python's `ProcessPoolExecutor`, minus its
 //! worst habits.
 //!
 //! A task runs in a worker process, so a task that panics, aborts, segfaults, leaks, hangs or
@@ -17,28 +17,28 @@
 //!    that says so.
 //!
 //! ```no_run
-//! use executor_core::{Executor, Shutdown, Submit};
-//! use executor_process::ProcessPool;
+//! use concurrent_futures_core::{Executor, Shutdown, Submit};
+//! use concurrent_futures_process::ProcessPool;
 //! use serde::{Deserialize, Serialize};
 //!
 //! fn is_prime(n: u64) -> bool {
 //!     n > 1 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
 //! }
-//! executor_process::remote_fn!(is_prime);
+//! concurrent_futures_process::remote_fn!(is_prime);
 //!
 //! #[derive(Serialize, Deserialize)]
 //! struct Checksum(Vec<u8>);
-//! impl executor_core::Task for Checksum {
+//! impl concurrent_futures_core::Task for Checksum {
 //!     type Output = u32;
 //!     type Error = String;
 //!     fn run(self) -> Result<u32, String> {
 //!         Ok(self.0.iter().map(|&b| u32::from(b)).sum())
 //!     }
 //! }
-//! executor_process::register_task!(Checksum);
+//! concurrent_futures_process::register_task!(Checksum);
 //!
 //! fn main() {
-//!     executor_process::init();
+//!     concurrent_futures_process::init();
 //!     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
 //!     assert_eq!(pool.call(is_prime, 17).unwrap().result(), Ok(true));
 //!     assert_eq!(pool.submit(Checksum(vec![1, 2, 3])).unwrap().result(), Ok(6));
@@ -63,7 +63,7 @@
 //! # Other backends
 //!
 //! The task model (registration, encoding, the registry) is public in [`task_model`] for
-//! backends that carry tasks to other processes: `executor-mpi` uses it, so a task registered
+//! backends that carry tasks to other processes: `concurrent-futures-mpi` uses it, so a task registered
 //! once runs on this pool and on MPI ranks alike.
 
 mod arena;
@@ -90,7 +90,7 @@ pub use crate::bytes::Bytes;
 pub use crate::pool::{ProcessPool, SubmitOptions};
 pub use crate::remote_fn::{Call, RemoteFn};
 pub use crate::worker::init;
-pub use executor_core::{BuildError, BuildErrorKind};
+pub use concurrent_futures_core::{BuildError, BuildErrorKind};
 
 /// Defines the worker entry point for test binaries that use the default libtest harness.
 ///
@@ -99,7 +99,7 @@ pub use executor_core::{BuildError, BuildErrorKind};
 /// selected, which calls [`init`]. In the parent it is an empty test that passes.
 ///
 /// ```
-/// executor_process::libtest_worker!();
+/// concurrent_futures_process::libtest_worker!();
 /// ```
 #[macro_export]
 macro_rules! libtest_worker {
@@ -116,6 +116,6 @@ macro_rules! libtest_worker {
 pub mod __private {
     pub use crate::registry::{DecodeFn, ItemSink, Never, RunFn, RunItemsFn, RunResult, TaskEntry};
     pub use crate::remote_fn::expand;
-    pub use executor_core::CodecError;
+    pub use concurrent_futures_core::CodecError;
     pub use inventory;
 }

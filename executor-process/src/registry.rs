@@ -7,7 +7,7 @@
 //! handshake. The parent finds an entry by `TypeId`; only its index crosses the wire.
 //!
 //! There is one registry per binary, whichever backend carries the tasks: the process pool and
-//! `executor-mpi` both read it (through [`task_model`](crate::task_model)).
+//! `concurrent-futures-mpi` both read it (through [`task_model`](crate::task_model)).
 //!
 //! An entry carries two monomorphised functions: `run` (worker side: decode the task, run it
 //! with panics caught, encode the outcome) and `decode` (parent side: decode the outcome into
@@ -20,7 +20,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use executor_core::{
+use concurrent_futures_core::{
     CodecError, CodecStage, PanicInfo, Task, TaskError, WorkerExit,
     backend::{Chunk, ChunkOutput, catch_panic},
 };
@@ -257,7 +257,8 @@ where
         codec::decode::<T>(bytes)
             .map_err(decode_failure)
             .and_then(|task| {
-                let outcome = WireOutcome::from_result(executor_core::backend::run_caught(task));
+                let outcome =
+                    WireOutcome::from_result(concurrent_futures_core::backend::run_caught(task));
                 codec::encode(&outcome).map_err(encode_failure)
             }),
     )
@@ -286,7 +287,9 @@ where
                 let outcomes: Vec<WireOutcome<T::Output, T::Error>> = chunk
                     .0
                     .into_iter()
-                    .map(|task| WireOutcome::from_result(executor_core::backend::run_caught(task)))
+                    .map(|task| {
+                        WireOutcome::from_result(concurrent_futures_core::backend::run_caught(task))
+                    })
                     .collect();
                 codec::encode(&outcomes).map_err(encode_failure)
             }),
@@ -311,7 +314,12 @@ where
     T::Error: Serialize,
 {
     // `Chunk<T>` is a newtype: it encodes as its `Vec<T>`.
-    run_items_with::<T, _, _>(bytes, start, sink, executor_core::backend::run_caught)
+    run_items_with::<T, _, _>(
+        bytes,
+        start,
+        sink,
+        concurrent_futures_core::backend::run_caught,
+    )
 }
 
 /// Runs items `start..` of an encoded `Vec<A>` with `call`, reporting each to `sink`.
@@ -378,7 +386,7 @@ where
         codec::decode::<A>(bytes)
             .map_err(decode_failure)
             .and_then(|args| {
-                let result = executor_core::backend::catch_panic(move || call(args))
+                let result = concurrent_futures_core::backend::catch_panic(move || call(args))
                     .map_err(TaskError::<Infallible>::Panicked);
                 codec::encode(&WireOutcome::from_infallible(result)).map_err(encode_failure)
             }),
@@ -398,7 +406,7 @@ where
                 let outcomes: Vec<WireOutcome<R, Never>> = args
                     .into_iter()
                     .map(|a| {
-                        let result = executor_core::backend::catch_panic(|| call(a))
+                        let result = concurrent_futures_core::backend::catch_panic(|| call(a))
                             .map_err(TaskError::<Infallible>::Panicked);
                         WireOutcome::from_infallible(result)
                     })
@@ -515,8 +523,8 @@ impl Registry {
 /// does not encode ([`TaskError::Codec`] at [`CodecStage::EncodeTask`]).
 ///
 /// ```
-/// use executor_core::{Task, TaskError};
-/// use executor_process::task_model::prepare;
+/// use concurrent_futures_core::{Task, TaskError};
+/// use concurrent_futures_process::task_model::prepare;
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Serialize, Deserialize)]
@@ -526,7 +534,7 @@ impl Registry {
 ///     type Error = String;
 ///     fn run(self) -> Result<u64, String> { Ok(self.0 * 3) }
 /// }
-/// executor_process::register_task!(Triple);
+/// concurrent_futures_process::register_task!(Triple);
 ///
 /// #[derive(Serialize)]
 /// struct NeverRegistered;
@@ -548,7 +556,7 @@ pub fn prepare<T: Task + Serialize>(
     task: &T,
 ) -> Result<(Registered, Vec<u8>), TaskError<T::Error>> {
     let registered = Registry::get().lookup::<T>().ok_or_else(|| {
-        TaskError::Backend(executor_core::BackendError::new(not_registered(
+        TaskError::Backend(concurrent_futures_core::BackendError::new(not_registered(
             std::any::type_name::<T>(),
         )))
     })?;
@@ -564,7 +572,7 @@ pub fn prepare<T: Task + Serialize>(
 /// The message for a task type that was never registered.
 pub fn not_registered(type_name: &str) -> String {
     format!(
-        "task type `{type_name}` is not registered: add `register_task!(...)` (from executor_process \
-         or executor_mpi: one registration serves both) for it, or `remote_fn!` for a function"
+        "task type `{type_name}` is not registered: add `register_task!(...)` (from concurrent_futures_process \
+         or concurrent_futures_mpi: one registration serves both) for it, or `remote_fn!` for a function"
     )
 }

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 
-use executor_core::{CodecError, Task, TaskError, backend::Chunk};
+use concurrent_futures_core::{CodecError, Task, TaskError, backend::Chunk};
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 
@@ -91,20 +91,20 @@ where
 }
 
 /// A call of a registered function with its arguments: a [`Task`] a process pool (or any
-/// backend sharing the [`task_model`](crate::task_model), such as `executor-mpi`) can carry.
+/// backend sharing the [`task_model`](crate::task_model), such as `concurrent-futures-mpi`) can carry.
 ///
 /// Made by [`Call::new`] or [`ProcessPool::call`](crate::ProcessPool::call). Only the arguments
 /// are serialised; the function is identified by its type.
 ///
 /// ```no_run
-/// use executor_core::Submit;
-/// use executor_process::{Call, ProcessPool};
+/// use concurrent_futures_core::Submit;
+/// use concurrent_futures_process::{Call, ProcessPool};
 ///
 /// fn is_prime(n: u64) -> bool { n > 1 && (2..n).take_while(|d| d * d <= n).all(|d| n % d != 0) }
-/// executor_process::remote_fn!(is_prime);
+/// concurrent_futures_process::remote_fn!(is_prime);
 ///
 /// fn main() {
-///     executor_process::init();
+///     concurrent_futures_process::init();
 ///     let pool = ProcessPool::builder().build().unwrap();
 ///     assert_eq!(pool.submit(Call::new(is_prime, 17)).unwrap().result(), Ok(true));
 /// }
@@ -214,7 +214,7 @@ pub mod expand {
         F::Output: Serialize,
     {
         registry::run_items_with::<A, _, Never>(bytes, start, sink, move |args| {
-            executor_core::backend::catch_panic(|| function.apply(args))
+            concurrent_futures_core::backend::catch_panic(|| function.apply(args))
                 .map_err(TaskError::Panicked)
         })
     }
@@ -246,13 +246,13 @@ pub mod expand {
 /// same binary that calls [`init`](crate::init).
 ///
 /// One registration serves every backend of the binary that shares the
-/// [`task_model`](crate::task_model): the process pool and `executor-mpi`, which re-exports this
-/// macro as `executor_mpi::remote_fn!`.
+/// [`task_model`](crate::task_model): the process pool and `concurrent-futures-mpi`, which re-exports this
+/// macro as `concurrent_futures_mpi::remote_fn!`.
 ///
 /// ```
 /// fn add(a: u64, b: u64) -> u64 { a + b }
 /// fn shout(s: String) -> String { s.to_uppercase() }
-/// executor_process::remote_fn!(add, shout);
+/// concurrent_futures_process::remote_fn!(add, shout);
 /// ```
 #[macro_export]
 macro_rules! remote_fn {
@@ -308,13 +308,13 @@ macro_rules! remote_fn {
 
 /// Registers task types so workers can run them (and `Chunk`s of them, for `map`).
 ///
-/// A task type implements [`Task`](executor_core::Task) and serde's `Serialize` and
+/// A task type implements [`Task`](concurrent_futures_core::Task) and serde's `Serialize` and
 /// `Deserialize`, with an output and error that do too. Invoke it at module level, in the same
 /// binary that calls [`init`](crate::init); it works for types from other crates.
 ///
 /// One registration serves every backend of the binary that shares the
-/// [`task_model`](crate::task_model): the process pool and `executor-mpi`, which re-exports this
-/// macro as `executor_mpi::register_task!`.
+/// [`task_model`](crate::task_model): the process pool and `concurrent-futures-mpi`, which re-exports this
+/// macro as `concurrent_futures_mpi::register_task!`.
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
@@ -322,13 +322,13 @@ macro_rules! remote_fn {
 /// #[derive(Serialize, Deserialize)]
 /// struct Square(u64);
 ///
-/// impl executor_core::Task for Square {
+/// impl concurrent_futures_core::Task for Square {
 ///     type Output = u64;
 ///     type Error = String;
 ///     fn run(self) -> Result<u64, String> { Ok(self.0 * self.0) }
 /// }
 ///
-/// executor_process::register_task!(Square);
+/// concurrent_futures_process::register_task!(Square);
 /// ```
 #[macro_export]
 macro_rules! register_task {

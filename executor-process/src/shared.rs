@@ -30,7 +30,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use executor_core::{BrokenExecutor, Rejected, WorkerExit};
+use concurrent_futures_core::{BrokenExecutor, Rejected, WorkerExit};
 
 use crate::builder::Config;
 use crate::job::{Failure, Job, Outcome};
@@ -886,7 +886,7 @@ impl Shared {
                             (_, None) => "exited during start-up".to_string(),
                         };
                         let reason = format!(
-                            "worker process {pid} {detail} ({}); is executor_process::init() \
+                            "worker process {pid} {detail} ({}); is concurrent_futures_process::init() \
                              called at the top of main?",
                             describe_exit(&exit)
                         );

@@ -1,6 +1,6 @@
 //! The task model shared by backends that carry tasks to other processes: what a task is on
 //! the wire, and how a worker finds and runs it. The process pool uses it, and so does
-//! `executor-mpi`, so one task definition runs on threads, processes and MPI ranks alike: a
+//! `concurrent-futures-mpi`, so one task definition runs on threads, processes and MPI ranks alike: a
 //! type registered once with [`register_task!`](crate::register_task) (or a function with
 //! [`remote_fn!`](crate::remote_fn)) is known to every backend of the binary.
 //!
@@ -19,8 +19,8 @@
 //! user `Serialize`/`Deserialize` implementations.
 //!
 //! ```
-//! use executor_core::{Task, TaskError};
-//! use executor_process::task_model::{Registry, encode};
+//! use concurrent_futures_core::{Task, TaskError};
+//! use concurrent_futures_process::task_model::{Registry, encode};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)]
@@ -30,7 +30,7 @@
 //!     type Error = String;
 //!     fn run(self) -> Result<u64, String> { Ok(self.0 * 2) }
 //! }
-//! executor_process::register_task!(Double);
+//! concurrent_futures_process::register_task!(Double);
 //!
 //! fn main() {
 //!     // What a backend does with a task, minus the transport between parent and worker.

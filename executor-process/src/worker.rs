@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use executor_core::{CodecError, CodecStage};
+use concurrent_futures_core::{CodecError, CodecStage};
 use ipc_channel::IpcError;
 use ipc_channel::ipc::{IpcOneShotServer, IpcSender, IpcSharedMemory};
 
@@ -33,7 +33,7 @@ use crate::sys;
 ///
 /// ```no_run
 /// // The first line of `main`:
-/// executor_process::init();
+/// concurrent_futures_process::init();
 /// // ... the program, which may build a `ProcessPool` ...
 /// ```
 ///
@@ -54,7 +54,10 @@ pub fn init() {
     let code = match start(parent).and_then(|()| serve()) {
         Ok(()) => 0,
         Err(message) => {
-            eprintln!("executor-process worker {}: {message}", std::process::id());
+            eprintln!(
+                "concurrent-futures-process worker {}: {message}",
+                std::process::id()
+            );
             70
         }
     };

@@ -1,13 +1,13 @@
 //! The shared conformance suite on the process pool (4 workers).
 
-use executor_process::ProcessPool;
-use executor_testkit::{Capabilities, TestTask};
+use concurrent_futures_process::ProcessPool;
+use concurrent_futures_testkit::{Capabilities, TestTask};
 
-executor_process::register_task!(TestTask);
+concurrent_futures_process::register_task!(TestTask);
 
-executor_testkit::conformance_main! {
+concurrent_futures_testkit::conformance_main! {
     backend: "process",
-    setup: { executor_process::init(); },
+    setup: { concurrent_futures_process::init(); },
     executor: || ProcessPool::builder().max_workers(4).build().expect("the process pool starts"),
     capabilities: Capabilities::PROCESS,
 }

@@ -1,4 +1,4 @@
-//! Clones, and dropping the last handle (executor-core's `Executor` docs, "Dropping the last
+//! Clones, and dropping the last handle (concurrent-futures-core's `Executor` docs, "Dropping the last
 //! handle"): accepted work is never lost when a program ends without `shutdown(wait)`, clones
 //! share one pool, and a done-callback that drops the last handle does not deadlock.
 
@@ -11,8 +11,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{Gate, LONG, Probe, assert_gone_within, outcome, process_gone};
-use executor_core::{Executor, Shutdown, Submit, Task};
-use executor_process::ProcessPool;
+use concurrent_futures_core::{Executor, Shutdown, Submit, Task};
+use concurrent_futures_process::ProcessPool;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +46,7 @@ impl Task for WriteMarker {
     }
 }
 
-executor_process::register_task!(WriteMarker);
+concurrent_futures_process::register_task!(WriteMarker);
 
 fn pool(workers: usize) -> ProcessPool {
     ProcessPool::builder()
@@ -222,7 +222,7 @@ fn done_callback_dropping_the_last_handle_does_not_deadlock() -> Result<(), Fail
 }
 
 fn main() {
-    executor_process::init();
+    concurrent_futures_process::init();
     if let Some(mode) = std::env::var_os(CHILD_ENV) {
         child(mode.to_str().expect("a mode"));
         return;

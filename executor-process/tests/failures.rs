@@ -8,8 +8,8 @@ use std::error::Error;
 use std::time::Duration;
 
 use common::{Gate, Probe, outcome};
-use executor_core::{CodecStage, Executor, Shutdown, Submit, Task, TaskError};
-use executor_process::{BuildErrorKind, ProcessPool};
+use concurrent_futures_core::{CodecStage, Executor, Shutdown, Submit, Task, TaskError};
+use concurrent_futures_process::{BuildErrorKind, ProcessPool};
 use libtest_mimic::Failed;
 use serde::de::{self, Deserializer};
 use serde::ser::{self, Serializer};
@@ -131,7 +131,7 @@ impl Task for Unregistered {
     }
 }
 
-executor_process::register_task!(
+concurrent_futures_process::register_task!(
     Unencodable,
     Undecodable,
     MakeBadOutput,
@@ -334,7 +334,7 @@ fn timeout_expires() -> Result<(), Failed> {
     let future = pool
         .submit_with(
             gate.task(1),
-            executor_process::SubmitOptions::new().timeout(limit),
+            concurrent_futures_process::SubmitOptions::new().timeout(limit),
         )
         .unwrap();
     assert_eq!(outcome(&future), Err(TaskError::Expired { limit }));
@@ -399,7 +399,7 @@ fn worker_binary_does_not_match() -> Result<(), Failed> {
     let pool = ProcessPool::builder()
         .max_workers(1)
         .worker_env(
-            executor_process::task_model::REGISTRY_SALT_ENV,
+            concurrent_futures_process::task_model::REGISTRY_SALT_ENV,
             "another build",
         )
         .build()

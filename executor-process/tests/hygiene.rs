@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Gate, Probe, assert_gone_within, outcome};
-use executor_core::{Executor, Shutdown, Submit};
-use executor_process::ProcessPool;
+use concurrent_futures_core::{Executor, Shutdown, Submit};
+use concurrent_futures_process::ProcessPool;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// In the helper process of `workers_die_with_a_killed_parent`.
@@ -251,7 +251,7 @@ fn orphan_helper() -> ! {
 }
 
 fn main() {
-    executor_process::init();
+    concurrent_futures_process::init();
     if std::env::var_os(ORPHAN_HELPER_ENV).is_some() {
         orphan_helper();
     }

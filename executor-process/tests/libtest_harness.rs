@@ -2,15 +2,15 @@
 //! tests cannot own `main` (`libtest_worker!` at the crate root, `.libtest_worker()` on the
 //! builder).
 
-use executor_core::{Executor, Shutdown};
-use executor_process::ProcessPool;
+use concurrent_futures_core::{Executor, Shutdown};
+use concurrent_futures_process::ProcessPool;
 
 fn triple(n: u64) -> u64 {
     n * 3
 }
 
-executor_process::remote_fn!(triple);
-executor_process::libtest_worker!();
+concurrent_futures_process::remote_fn!(triple);
+concurrent_futures_process::libtest_worker!();
 
 #[test]
 fn a_pool_inside_a_libtest_test() {

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{Gate, Probe, outcome};
-use executor_core::{Executor, Shutdown, Submit, TaskError};
-use executor_process::{ProcessPool, SubmitOptions};
+use concurrent_futures_core::{Executor, Shutdown, Submit, TaskError};
+use concurrent_futures_process::{ProcessPool, SubmitOptions};
 use libtest_mimic::Failed;
 
 fn pool(workers: usize) -> ProcessPool {
@@ -175,7 +175,7 @@ fn broken_on_worker_death_breaks_the_pool() -> Result<(), Failed> {
     match pool.submit(Probe::Return(1)) {
         Err(refused) => assert!(matches!(
             refused.reason(),
-            executor_core::Rejected::Broken(_)
+            concurrent_futures_core::Rejected::Broken(_)
         )),
         Ok(_) => return Err("a broken pool accepted a task".into()),
     }

@@ -10,8 +10,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Gate, LONG, Probe, outcome};
-use executor_core::{Executor, MapOptions, Shutdown, Submit, TaskError};
-use executor_process::ProcessPool;
+use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit, TaskError};
+use concurrent_futures_process::ProcessPool;
 use libtest_mimic::Failed;
 
 fn add(a: u64, b: u64) -> u64 {
@@ -75,7 +75,7 @@ fn picky(n: u64) -> Picky {
     Picky(n)
 }
 
-executor_process::remote_fn!(add, collatz_steps, logged_step, blob, picky);
+concurrent_futures_process::remote_fn!(add, collatz_steps, logged_step, blob, picky);
 
 /// The log of [`logged_step`]: `(index, pid)` per line, in the order the items ran.
 fn read_log(path: &std::path::Path) -> Vec<(u64, u64)> {
@@ -258,7 +258,10 @@ fn encoding_failure_fails_only_its_item() -> Result<(), Failed> {
     for (i, result) in results.into_iter().enumerate() {
         match (i, result) {
             (2 | 4, Err(TaskError::Codec(codec))) => {
-                assert_eq!(codec.stage, executor_core::CodecStage::EncodeResult);
+                assert_eq!(
+                    codec.stage,
+                    concurrent_futures_core::CodecStage::EncodeResult
+                );
                 assert!(codec.message.contains("Picky"), "{}", codec.message);
             }
             (2 | 4, other) => return Err(format!("item {i}: expected Codec, got {other:?}").into()),

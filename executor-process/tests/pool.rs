@@ -6,8 +6,8 @@ mod common;
 use std::collections::HashSet;
 
 use common::{Gate, Probe, outcome};
-use executor_core::{Executor, MapOptions, Shutdown, Submit, TaskError};
-use executor_process::{Bytes, ProcessPool};
+use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit, TaskError};
+use concurrent_futures_process::{Bytes, ProcessPool};
 use libtest_mimic::Failed;
 
 fn add(a: u64, b: u64) -> u64 {
@@ -26,7 +26,7 @@ fn nothing() -> u8 {
     0
 }
 
-executor_process::remote_fn!(add, double, make_bytes, nothing);
+concurrent_futures_process::remote_fn!(add, double, make_bytes, nothing);
 
 fn pool(workers: usize) -> ProcessPool {
     ProcessPool::builder()
@@ -113,7 +113,7 @@ fn functions_and_tuples() -> Result<(), Failed> {
     assert_eq!(outcome(&pool.call(nothing, ()).unwrap()), Ok(0));
     let doubled: Vec<u64> = pool
         .map(
-            (0..100).map(|i| executor_process::Call::new(double, i)),
+            (0..100).map(|i| concurrent_futures_process::Call::new(double, i)),
             MapOptions::new().chunksize(7),
         )
         .map(Result::unwrap)

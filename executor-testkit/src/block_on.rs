@@ -32,7 +32,7 @@ pub fn thread_waker() -> Waker {
 /// Polls `future` on this thread until it is ready, parking in between.
 ///
 /// ```
-/// let value = executor_testkit::block_on(async { 40 + 2 });
+/// let value = concurrent_futures_testkit::block_on(async { 40 + 2 });
 /// assert_eq!(value, 42);
 /// ```
 pub fn block_on<F: Future>(future: F) -> F::Output {
@@ -44,7 +44,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// ```
 /// use std::time::Duration;
 /// let never = std::future::pending::<()>();
-/// assert_eq!(executor_testkit::block_on_timeout(never, Duration::from_millis(1)), None);
+/// assert_eq!(concurrent_futures_testkit::block_on_timeout(never, Duration::from_millis(1)), None);
 /// ```
 pub fn block_on_timeout<F: Future>(future: F, timeout: Duration) -> Option<F::Output> {
     block_on_until(future, Some(Instant::now() + timeout))

@@ -11,7 +11,7 @@ use std::fmt;
 /// update syntax:
 ///
 /// ```
-/// use executor_testkit::Capabilities;
+/// use concurrent_futures_testkit::Capabilities;
 ///
 /// let caps = Capabilities::THREADS.with_max_workers(2);
 /// assert_eq!(caps.bounded_workers, Some(2));
@@ -21,17 +21,17 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
     /// A task that crashes its worker (abort, exit, segfault) fails only that task, with
-    /// [`TaskError::WorkerLost`](executor_core::TaskError), and the executor keeps working.
+    /// [`TaskError::WorkerLost`](concurrent_futures_core::TaskError), and the executor keeps working.
     pub isolates_crashes: bool,
     /// At most this many tasks run at once (the factory's `max_workers`); the rest wait in a
     /// queue, where they can be cancelled. `None`: every task starts at once.
     pub bounded_workers: Option<usize>,
     /// Tasks run to completion inside `submit`, in the caller's thread.
     pub runs_inline: bool,
-    /// [`Future::interrupt`](executor_core::Future::interrupt) stops a running task (and its
+    /// [`Future::interrupt`](concurrent_futures_core::Future::interrupt) stops a running task (and its
     /// future ends cancelled).
     pub interrupts_running: bool,
-    /// The backend can stop tasks at a time limit ([`TaskError::Expired`](executor_core::TaskError)).
+    /// The backend can stop tasks at a time limit ([`TaskError::Expired`](concurrent_futures_core::TaskError)).
     /// Informational: the limit is configured per backend, so the suite has no check for it.
     pub task_timeouts: bool,
     /// Tasks run in the caller's process: panics keep their payload and location, and
@@ -129,7 +129,7 @@ impl Requirement {
     /// Why `caps` do not meet this requirement, or `None` if they do.
     ///
     /// ```
-    /// use executor_testkit::{Capabilities, Requirement};
+    /// use concurrent_futures_testkit::{Capabilities, Requirement};
     /// assert!(Requirement::Saturable.unmet(&Capabilities::THREADS).is_none());
     /// assert!(Requirement::Saturable.unmet(&Capabilities::THREAD_PER_TASK).is_some());
     /// ```

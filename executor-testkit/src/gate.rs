@@ -20,8 +20,8 @@ use crate::TestTask;
 ///
 /// ```
 /// use std::time::Duration;
-/// use executor_core::Task;
-/// use executor_testkit::Gate;
+/// use concurrent_futures_core::Task;
+/// use concurrent_futures_testkit::Gate;
 ///
 /// let gate = Gate::new();
 /// let task = gate.task(7);

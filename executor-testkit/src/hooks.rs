@@ -17,8 +17,8 @@ static HOOKS: Mutex<Option<HashMap<u64, Hook>>> = Mutex::new(None);
 /// Registers `hook` and returns the task that runs it, once.
 ///
 /// ```
-/// use executor_core::Task;
-/// let task = executor_testkit::hooks::register(|| Ok(5));
+/// use concurrent_futures_core::Task;
+/// let task = concurrent_futures_testkit::hooks::register(|| Ok(5));
 /// assert_eq!(task.clone().run(), Ok(5));
 /// assert!(task.run().is_err()); // a hook runs once
 /// ```

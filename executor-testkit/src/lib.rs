@@ -1,6 +1,6 @@
-//! The conformance suite every `executor` backend must pass, including yours.
+//! The conformance suite every `concurrent-futures` backend must pass, including yours.
 //!
-//! The promise of `executor` is that backends are interchangeable: the same code gets the same
+//! The promise of `concurrent-futures` is that backends are interchangeable: the same code gets the same
 //! behaviour from a thread pool, a process pool or your own backend. This crate keeps that
 //! promise. It holds:
 //!
@@ -22,12 +22,12 @@
 //! # Running the suite on your backend
 //!
 //! Your executor type must implement `Submit<TestTask> + Submit<Chunk<TestTask>>` (an
-//! in-process backend that accepts every [`Task`](executor_core::Task) already does). Add the
+//! in-process backend that accepts every [`Task`](concurrent_futures_core::Task) already does). Add the
 //! testkit as a dev-dependency and a test target without the default harness:
 //!
 //! ```toml
 //! [dev-dependencies]
-//! executor-testkit = { path = "../executor-testkit" }
+//! concurrent-futures-testkit = { path = "../executor-testkit" }
 //!
 //! [[test]]
 //! name = "conformance"
@@ -37,10 +37,10 @@
 //! and `tests/conformance.rs`:
 //!
 //! ```no_run
-//! use executor_testkit::Capabilities;
-//! use executor_testkit::backends::FixedPool; // your executor here
+//! use concurrent_futures_testkit::Capabilities;
+//! use concurrent_futures_testkit::backends::FixedPool; // your executor here
 //!
-//! executor_testkit::conformance_main! {
+//! concurrent_futures_testkit::conformance_main! {
 //!     backend: "fixed-pool",
 //!     setup: {},                                 // runs first in main (e.g. a worker-mode hook)
 //!     executor: || FixedPool::new(4),           // a fresh executor per use
@@ -64,7 +64,7 @@
 //!
 //! To run single checks from your own tests, use [`conformance::find_check`] and
 //! [`conformance::run_check`], or call a check function directly, e.g.
-//! `executor_testkit::conformance::wait::first_exception(&|| FixedPool::new(4), &caps)`.
+//! `concurrent_futures_testkit::conformance::wait::first_exception(&|| FixedPool::new(4), &caps)`.
 
 pub mod backends;
 mod block_on;
@@ -82,16 +82,16 @@ pub use crate::gate::{Gate, GateTimeout};
 pub use crate::tasks::TestTask;
 
 /// The future of a submitted [`TestTask`].
-pub type TestFuture = executor_core::Future<u64, String>;
+pub type TestFuture = concurrent_futures_core::Future<u64, String>;
 
 /// Writes `fn main` for a backend's conformance test target (`harness = false`): one
 /// libtest-mimic trial per check, named `"<group>::<check>"`, checks the capabilities exclude
 /// reported as ignored with the reason, each check under a watchdog.
 ///
 /// ```no_run
-/// use executor_testkit::{Capabilities, ThreadPerTask};
+/// use concurrent_futures_testkit::{Capabilities, ThreadPerTask};
 ///
-/// executor_testkit::conformance_main! {
+/// concurrent_futures_testkit::conformance_main! {
 ///     backend: "thread-per-task",
 ///     setup: {},
 ///     executor: ThreadPerTask::new,

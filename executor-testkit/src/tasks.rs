@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use executor_core::Task;
+use concurrent_futures_core::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::hooks;
@@ -20,8 +20,8 @@ use crate::hooks;
 /// [`Hook`](TestTask::Hook) only by checks for backends that run tasks in the caller's process.
 ///
 /// ```
-/// use executor_core::Task;
-/// use executor_testkit::TestTask;
+/// use concurrent_futures_core::Task;
+/// use concurrent_futures_testkit::TestTask;
 ///
 /// assert_eq!(TestTask::Return(7).run(), Ok(7));
 /// assert_eq!(TestTask::Fail("no".into()).run(), Err("no".to_string()));

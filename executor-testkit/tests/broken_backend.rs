@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use executor_testkit::backends::BrokenCancel;
-use executor_testkit::conformance::{Check, CheckOutcome, find_check, run_check};
-use executor_testkit::{Capabilities, TestExecutor};
+use concurrent_futures_testkit::backends::BrokenCancel;
+use concurrent_futures_testkit::conformance::{Check, CheckOutcome, find_check, run_check};
+use concurrent_futures_testkit::{Capabilities, TestExecutor};
 
 const WORKERS: usize = 2;
 
@@ -82,7 +82,7 @@ fn a_check_the_capabilities_exclude_is_skipped_with_a_reason() {
 
 #[test]
 fn every_check_has_a_unique_group_qualified_name() {
-    let checks = executor_testkit::conformance::all_checks::<BrokenCancel>();
+    let checks = concurrent_futures_testkit::conformance::all_checks::<BrokenCancel>();
     let mut names: Vec<_> = checks.iter().map(|c| c.full_name()).collect();
     let total = names.len();
     names.sort();

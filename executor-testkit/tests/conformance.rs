@@ -1,9 +1,9 @@
 //! The conformance suite on [`ThreadPerTask`], the example backend written against the public
 //! traits alone. Its workers are unbounded, so the checks that need a queue are skipped.
 
-use executor_testkit::{Capabilities, ThreadPerTask};
+use concurrent_futures_testkit::{Capabilities, ThreadPerTask};
 
-executor_testkit::conformance_main! {
+concurrent_futures_testkit::conformance_main! {
     backend: "thread-per-task",
     setup: {},
     executor: ThreadPerTask::new,

@@ -1,9 +1,9 @@
 //! The conformance suite on [`FixedPool`], a minimal bounded pool: it covers the checks that
 //! need a queue (cancelling pending tasks, `shutdown(cancel_futures)`, `map`'s early drop).
 
-use executor_testkit::{Capabilities, FixedPool};
+use concurrent_futures_testkit::{Capabilities, FixedPool};
 
-executor_testkit::conformance_main! {
+concurrent_futures_testkit::conformance_main! {
     backend: "fixed-pool",
     setup: {},
     executor: || FixedPool::new(4),

@@ -3,12 +3,12 @@
 //! early against a completion.
 //!
 //! Run with `RUSTFLAGS="--cfg executor_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
-//! executor-testkit --release --test 'loom_*'`. Without the cfg this file is empty. Only the
+//! concurrent-futures-testkit --release --test 'loom_*'`. Without the cfg this file is empty. Only the
 //! deadline-free `as_completed` is modelled: loom does not model time.
 
 #[cfg(executor_loom)]
 mod tests {
-    use executor_core::{Future, ReturnWhen, as_completed, wait};
+    use concurrent_futures_core::{Future, ReturnWhen, as_completed, wait};
     use loom::thread;
 
     type F = Future<u32>;

@@ -3,7 +3,7 @@
 //! cancellation and abandonment, a waker against completion, and interrupt against start.
 //!
 //! Run with `RUSTFLAGS="--cfg executor_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
-//! executor-testkit --release --test 'loom_*'`. Without the cfg this file is empty. No model
+//! concurrent-futures-testkit --release --test 'loom_*'`. Without the cfg this file is empty. No model
 //! uses a timed wait: loom does not model time, so every wait here is unbounded and a lost
 //! wake-up shows up as a loom deadlock.
 
@@ -12,7 +12,7 @@ mod tests {
     use std::sync::Arc as StdArc;
     use std::task::{Context, Wake, Waker};
 
-    use executor_core::{Future, State, TaskError, backend::Start};
+    use concurrent_futures_core::{Future, State, TaskError, backend::Start};
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use loom::thread;

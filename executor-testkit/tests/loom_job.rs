@@ -1,4 +1,4 @@
-//! Loom models of [`Job`](executor_core::backend::Job), the task kept inside its future's cell
+//! Loom models of [`Job`](concurrent_futures_core::backend::Job), the task kept inside its future's cell
 //! (`executor-core/src/job.rs`): a worker running the job against the owner cancelling it and a
 //! blocked reader; a pool draining the job (cancel or fail) against the owner cancelling it; a
 //! job dropped unrun against a reader; and a done-callback registered against the run.
@@ -10,7 +10,7 @@
 mod tests {
     use std::convert::Infallible;
 
-    use executor_core::{BrokenExecutor, State, TaskError, backend::Job};
+    use concurrent_futures_core::{BrokenExecutor, State, TaskError, backend::Job};
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicUsize, Ordering};
     use loom::thread;
@@ -27,7 +27,7 @@ mod tests {
         }
     }
 
-    impl executor_core::Task for Counted {
+    impl concurrent_futures_core::Task for Counted {
         type Output = u32;
         type Error = Infallible;
 

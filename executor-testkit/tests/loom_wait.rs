@@ -4,12 +4,12 @@
 //! removal after `wait` returned.
 //!
 //! Run with `RUSTFLAGS="--cfg executor_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
-//! executor-testkit --release --test 'loom_*'`. Without the cfg this file is empty. Every `wait`
+//! concurrent-futures-testkit --release --test 'loom_*'`. Without the cfg this file is empty. Every `wait`
 //! here has no timeout: a lost wake-up shows up as a loom deadlock.
 
 #[cfg(executor_loom)]
 mod tests {
-    use executor_core::{Future, ReturnWhen, wait};
+    use concurrent_futures_core::{Future, ReturnWhen, wait};
     use loom::thread;
 
     type F = Future<u32, &'static str>;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use executor_core::{
+use concurrent_futures_core::{
     Future, ReturnWhen, State, TaskError, as_completed_within,
     backend::{InvalidStateError, Promise, Start},
     wait,

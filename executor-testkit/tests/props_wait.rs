@@ -11,12 +11,12 @@ use std::collections::HashSet;
 use std::thread;
 use std::time::Duration;
 
-use executor_core::{
+use concurrent_futures_core::{
     Future, MapOptions, ReturnWhen, SharedFuture, Submit, TaskError, as_completed_within,
     backend::{Promise, Start},
     fallible, wait,
 };
-use executor_testkit::FixedPool;
+use concurrent_futures_testkit::FixedPool;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 

@@ -2,14 +2,14 @@
 //! blocked, and counts the live heap bytes they hold (the future's cell with the task inside,
 //! and the queue slot).
 //!
-//! `cargo run -p executor-threads --release --example pending_memory`
+//! `cargo run -p concurrent-futures-threads --release --example pending_memory`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::mpsc;
 
-use executor_core::{Executor, Shutdown, Submit};
-use executor_threads::ThreadPool;
+use concurrent_futures_core::{Executor, Shutdown, Submit};
+use concurrent_futures_threads::ThreadPool;
 
 struct Counting;
 
@@ -45,12 +45,12 @@ fn main() {
         futures.push(pool.submit(move || i).unwrap());
     }
     let after = LIVE.load(Ordering::Relaxed);
-    let handles = (N * std::mem::size_of::<executor_core::Future<usize>>()) as isize;
+    let handles = (N * std::mem::size_of::<concurrent_futures_core::Future<usize>>()) as isize;
     let per_future = (after - before - handles) as f64 / N as f64;
     println!(
         "{N} pending futures (closure capturing a usize, output usize): {per_future:.1} bytes each \
          on the heap (future cell with the task inside + queue slot), plus the {}-byte handle the caller keeps",
-        std::mem::size_of::<executor_core::Future<usize>>()
+        std::mem::size_of::<concurrent_futures_core::Future<usize>>()
     );
     release.send(()).unwrap();
     blocker.wait();

@@ -2,7 +2,7 @@
 //! wait; submit-and-wait round trips; `map` over integers at chunksize 1), on a started
 //! 2-worker pool: a quick probe to compare two builds without the full bench harness.
 //!
-//! `cargo run -p executor-threads --release --example per_task_cost [ROUNDS [T1,T2,T3]]`
+//! `cargo run -p concurrent-futures-threads --release --example per_task_cost [ROUNDS [T1,T2,T3]]`
 //!
 //! Prints the median and the minimum over the rounds; the allocation count is exact (a counting
 //! global allocator), the times are as noisy as the machine.
@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
-use executor_core::{Executor, MapOptions, Shutdown, Submit};
-use executor_threads::ThreadPool;
+use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit};
+use concurrent_futures_threads::ThreadPool;
 
 struct Counting;
 

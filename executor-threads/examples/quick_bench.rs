@@ -1,12 +1,12 @@
 //! Ad-hoc T1/T2 comparison against rayon (`spawn` + a crossbeam channel) and a raw crossbeam
 //! ping-pong. Not the benchmark harness: a quick sanity check of the design.
 //!
-//! `cargo run -p executor-threads --release --example quick_bench`
+//! `cargo run -p concurrent-futures-threads --release --example quick_bench`
 
 use std::time::{Duration, Instant};
 
-use executor_core::{Executor, Shutdown, Submit};
-use executor_threads::ThreadPool;
+use concurrent_futures_core::{Executor, Shutdown, Submit};
+use concurrent_futures_threads::ThreadPool;
 
 const T1_TASKS: usize = 100_000;
 const T2_ROUNDS: usize = 10_000;
@@ -64,7 +64,7 @@ fn pool_t3() -> Duration {
     let sum: u64 = pool
         .map(
             (0..200_000u64).map(|i| move || i * 2),
-            executor_core::MapOptions::new().chunksize(1_000),
+            concurrent_futures_core::MapOptions::new().chunksize(1_000),
         )
         .map(Result::unwrap)
         .sum();

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use executor_core::{BuildError, BuildErrorKind};
+use concurrent_futures_core::{BuildError, BuildErrorKind};
 
 use crate::idle::MAX_THREADS;
 use crate::pool::{Config, ThreadPool};
@@ -35,7 +35,7 @@ pub(crate) type Initializer = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use executor_threads::ThreadPool;
+/// use concurrent_futures_threads::ThreadPool;
 ///
 /// let pool = ThreadPool::builder()
 ///     .max_workers(4)
@@ -84,9 +84,9 @@ impl ThreadPoolBuilder {
     /// Runs once at the start of every worker thread, before it takes any task.
     ///
     /// If it fails (returns `Err` or panics) the pool breaks: tasks still queued fail with
-    /// [`TaskError::Broken`](executor_core::TaskError::Broken) whose reason includes the
+    /// [`TaskError::Broken`](concurrent_futures_core::TaskError::Broken) whose reason includes the
     /// initializer's error, later submits are refused with
-    /// [`Rejected::Broken`](executor_core::Rejected::Broken), tasks already running finish
+    /// [`Rejected::Broken`](concurrent_futures_core::Rejected::Broken), tasks already running finish
     /// normally, and the threads exit.
     pub fn initializer<F, R>(mut self, initializer: F) -> Self
     where

@@ -1,7 +1,7 @@
-//! The unit of work in the queue: an [`executor_core::backend::Job`], the task inside its future's cell
+//! The unit of work in the queue: an [`concurrent_futures_core::backend::Job`], the task inside its future's cell
 //! (one allocation per task), and how the pool completes one it will not run.
 
-use executor_core::{BrokenExecutor, TaskError, backend::Job};
+use concurrent_futures_core::{BrokenExecutor, TaskError, backend::Job};
 
 /// Why a job is completed without running.
 #[derive(Debug)]

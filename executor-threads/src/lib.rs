@@ -1,14 +1,14 @@
 //! Thread pools with Python's `concurrent.futures.ThreadPoolExecutor` semantics.
 //!
-//! [`ThreadPool`] runs any [`Task`](executor_core::Task) (every `FnOnce() -> R + Send` is
+//! [`ThreadPool`] runs any [`Task`](concurrent_futures_core::Task) (every `FnOnce() -> R + Send` is
 //! one) on a bounded set of lazily started threads and hands back an
-//! [`executor_core::Future`]: cancel it while it is queued, wait on it, add done-callbacks,
-//! mix it with other futures in [`wait`](executor_core::wait) and
-//! [`as_completed`](executor_core::as_completed), or `.await` it.
+//! [`concurrent_futures_core::Future`]: cancel it while it is queued, wait on it, add done-callbacks,
+//! mix it with other futures in [`wait`](concurrent_futures_core::wait) and
+//! [`as_completed`](concurrent_futures_core::as_completed), or `.await` it.
 //!
 //! ```
-//! use executor_core::{Executor, Shutdown, Submit, TaskError};
-//! use executor_threads::ThreadPool;
+//! use concurrent_futures_core::{Executor, Shutdown, Submit, TaskError};
+//! use concurrent_futures_threads::ThreadPool;
 //!
 //! let pool = ThreadPool::builder().max_workers(4).thread_name_prefix("demo").build().unwrap();
 //! let name = pool.submit(|| std::thread::current().name().map(str::to_owned)).unwrap();
@@ -31,7 +31,7 @@
 //! # How it works
 //!
 //! - Jobs go into one lock-free FIFO (`crossbeam_deque::Injector`). A job is an
-//!   [`executor_core::backend::Job`]: the task lives inside its future's shared cell, so a submit
+//!   [`concurrent_futures_core::backend::Job`]: the task lives inside its future's shared cell, so a submit
 //!   allocates once, and the caller, who usually drops the last handle, frees the cell on the
 //!   thread that allocated it. A pending future whose task captures a `usize` holds about
 //!   144 bytes of heap, queue slot included, plus the 16-byte handle its caller keeps
@@ -65,4 +65,4 @@ pub use crate::builder::{InitializerOutcome, ThreadPoolBuilder};
 pub use crate::pool::ThreadPool;
 #[cfg(all(feature = "rayon", not(executor_loom)))]
 pub use crate::rayon::RayonExecutor;
-pub use executor_core::{BuildError, BuildErrorKind};
+pub use concurrent_futures_core::{BuildError, BuildErrorKind};

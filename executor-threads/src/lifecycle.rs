@@ -9,7 +9,7 @@
 //! Nothing between register and deregister runs user code, so a shutdown waiting for the count
 //! cannot wait on itself.
 
-use executor_core::{BrokenExecutor, Rejected};
+use concurrent_futures_core::{BrokenExecutor, Rejected};
 
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use crate::sync::{CachePadded, Condvar, Mutex};

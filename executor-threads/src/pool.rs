@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::time::Duration;
 
-use executor_core::{
+use concurrent_futures_core::{
     BrokenExecutor, Executor, Future, Shutdown, Submit, SubmitError, Task, backend::Job,
 };
 
@@ -210,8 +210,8 @@ impl Drop for Handle {
 /// that task may wait for some worker to free up.
 ///
 /// ```
-/// use executor_core::{Executor, Shutdown, Submit, as_completed};
-/// use executor_threads::ThreadPool;
+/// use concurrent_futures_core::{Executor, Shutdown, Submit, as_completed};
+/// use concurrent_futures_threads::ThreadPool;
 ///
 /// let pool = ThreadPool::builder().max_workers(2).build().unwrap();
 /// let futures: Vec<_> = (0..4u64).map(|i| pool.submit(move || i * i).unwrap()).collect();
@@ -295,8 +295,8 @@ impl Executor for ThreadPool {
 
 impl<T: Task> Submit<T> for ThreadPool {
     /// Queues `task`. Never blocks; refused with the task handed back once the pool is shut
-    /// down ([`Rejected::ShutDown`](executor_core::Rejected::ShutDown)) or broken
-    /// ([`Rejected::Broken`](executor_core::Rejected::Broken)).
+    /// down ([`Rejected::ShutDown`](concurrent_futures_core::Rejected::ShutDown)) or broken
+    /// ([`Rejected::Broken`](concurrent_futures_core::Rejected::Broken)).
     fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
         self.shared().submit(task)
     }

@@ -1,4 +1,4 @@
-//! [`RayonExecutor`]: `executor-core` futures on top of a `rayon::ThreadPool`.
+//! [`RayonExecutor`]: `concurrent-futures-core` futures on top of a `rayon::ThreadPool`.
 //!
 //! Each submit queues its job in this executor's own FIFO and spawns one rayon job that pops
 //! one job from it and runs it. So tasks start in submission order whatever rayon's deques do,
@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use executor_core::{
+use concurrent_futures_core::{
     BuildError, BuildErrorKind, Executor, Future, Shutdown, Submit, SubmitError, Task, backend::Job,
 };
 
@@ -75,7 +75,7 @@ impl Shared {
         };
         let id = self.id();
         RUNNING_HERE.with(|running| running.borrow_mut().push(id));
-        // Tasks and callbacks are caught by executor-core; this guards the bookkeeping below
+        // Tasks and callbacks are caught by concurrent-futures-core; this guards the bookkeeping below
         // against a panicking `Drop` of a result nobody holds.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
         RUNNING_HERE.with(|running| running.borrow_mut().pop());
@@ -126,7 +126,7 @@ impl Drop for Handle {
 }
 
 /// An executor running tasks on a `rayon::ThreadPool` (its own, or rayon's global pool), with
-/// `executor-core` futures: cancellation of queued tasks, done-callbacks, `wait`,
+/// `concurrent-futures-core` futures: cancellation of queued tasks, done-callbacks, `wait`,
 /// `as_completed`, `map` and `.await`, on top of rayon.
 ///
 /// Tasks start in submission order. `shutdown(wait = true)` returns once every accepted task
@@ -134,14 +134,14 @@ impl Drop for Handle {
 /// exit after the last handle is dropped). Cheap to clone: clones share one executor. Dropping
 /// the last handle behaves as `shutdown(Shutdown::wait())`, except on a thread running one of
 /// its tasks (then it does not wait): see
-/// [Dropping the last handle](executor_core::Executor#dropping-the-last-handle).
+/// [Dropping the last handle](concurrent_futures_core::Executor#dropping-the-last-handle).
 ///
 /// Tasks block rayon threads while they run: blocking tasks on the global pool slow every
 /// other rayon user of the process, so prefer an own pool for them.
 ///
 /// ```
-/// use executor_core::{Submit, as_completed};
-/// use executor_threads::RayonExecutor;
+/// use concurrent_futures_core::{Submit, as_completed};
+/// use concurrent_futures_threads::RayonExecutor;
 ///
 /// let ex = RayonExecutor::from_builder(rayon::ThreadPoolBuilder::new().num_threads(2)).unwrap();
 /// let futures: Vec<_> = (1..=3u32).map(|i| ex.submit(move || i * 10).unwrap()).collect();
@@ -183,11 +183,11 @@ impl RayonExecutor {
     /// [`BuildError`]'s source.
     ///
     /// ```
-    /// use executor_threads::RayonExecutor;
+    /// use concurrent_futures_threads::RayonExecutor;
     ///
     /// let executor = RayonExecutor::from_builder(rayon::ThreadPoolBuilder::new().num_threads(2))?;
     /// assert_eq!(executor.current_num_threads(), 2);
-    /// # Ok::<(), executor_threads::BuildError>(())
+    /// # Ok::<(), concurrent_futures_threads::BuildError>(())
     /// ```
     pub fn from_builder(builder: rayon::ThreadPoolBuilder) -> Result<Self, BuildError> {
         let pool = builder.build().map_err(|error| {

@@ -20,7 +20,7 @@ pub(crate) use loom::sync::atomic;
 #[cfg(not(executor_loom))]
 pub(crate) use std::sync::atomic;
 
-/// `std`'s `Arc` under loom too (as in executor-core): `self: &Arc<Self>` receivers need it on
+/// `std`'s `Arc` under loom too (as in concurrent-futures-core): `self: &Arc<Self>` receivers need it on
 /// stable Rust, and loom's `Arc` would only add leak checks; every operation that can
 /// interleave (mutexes, condvars, atomics, the queue) is still loom's.
 pub(crate) use std::sync::Arc;

@@ -13,7 +13,7 @@
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use executor_core::backend::{Job, catch_panic};
+use concurrent_futures_core::backend::{Job, catch_panic};
 
 use crate::idle::Next;
 use crate::job::{Abort, abort};
@@ -120,7 +120,7 @@ fn run_job(shared: &Shared, job: Job, broken: &mut Option<Abort>) -> bool {
             early_idle = true;
         }
     };
-    // Tasks and callbacks are caught by executor-core; this only guards against a panicking
+    // Tasks and callbacks are caught by concurrent-futures-core; this only guards against a panicking
     // `Drop` of a result nobody holds, which must not take the worker (and its idle token) down.
     let _ = catch_unwind(AssertUnwindSafe(|| job.run_with(before_complete)));
     // Still idle unless a done-callback submitted work and took the token back.

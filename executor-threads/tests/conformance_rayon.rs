@@ -1,9 +1,9 @@
 //! The conformance suite on `RayonExecutor`, over its own 4-thread rayon pool.
 
-use executor_testkit::Capabilities;
-use executor_threads::RayonExecutor;
+use concurrent_futures_testkit::Capabilities;
+use concurrent_futures_threads::RayonExecutor;
 
-executor_testkit::conformance_main! {
+concurrent_futures_testkit::conformance_main! {
     backend: "rayon",
     setup: {},
     executor: || {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Counter, Latch, eventually, gated};
-use executor_core::{Executor, Rejected, Shutdown, Submit, TaskError};
-use executor_threads::ThreadPool;
+use concurrent_futures_core::{Executor, Rejected, Shutdown, Submit, TaskError};
+use concurrent_futures_threads::ThreadPool;
 
 #[test]
 fn the_initializer_runs_once_at_the_start_of_every_thread() {

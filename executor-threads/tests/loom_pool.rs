@@ -2,7 +2,7 @@
 //! `cancel_futures` drain, and a breaking initializer.
 //!
 //! Run with (about a minute on 2 cores):
-//! `RUSTFLAGS="--cfg executor_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p executor-threads --release --test loom_pool`
+//! `RUSTFLAGS="--cfg executor_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p concurrent-futures-threads --release --test loom_pool`
 //!
 //! Under the cfg the pool's queue is a `Mutex<VecDeque>`, its atomics, mutexes, condvars and
 //! threads are loom's, and idle workers spin one round before they park (`src/sync.rs`), so
@@ -12,8 +12,8 @@
 
 #[cfg(executor_loom)]
 mod tests {
-    use executor_core::{Executor, Future, Rejected, Shutdown, State, Submit, TaskError};
-    use executor_threads::ThreadPool;
+    use concurrent_futures_core::{Executor, Future, Rejected, Shutdown, State, Submit, TaskError};
+    use concurrent_futures_threads::ThreadPool;
     use loom::thread;
 
     fn pool(max_workers: usize) -> ThreadPool {

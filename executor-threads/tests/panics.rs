@@ -2,8 +2,8 @@
 
 mod common;
 
-use executor_core::{Submit, TaskError, fallible};
-use executor_threads::ThreadPool;
+use concurrent_futures_core::{Submit, TaskError, fallible};
+use concurrent_futures_threads::ThreadPool;
 
 #[test]
 fn a_panic_fails_only_its_future_with_message_location_and_payload() {

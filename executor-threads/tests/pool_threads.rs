@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{Counter, Latch, eventually, gated, unique_prefix};
-use executor_core::{Executor, Shutdown, Submit};
-use executor_threads::{BuildErrorKind, ThreadPool};
+use concurrent_futures_core::{Executor, Shutdown, Submit};
+use concurrent_futures_threads::{BuildErrorKind, ThreadPool};
 
 fn name() -> String {
     std::thread::current().name().unwrap_or("").to_string()

@@ -4,8 +4,8 @@
 use std::cell::Cell;
 use std::error::Error;
 
-use executor_core::{Executor, Shutdown, Submit};
-use executor_threads::ThreadPool;
+use concurrent_futures_core::{Executor, Shutdown, Submit};
+use concurrent_futures_threads::ThreadPool;
 
 fn with_anyhow(pool: &ThreadPool, start: u32) -> anyhow::Result<u32> {
     let cell = Cell::new(start);
@@ -26,7 +26,7 @@ fn with_boxed_error(pool: &ThreadPool, start: u32) -> Result<u32, Box<dyn Error 
 }
 
 fn failing_with_anyhow(pool: &ThreadPool) -> anyhow::Result<u32> {
-    let future = pool.submit(executor_core::fallible(|| "x".parse::<u32>()))?;
+    let future = pool.submit(concurrent_futures_core::fallible(|| "x".parse::<u32>()))?;
     Ok(future.result()?)
 }
 

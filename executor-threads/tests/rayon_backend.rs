@@ -6,15 +6,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Counter, Latch, gated};
-use executor_core::{Executor, Rejected, Shutdown, State, Submit, TaskError, as_completed};
-use executor_threads::RayonExecutor;
+use concurrent_futures_core::{
+    Executor, Rejected, Shutdown, State, Submit, TaskError, as_completed,
+};
+use concurrent_futures_threads::RayonExecutor;
 
 fn one_thread() -> RayonExecutor {
     RayonExecutor::from_builder(rayon::ThreadPoolBuilder::new().num_threads(1)).unwrap()
 }
 
 /// A one-thread executor busy with a task blocked on the returned latch.
-fn busy() -> (RayonExecutor, Latch, executor_core::Future<()>) {
+fn busy() -> (RayonExecutor, Latch, concurrent_futures_core::Future<()>) {
     let ex = one_thread();
     let (gate, started) = (Latch::new(), Counter::new());
     let running = ex.submit(gated(&gate, &started, || ())).unwrap();

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Counter, Latch, eventually, gated, unique_prefix};
-use executor_core::{Executor, Rejected, Shutdown, State, Submit, TaskError};
-use executor_threads::ThreadPool;
+use concurrent_futures_core::{Executor, Rejected, Shutdown, State, Submit, TaskError};
+use concurrent_futures_threads::ThreadPool;
 
 const NO_WAIT: Shutdown = Shutdown {
     wait: false,
@@ -20,7 +20,7 @@ const CANCEL_NO_WAIT: Shutdown = Shutdown {
 };
 
 /// A one-worker pool busy with a task blocked on the returned latch.
-fn busy_pool() -> (ThreadPool, Latch, executor_core::Future<()>) {
+fn busy_pool() -> (ThreadPool, Latch, concurrent_futures_core::Future<()>) {
     let pool = ThreadPool::builder().max_workers(1).build().unwrap();
     let (gate, started) = (Latch::new(), Counter::new());
     let running = pool.submit(gated(&gate, &started, || ())).unwrap();

@@ -4,7 +4,7 @@
 //! A backend is a workspace test target named `conformance*` (`tests/conformance.rs`,
 //! `tests/conformance_rayon.rs`, ...), run with the features it requires. Its name is the one
 //! its `conformance_main!` invocation declares (`backend: "threads"`), or else the package name
-//! without `executor-` (plus the target's suffix). Checks are named `group::check`.
+//! without `concurrent-futures-` (plus the target's suffix). Checks are named `group::check`.
 //!
 //! Each suite runs with `--test-threads=1`: checks do not compete for the CPU (a check's own
 //! watchdog cannot fire because a neighbour is busy), and the time between two result lines is
@@ -80,7 +80,7 @@ struct Backend {
 #[derive(Debug, Default)]
 struct Discovered {
     backends: Vec<Backend>,
-    /// Packages named `executor-*` (other than `executor-core`) without a conformance target.
+    /// Packages named `concurrent-futures-*` (other than `concurrent-futures-core`) without a conformance target.
     missing: Vec<String>,
 }
 
@@ -88,8 +88,8 @@ fn discover(workspace: &Workspace) -> Discovered {
     let mut found = Discovered::default();
     let targets = workspace.test_targets("conformance");
     for package in &workspace.packages {
-        let is_backend_package =
-            package.name.starts_with("executor-") && package.name != "executor-core";
+        let is_backend_package = package.name.starts_with("concurrent-futures-")
+            && package.name != "concurrent-futures-core";
         if is_backend_package && !targets.iter().any(|(owner, _)| owner.name == package.name) {
             found.missing.push(package.name.clone());
         }
@@ -120,7 +120,7 @@ fn declared_backend_name(source: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_owned())
 }
 
-/// `executor-threads` + `conformance_rayon` -> `threads-rayon`; `conformance` alone -> `threads`.
+/// `concurrent-futures-threads` + `conformance_rayon` -> `threads-rayon`; `conformance` alone -> `threads`.
 fn derived_name(package: &Package, target: &Target) -> String {
     let short = short_name(&package.name);
     let suffix = target
@@ -135,11 +135,13 @@ fn derived_name(package: &Package, target: &Target) -> String {
 }
 
 fn short_name(package: &str) -> &str {
-    package.strip_prefix("executor-").unwrap_or(package)
+    package
+        .strip_prefix("concurrent-futures-")
+        .unwrap_or(package)
 }
 
 /// The backends `--backend` asks for: an exact backend name, or else every suite of a package
-/// (`executor-threads` or `threads`). Without a filter, all of them.
+/// (`concurrent-futures-threads` or `threads`). Without a filter, all of them.
 fn select(found: Discovered, filter: Option<&str>) -> Result<(Vec<Backend>, Vec<String>)> {
     let Some(wanted) = filter else {
         return Ok((found.backends, found.missing));
@@ -532,7 +534,7 @@ test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; fini
     fn backend(name: &str) -> Backend {
         Backend {
             name: name.into(),
-            package: format!("executor-{name}"),
+            package: format!("concurrent-futures-{name}"),
             target: "conformance".into(),
             features: Vec::new(),
         }
@@ -631,7 +633,7 @@ test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; fini
     #[test]
     fn json_holds_the_same_data_and_parses() {
         let runs = [collect("threads", PASSING)];
-        let value = json::parse(&to_json(&runs, &["executor-mpi".to_owned()])).unwrap();
+        let value = json::parse(&to_json(&runs, &["concurrent-futures-mpi".to_owned()])).unwrap();
         let backend = &value.get("backends").unwrap().items()[0];
         assert_eq!(
             backend.get("status").and_then(Value::as_str),
@@ -644,7 +646,10 @@ test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; fini
             skipped.get("reason").and_then(Value::as_str),
             Some("backend does not isolate crashes")
         );
-        assert_eq!(value.get("missing").unwrap().strings(), ["executor-mpi"]);
+        assert_eq!(
+            value.get("missing").unwrap().strings(),
+            ["concurrent-futures-mpi"]
+        );
         assert_eq!(
             value.get("total").unwrap().get("passed"),
             Some(&Value::Number(3.0))
@@ -653,14 +658,15 @@ test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; fini
 
     #[test]
     fn names_come_from_the_macro_or_from_the_package_and_target() {
-        let source = "executor_testkit::conformance_main! {\n    backend: \"thread-per-task\",\n}";
+        let source =
+            "concurrent_futures_testkit::conformance_main! {\n    backend: \"thread-per-task\",\n}";
         assert_eq!(
             declared_backend_name(source).as_deref(),
             Some("thread-per-task")
         );
         assert_eq!(declared_backend_name("fn main() {}"), None);
         let package = Package {
-            name: "executor-threads".into(),
+            name: "concurrent-futures-threads".into(),
             targets: Vec::new(),
         };
         let target = |name: &str| Target {
@@ -686,7 +692,7 @@ test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; fini
                     ..backend("threads")
                 },
             ],
-            missing: vec!["executor-process".into()],
+            missing: vec!["concurrent-futures-process".into()],
         };
         let names = |filter| {
             select(found(), Some(filter)).map(|(backends, _)| {
@@ -697,7 +703,10 @@ test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; fini
             })
         };
         assert_eq!(names("rayon").unwrap(), ["rayon"]);
-        assert_eq!(names("executor-threads").unwrap(), ["threads", "rayon"]);
+        assert_eq!(
+            names("concurrent-futures-threads").unwrap(),
+            ["threads", "rayon"]
+        );
         assert!(names("process").unwrap_err().to_string().contains("yet"));
         assert!(
             names("gpu")

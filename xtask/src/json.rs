@@ -249,7 +249,7 @@ mod tests {
     #[test]
     fn parses_what_cargo_metadata_prints() {
         let value = parse(
-            r#"{"packages":[{"name":"executor-threads","targets":[
+            r#"{"packages":[{"name":"concurrent-futures-threads","targets":[
                 {"kind":["test"],"name":"conformance","required-features":["rayon"],
                  "src_path":"/w/executor-threads/tests/conformance.rs","doctest":false,"edition":"2024"}],
                 "features":{},"description":null,"rust_version":1.85e0}],
@@ -259,7 +259,7 @@ mod tests {
         let package = &value.get("packages").unwrap().items()[0];
         assert_eq!(
             package.get("name").and_then(Value::as_str),
-            Some("executor-threads")
+            Some("concurrent-futures-threads")
         );
         let target = &package.get("targets").unwrap().items()[0];
         assert_eq!(

@@ -146,13 +146,13 @@ mod tests {
         cmd.env("RUSTFLAGS", "--cfg executor_loom").args([
             "test",
             "-p",
-            "executor-core",
+            "concurrent-futures-core",
             "--",
             "it's",
         ]);
         assert_eq!(
             display(&cmd),
-            r"RUSTFLAGS='--cfg executor_loom' cargo test -p executor-core -- 'it'\''s'"
+            r"RUSTFLAGS='--cfg executor_loom' cargo test -p concurrent-futures-core -- 'it'\''s'"
         );
     }
 

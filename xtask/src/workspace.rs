@@ -122,9 +122,9 @@ mod tests {
     fn finds_test_targets_by_prefix_with_their_features() {
         let metadata = json::parse(
             r#"{"target_directory":"/w/target","packages":[
-              {"name":"executor-core","targets":[{"name":"executor_core","kind":["lib"],"src_path":"/w/executor-core/src/lib.rs"}]},
-              {"name":"executor-threads","targets":[
-                {"name":"executor_threads","kind":["lib"],"src_path":"/w/executor-threads/src/lib.rs"},
+              {"name":"concurrent-futures-core","targets":[{"name":"concurrent_futures_core","kind":["lib"],"src_path":"/w/executor-core/src/lib.rs"}]},
+              {"name":"concurrent-futures-threads","targets":[
+                {"name":"concurrent_futures_threads","kind":["lib"],"src_path":"/w/executor-threads/src/lib.rs"},
                 {"name":"conformance","kind":["test"],"src_path":"/w/executor-threads/tests/conformance.rs"},
                 {"name":"conformance_rayon","kind":["test"],"required-features":["rayon"],"src_path":"/w/executor-threads/tests/conformance_rayon.rs"},
                 {"name":"loom_queue","kind":["test"],"src_path":"/w/executor-threads/tests/loom_queue.rs"},
@@ -147,9 +147,9 @@ mod tests {
         assert_eq!(
             found,
             [
-                ("executor-threads", "conformance", vec![]),
+                ("concurrent-futures-threads", "conformance", vec![]),
                 (
-                    "executor-threads",
+                    "concurrent-futures-threads",
                     "conformance_rayon",
                     vec!["rayon".to_owned()]
                 ),

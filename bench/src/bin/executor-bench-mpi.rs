@@ -15,8 +15,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit};
 use executor_bench::mpi::Report;
-use executor_core::{Executor, MapOptions, Shutdown, Submit};
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::Communicator;
 
@@ -25,14 +25,14 @@ fn echo(x: u64) -> u64 {
     x
 }
 
-executor_mpi::remote_fn!(echo);
+concurrent_futures_mpi::remote_fn!(echo);
 
 /// Round trips run before the clock starts.
 const WARM_UP_ROUND_TRIPS: u64 = 200;
 
 fn main() -> ExitCode {
     // Every rank parses the same arguments before MPI starts: worker ranks never return from
-    // `executor_mpi::init`, so the mode must be known first.
+    // `concurrent_futures_mpi::init`, so the mode must be known first.
     let args: Vec<String> = std::env::args().skip(1).collect();
     let numbers: Result<Vec<u64>, _> = args.iter().skip(1).map(|arg| arg.parse()).collect();
     let outcome = match (args.first().map(String::as_str), numbers.as_deref()) {
@@ -54,8 +54,8 @@ fn main() -> ExitCode {
 }
 
 /// Rank 0's session and a pool on the other ranks (which serve inside `init` until the end).
-fn session() -> Result<executor_mpi::Session, String> {
-    executor_mpi::init().map_err(|error| format!("executor_mpi::init: {error}"))
+fn session() -> Result<concurrent_futures_mpi::Session, String> {
+    concurrent_futures_mpi::init().map_err(|error| format!("concurrent_futures_mpi::init: {error}"))
 }
 
 /// MPI1, ours: `ops` sequential submit + result of `echo`.
@@ -109,7 +109,7 @@ fn throughput(tasks: u64, chunksize: u64) -> Result<(), String> {
     };
     let map_all = |count: u64| -> Result<f64, String> {
         let started = Instant::now();
-        let tasks = (0..count).map(|i| executor_mpi::Call::new(echo, i));
+        let tasks = (0..count).map(|i| concurrent_futures_mpi::Call::new(echo, i));
         let options = MapOptions::new().chunksize(chunksize as usize);
         let mut expected = 0;
         for outcome in pool.map(tasks, options) {

@@ -26,13 +26,13 @@ pub struct Launch {
     pub args: &'static [&'static str],
 }
 
-/// Rank 0 and two worker ranks, for `executor_mpi::init`.
+/// Rank 0 and two worker ranks, for `concurrent_futures_mpi::init`.
 pub const PRE_LAUNCHED: Launch = Launch {
     ranks: "3",
     args: &[],
 };
 
-/// Rank 0 alone, for `executor_mpi::spawn`; a dead worker does not take the job down.
+/// Rank 0 alone, for `concurrent_futures_mpi::spawn`; a dead worker does not take the job down.
 pub const SPAWNED: Launch = Launch {
     ranks: "1",
     args: &["--enable-recovery"],
@@ -168,10 +168,15 @@ pub fn summary(passed: usize, failed: usize, ignored: usize, started: Instant) -
 }
 
 /// Asserts that a submit was refused because the pool (or its session) is broken.
-pub fn assert_refused_as_broken<F: Debug, T>(submitted: Result<F, executor_core::SubmitError<T>>) {
+pub fn assert_refused_as_broken<F: Debug, T>(
+    submitted: Result<F, concurrent_futures_core::SubmitError<T>>,
+) {
     match submitted {
         Err(refused) => assert!(
-            matches!(refused.reason(), executor_core::Rejected::Broken(_)),
+            matches!(
+                refused.reason(),
+                concurrent_futures_core::Rejected::Broken(_)
+            ),
             "{:?}",
             refused.reason()
         ),

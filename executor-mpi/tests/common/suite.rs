@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use executor_mpi::{MpiPoolExecutor, Session};
-use executor_testkit::Capabilities;
-use executor_testkit::conformance::{self, CheckOutcome};
+use concurrent_futures_mpi::{MpiPoolExecutor, Session};
+use concurrent_futures_testkit::Capabilities;
+use concurrent_futures_testkit::conformance::{self, CheckOutcome};
 
 /// What the MPI pool declares: bounded by its workers, not in-process, no crash isolation
 /// (a dead worker breaks the session, at best: see the crate's fault model), no interrupts or

@@ -11,4 +11,4 @@ mod unix;
 pub(crate) use unix::*;
 
 #[cfg(not(unix))]
-compile_error!("executor-process supports Unix only (Linux is the tested platform)");
+compile_error!("concurrent-futures-process supports Unix only (Linux is the tested platform)");

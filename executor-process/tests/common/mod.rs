@@ -1,6 +1,6 @@
 //! Shared by the integration tests: a probe task that can misbehave on request, a cross-process
 //! latch, and a small harness on libtest-mimic (every test binary is `harness = false`, because
-//! workers re-execute it and `executor_process::init()` must run first in `main`).
+//! workers re-execute it and `concurrent_futures_process::init()` must run first in `main`).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use executor_core::{Future, Task, TaskError};
-use executor_process::Bytes;
+use concurrent_futures_core::{Future, Task, TaskError};
+use concurrent_futures_process::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// How long any single wait in a test may take before the test fails instead of hanging.
@@ -96,7 +96,7 @@ impl Task for Probe {
     }
 }
 
-executor_process::register_task!(Probe);
+concurrent_futures_process::register_task!(Probe);
 
 /// Waits for a future with a bound, turning a hang into a test failure.
 pub fn outcome<T: Clone + Send + 'static, E: Clone + Send + 'static>(
@@ -265,7 +265,7 @@ pub fn zombie_children() -> Vec<u32> {
 macro_rules! test_main {
     ($($test:ident),+ $(,)?) => {
         fn main() {
-            executor_process::init();
+            concurrent_futures_process::init();
             let args = libtest_mimic::Arguments::from_args();
             let trials = vec![
                 $(libtest_mimic::Trial::test(stringify!($test), $test)),+

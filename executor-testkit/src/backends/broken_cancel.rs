@@ -1,8 +1,8 @@
 //! [`BrokenCancel`]: a deliberately broken backend, kept as a test fixture to prove that the
-//! conformance suite can fail. It forgets the one rule of [`Start`](executor_core::backend::Start): it runs
+//! conformance suite can fail. It forgets the one rule of [`Start`](concurrent_futures_core::backend::Start): it runs
 //! a task even after its future was cancelled.
 
-use executor_core::{
+use concurrent_futures_core::{
     Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task, backend::run_caught,
 };
 

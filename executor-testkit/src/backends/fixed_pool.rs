@@ -1,12 +1,12 @@
 //! [`FixedPool`]: a minimal bounded pool (a fixed number of threads and one FIFO queue), so the
 //! suite's own tests cover the checks that need a queue: cancelling a pending task,
-//! `shutdown(cancel_futures)`, `map`'s early drop. For real work use `executor-threads`.
+//! `shutdown(cancel_futures)`, `map`'s early drop. For real work use `concurrent-futures-threads`.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use executor_core::{
+use concurrent_futures_core::{
     Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
     backend::{Start, run_caught},
 };
@@ -14,8 +14,8 @@ use executor_core::{
 /// `n` worker threads taking tasks from one queue in submission order.
 ///
 /// ```
-/// use executor_core::{Executor, Shutdown, Submit};
-/// use executor_testkit::backends::FixedPool;
+/// use concurrent_futures_core::{Executor, Shutdown, Submit};
+/// use concurrent_futures_testkit::backends::FixedPool;
 ///
 /// let pool = FixedPool::new(2);
 /// let futures: Vec<_> = (0..10).map(|i| pool.submit(move || i * 10).unwrap()).collect();

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use executor_core::{
+use concurrent_futures_core::{
     Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
     backend::{Start, run_caught},
 };
@@ -11,8 +11,8 @@ use executor_core::{
 /// Runs every task to completion inside `submit`; the returned future is already done.
 ///
 /// ```
-/// use executor_core::Submit;
-/// use executor_testkit::backends::InlineExecutor;
+/// use concurrent_futures_core::Submit;
+/// use concurrent_futures_testkit::backends::InlineExecutor;
 ///
 /// let ex = InlineExecutor::new();
 /// let future = ex.submit(|| 2 + 2).unwrap();

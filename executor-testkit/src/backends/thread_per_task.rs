@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use executor_core::{
+use concurrent_futures_core::{
     Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
     backend::{Start, run_caught},
 };
@@ -12,11 +12,11 @@ use executor_core::{
 /// Runs every task on a thread of its own, started by `submit`.
 ///
 /// How to write a backend, in three steps:
-/// 1. `submit` makes a [`Future::pending`] pair, hands the [`Promise`](executor_core::backend::Promise)
+/// 1. `submit` makes a [`Future::pending`] pair, hands the [`Promise`](concurrent_futures_core::backend::Promise)
 ///    and the task to a worker, and returns the future (or hands the task back with a
 ///    [`SubmitError`] after shutdown);
 /// 2. the worker calls `promise.start()`, and only if it says [`Start::Run`] runs the task with
-///    [`run_caught`] (errors and panics become [`TaskError`](executor_core::TaskError)s) and
+///    [`run_caught`] (errors and panics become [`TaskError`](concurrent_futures_core::TaskError)s) and
 ///    completes the promise with `set_outcome`;
 /// 3. `shutdown` refuses new tasks, cancels what has not started if asked, and with `wait`
 ///    waits for the running tasks, except the one calling it (no self-join).
@@ -26,8 +26,8 @@ use executor_core::{
 /// `.await` come for free.
 ///
 /// ```
-/// use executor_core::{Executor, Shutdown, Submit};
-/// use executor_testkit::backends::ThreadPerTask;
+/// use concurrent_futures_core::{Executor, Shutdown, Submit};
+/// use concurrent_futures_testkit::backends::ThreadPerTask;
 ///
 /// let ex = ThreadPerTask::new();
 /// assert_eq!(ex.submit(|| 6 * 7).unwrap().result(), Ok(42));

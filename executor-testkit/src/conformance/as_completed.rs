@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use executor_core::{AsCompletedTimeout, as_completed, as_completed_within};
+use concurrent_futures_core::{AsCompletedTimeout, as_completed, as_completed_within};
 
 use crate::conformance::support::{
     Fixture, PATIENCE, expect_value, in_thread, outcome, queued, recv, saturate, started,
@@ -59,7 +59,7 @@ pub fn done_first_then_completion_order<E: TestExecutor>(
     started(&first, 1);
     started(&second, 1);
     let mut iter = as_completed([&a, &b, &finished]);
-    let next = |iter: &mut executor_core::AsCompleted<_>, what| {
+    let next = |iter: &mut concurrent_futures_core::AsCompleted<_>, what| {
         let f: &crate::TestFuture = iter.next().unwrap_or_else(|| panic!("{what}: ended early"));
         outcome(f, what).expect("gated tasks return values")
     };

@@ -6,7 +6,7 @@ use std::future::Future as _;
 use std::pin::pin;
 use std::task::{Context, Poll};
 
-use executor_core::TaskError;
+use concurrent_futures_core::TaskError;
 
 use crate::conformance::support::{Fixture, PATIENCE, expect_value, in_thread, recv, started};
 use crate::conformance::{Factory, TestExecutor};

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use executor_core::{Shutdown, Submit, TaskError};
+use concurrent_futures_core::{Shutdown, Submit, TaskError};
 
 use crate::conformance::support::{Fixture, PATIENCE, expect_value, queued, recv, saturate};
 use crate::conformance::{Factory, TestExecutor};

@@ -4,7 +4,7 @@
 
 use std::sync::mpsc;
 
-use executor_core::{State, TaskError};
+use concurrent_futures_core::{State, TaskError};
 
 use crate::conformance::support::{
     Fixture, PATIENCE, expect_cancelled, expect_value, outcome, queued, recv, saturate, started,

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Barrier, mpsc};
 
-use executor_core::{Rejected, ReturnWhen, Shutdown, Submit, as_completed, wait};
+use concurrent_futures_core::{Rejected, ReturnWhen, Shutdown, Submit, as_completed, wait};
 
 use crate::conformance::cancel::check_cancel_answer;
 use crate::conformance::support::{Fixture, PATIENCE, expect_value, outcome};

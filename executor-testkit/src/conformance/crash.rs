@@ -1,7 +1,7 @@
 //! Checks for crash-isolating (process) backends only: a task that aborts, exits or segfaults
 //! fails with `WorkerLost` and takes down nothing else; tasks run in other processes.
 
-use executor_core::{TaskError, WorkerExit};
+use concurrent_futures_core::{TaskError, WorkerExit};
 
 use crate::conformance::support::{Fixture, expect_value, outcome, started};
 use crate::conformance::{Factory, TestExecutor};

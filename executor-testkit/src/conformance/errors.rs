@@ -1,7 +1,7 @@
 //! Checks of task errors: the task's own error travels intact, is told apart from panics and
 //! cancellations, and every future keeps its own outcome.
 
-use executor_core::TaskError;
+use concurrent_futures_core::TaskError;
 
 use crate::conformance::support::{Fixture, outcome};
 use crate::conformance::{Factory, TestExecutor};

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use executor_core::{State, TaskError};
+use concurrent_futures_core::{State, TaskError};
 
 use crate::conformance::support::{
     Fixture, GLIMPSE, expect_value, outcome, queued, recv, saturate, started,

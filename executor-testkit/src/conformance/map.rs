@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use executor_core::{MapOptions, Rejected, Submit, TaskError};
+use concurrent_futures_core::{MapOptions, Rejected, Submit, TaskError};
 
 use crate::conformance::support::{Fixture, GLIMPSE, saturate, started};
 use crate::conformance::{Factory, TestExecutor};

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use executor_core::{Submit, backend::Chunk};
+use concurrent_futures_core::{Submit, backend::Chunk};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 use crate::{Capabilities, Requirement, TestTask};
@@ -164,7 +164,8 @@ pub fn run_check<E: TestExecutor>(
     let spawned = std::thread::Builder::new()
         .name(name.clone())
         .spawn(move || {
-            let result = executor_core::backend::catch_panic(|| (check.run)(&*make, &caps));
+            let result =
+                concurrent_futures_core::backend::catch_panic(|| (check.run)(&*make, &caps));
             let _ = done.send(result.map_err(|panic| match panic.location() {
                 Some(at) => format!("{} (at {}:{})", panic.message(), at.file, at.line),
                 None => panic.message().to_string(),
@@ -196,17 +197,17 @@ pub const DELIBERATE: &str = "(conformance check)";
 pub fn quiet_deliberate_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !executor_core::backend::payload_message(info.payload()).contains(DELIBERATE) {
+        if !concurrent_futures_core::backend::payload_message(info.payload()).contains(DELIBERATE) {
             previous(info);
         }
     }));
-    executor_core::set_callback_panic_hook(|info| {
+    concurrent_futures_core::set_callback_panic_hook(|info| {
         if !info.message().contains(DELIBERATE) {
             eprintln!("executor: a done-callback panicked: {info}");
         }
     });
     // Install core's location-recording hook now, on top of ours.
-    let _ = executor_core::backend::catch_panic(|| ());
+    let _ = concurrent_futures_core::backend::catch_panic(|| ());
 }
 
 /// The `main` of a backend's `tests/conformance.rs`: one libtest-mimic trial per check, named

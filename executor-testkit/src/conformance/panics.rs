@@ -1,7 +1,7 @@
 //! Checks of panicking tasks: the panic becomes the future's error with its message (and, in
 //! process, its location and payload), and the executor loses no capacity.
 
-use executor_core::TaskError;
+use concurrent_futures_core::TaskError;
 
 use crate::conformance::support::{Fixture, expect_value, outcome};
 use crate::conformance::{Factory, TestExecutor};

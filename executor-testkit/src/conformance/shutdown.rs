@@ -5,7 +5,7 @@
 
 use std::sync::mpsc;
 
-use executor_core::{
+use concurrent_futures_core::{
     Rejected, ReturnWhen, Shutdown, State, Submit, TaskError, backend::Chunk, wait,
 };
 

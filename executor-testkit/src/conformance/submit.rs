@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use executor_core::Submit;
+use concurrent_futures_core::Submit;
 
 use crate::conformance::support::{Fixture, PATIENCE, expect_value, outcome, started, submit};
 use crate::conformance::{Factory, TestExecutor};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use executor_core::{Shutdown, Submit, TaskError};
+use concurrent_futures_core::{Shutdown, Submit, TaskError};
 
 use crate::conformance::{Factory, TestExecutor};
 use crate::{Capabilities, Gate, TestFuture, TestTask};
@@ -149,7 +149,7 @@ pub(crate) fn queued<E: TestExecutor>(fx: &Fixture<E>, task: TestTask) -> TestFu
     let future = fx.submit(task);
     assert_eq!(
         future.state(),
-        executor_core::State::Pending,
+        concurrent_futures_core::State::Pending,
         "a task submitted while every worker is busy must be pending (is bounded_workers right?)"
     );
     future

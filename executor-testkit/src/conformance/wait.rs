@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use executor_core::{ReturnWhen, Waitable, wait};
+use concurrent_futures_core::{ReturnWhen, Waitable, wait};
 
 use crate::conformance::support::{
     Fixture, GLIMPSE, PATIENCE, expect_value, in_thread, nothing_yet, outcome, queued, recv,
@@ -264,7 +264,7 @@ pub fn futures_of_different_executors_mix<E: TestExecutor>(
     let two = Fixture::new(make);
     let a = one.submit(TestTask::Return(1));
     let b = submit(&*two.ex, TestTask::Return(2));
-    let c = executor_core::Future::<&str>::ready("hand-made");
+    let c = concurrent_futures_core::Future::<&str>::ready("hand-made");
     let mixed: [&dyn Waitable; 3] = [&a, &b, &c];
     let sets = wait(mixed, Some(PATIENCE), ReturnWhen::AllCompleted);
     assert_eq!(
