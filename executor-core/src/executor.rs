@@ -175,6 +175,12 @@ pub trait Submit<T: Task>: Executor {
     /// call. Each item yields its own outcome; a failing item does not end the iteration, but a
     /// deadline does (that item yields [`TaskError::Timeout`](crate::TaskError) and the rest are
     /// cancelled). Dropping the iterator cancels the tasks that have not started.
+    ///
+    /// Semantics are per item whatever the `chunksize`: a backend's per-task time limit applies
+    /// to each item of a chunk, and a backend that isolates crashes fails only the item that was
+    /// running, not its chunk (see [`MapOptions::chunksize`]). A chunk is still one
+    /// [`Future`] inside the map, so cancelling (dropping the map, the `timeout`) acts on
+    /// whole chunks that have not started.
     fn map<I>(&self, tasks: I, options: MapOptions) -> Map<'_, Self, T, I::IntoIter>
     where
         Self: Submit<Chunk<T>> + Sized,

@@ -56,7 +56,16 @@ impl MapOptions {
         self
     }
 
-    /// How many tasks travel together as one [`Chunk`].
+    /// How many tasks travel together as one [`Chunk`](crate::backend::Chunk): one queue item
+    /// or one message, and one future, per chunk, so per-task overhead is paid once per chunk.
+    ///
+    /// The chunk size changes how tasks travel, not what happens to each of them: every task
+    /// yields its own outcome, in input order, and a failing or panicking task does not affect
+    /// the others. Backends with per-task time limits or crash isolation keep them per item
+    /// too: on the process pool a time limit applies to each item, and a crash or an expiry
+    /// fails only the item that was running (`WorkerLost`, `Expired`), while the chunk's
+    /// finished items keep their results and its remaining items still run. Backends without
+    /// either (threads, rayon, MPI) have nothing more to say.
     ///
     /// # Panics
     /// If `chunksize` is zero.

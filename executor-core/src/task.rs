@@ -93,6 +93,9 @@ impl<F> fmt::Debug for Fallible<F> {
 /// `chunksize` (one queue item, or one message, per chunk).
 ///
 /// Each item keeps its own outcome: a panicking or failing item does not affect the others.
+/// A backend with per-task time limits or crash isolation must keep them per item too (see
+/// [`MapOptions::chunksize`](crate::MapOptions::chunksize)): `concurrent-futures-process` runs a chunk
+/// item by item in its worker instead of calling [`run`](Task::run) on the whole.
 ///
 /// ```
 /// use concurrent_futures_core::{Task, backend::Chunk};

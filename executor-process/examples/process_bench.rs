@@ -2,7 +2,8 @@
 //! benchmark issue's P1-P5 and C1). Run with
 //! `cargo run --release -p concurrent-futures-process --example process_bench`.
 //!
-//! For profiling, `ONLY_P1=1`, `ONLY_P2=1` or `ONLY_P5=1` run one shape in a loop;
+//! For profiling, `ONLY_P1=1`, `ONLY_P2=1`, `ONLY_P3=1` or `ONLY_P5=1` run one shape in a loop
+//! (`ONLY_P3` prints each of 11 runs and their median);
 //! `SPIN_MICROS=n` sets the pool's spin; `BUSY_WAIT=1` (with `ONLY_P2`) polls the future instead
 //! of blocking on it.
 
@@ -88,6 +89,30 @@ fn main() {
             "P5 x5: {:.1} ms per 200 MiB = {:.0} MB/s",
             elapsed * 1e3,
             200.0 * 1.048576 / elapsed
+        );
+        pool.shutdown(Shutdown::default());
+        return;
+    }
+    if std::env::var_os("ONLY_P3").is_some() {
+        let mut runs: Vec<f64> = (0..11)
+            .map(|_| {
+                let start = Instant::now();
+                let sum: u64 = pool
+                    .map(
+                        (0..1_000_000u64).map(|i| Call::new(noop, i)),
+                        MapOptions::new().chunksize(1000),
+                    )
+                    .map(Result::unwrap)
+                    .sum();
+                assert_eq!(sum, 999_999 * 1_000_000 / 2);
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        println!("P3 runs (ms): {runs:.1?}");
+        runs.sort_by(f64::total_cmp);
+        println!(
+            "P3 x11: median {:.1} ms per 1,000,000 items (= ns/item), min {:.1} ms",
+            runs[5], runs[0]
         );
         pool.shutdown(Shutdown::default());
         return;

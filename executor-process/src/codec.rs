@@ -27,6 +27,51 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Encodes `value` into `buffer`, replacing its contents (a reused buffer saves an allocation
+/// per value); errors as [`encode`].
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    buffer: &mut Vec<u8>,
+) -> Result<(), String> {
+    let mut taken = std::mem::take(buffer);
+    taken.clear();
+    match catch_panic(move || postcard::to_extend(value, taken)) {
+        Ok(Ok(bytes)) => {
+            *buffer = bytes;
+            Ok(())
+        }
+        Ok(Err(error)) => Err(format!("{}: {error}", std::any::type_name::<T>())),
+        Err(panic) => Err(format!(
+            "{}: the Serialize implementation panicked: {panic}",
+            std::any::type_name::<T>()
+        )),
+    }
+}
+
+/// Encodes `value` at the start of `room` if it fits: its length, or `None` if it does not
+/// fit; errors as [`encode`].
+///
+/// Does not catch panics, so it can run once per item of a chunk without a guard each: the
+/// caller must run it inside [`catch_panic`] and report a panic with [`panicked`].
+pub(crate) fn encode_in_place_unguarded<T: Serialize + ?Sized>(
+    value: &T,
+    room: &mut [u8],
+) -> Result<Option<usize>, String> {
+    match postcard::to_slice(value, room) {
+        Ok(used) => Ok(Some(used.len())),
+        Err(postcard::Error::SerializeBufferFull) => Ok(None),
+        Err(error) => Err(format!("{}: {error}", std::any::type_name::<T>())),
+    }
+}
+
+/// The error message for a `Serialize` implementation of `T` that panicked.
+pub(crate) fn panicked<T: ?Sized>(panic: &concurrent_futures_core::PanicInfo) -> String {
+    format!(
+        "{}: the Serialize implementation panicked: {panic}",
+        std::any::type_name::<T>()
+    )
+}
+
 /// Decodes a `T` that must span all of `bytes`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     match catch_panic(|| postcard::from_bytes::<T>(bytes)) {

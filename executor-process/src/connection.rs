@@ -146,6 +146,7 @@ fn handshake(
     let initializer = shared.config.initializer.as_ref().map(|init| JobMessage {
         id: 0,
         entry: init.entry,
+        chunk: None,
         payload: Payload::from_slice(&init.payload),
     });
     let setup = Setup {
@@ -167,7 +168,9 @@ fn handshake(
             Ok(receiver)
         }
         Ok(FromWorker::Refused { reason }) => Err(format!("refused to serve: {reason}")),
-        Ok(FromWorker::Done { .. }) => Err("answered before it was ready".to_string()),
+        Ok(FromWorker::Done { .. } | FromWorker::Items { .. }) => {
+            Err("answered before it was ready".to_string())
+        }
         Err(IpcError::Disconnected) => Err("exited during the handshake".to_string()),
         Err(error) => Err(format!("handshake failed: {error}")),
     }
@@ -208,6 +211,10 @@ fn receive(
                 };
                 shared.on_result(worker, id, reply);
             }
+            Ok(FromWorker::Items { id, count, records }) => match records.bytes(None) {
+                Ok(bytes) => shared.on_items(worker, id, count, bytes),
+                Err(_) => process.signal(sys::SIGKILL), // arena records are not sent early
+            },
             Ok(_) => {
                 // A protocol violation: the worker cannot be trusted any more.
                 shared.on_connection_failed(

@@ -13,8 +13,9 @@ use concurrent_futures_core::{
     backend::{Promise, Start},
 };
 
+use crate::chunk::ChunkState;
 use crate::protocol::{RemoteFailure, Reply};
-use crate::registry::DecodeFn;
+use crate::registry::{DecodeFn, Registry};
 
 /// One task: its encoded form, where it goes, and who waits for it.
 pub(crate) struct Job {
@@ -34,6 +35,9 @@ pub(crate) struct Job {
     pub(crate) returns: u32,
     /// Its position in the batch it was last sent in.
     pub(crate) position: u32,
+    /// For a chunk of `map` (a registry entry that runs item by item): its items' outcomes so
+    /// far. `None` for other tasks.
+    pub(crate) chunk: Option<Box<ChunkState>>,
 }
 
 impl Job {
@@ -44,9 +48,14 @@ impl Job {
         timeout: Option<Duration>,
         promise: Box<dyn ErasedPromise>,
     ) -> Job {
+        let chunk = Registry::get()
+            .items_runner(entry)
+            .and_then(|_| ChunkState::new(&payload))
+            .map(Box::new);
         Job {
             id: 0,
             entry,
+            chunk,
             payload: Arc::new(payload),
             timeout,
             promise: Some(promise),

@@ -69,6 +69,7 @@
 mod arena;
 mod builder;
 mod bytes;
+mod chunk;
 mod codec;
 mod connection;
 mod fault;
@@ -115,7 +116,8 @@ macro_rules! libtest_worker {
 /// Items used by the macros' expansions. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::registry::{DecodeFn, Never, RunFn, RunResult, TaskEntry};
+    pub use crate::registry::{DecodeFn, ItemSink, Never, RunFn, RunItemsFn, RunResult, TaskEntry};
     pub use crate::remote_fn::expand;
+    pub use concurrent_futures_core::CodecError;
     pub use inventory;
 }

@@ -16,7 +16,11 @@ use ipc_channel::ipc::{IpcSender, IpcSharedMemory};
 
 use crate::arena::{Arena, MAX_ARENA};
 use crate::bytes::Bytes;
-use crate::protocol::{JobMessage, Payload, Progress, SHARED_MEMORY_THRESHOLD, ToWorker};
+use crate::protocol::{ChunkRun, JobMessage, Payload, Progress, SHARED_MEMORY_THRESHOLD, ToWorker};
+
+/// One task of a batch to send: its id, registry index, how to run it if it is a chunk of `map`,
+/// and its encoded form.
+pub(crate) type SentJob = (u64, u32, Option<ChunkRun>, Arc<Vec<u8>>);
 
 /// A ready worker's connection, as the parent sends on it.
 pub(crate) struct Link {
@@ -27,10 +31,7 @@ pub(crate) struct Link {
 
 /// A message waiting for [`Link::flush`].
 enum Outgoing {
-    Run {
-        generation: u32,
-        jobs: Vec<(u64, u32, Arc<Vec<u8>>)>,
-    },
+    Run { generation: u32, jobs: Vec<SentJob> },
     Exit,
 }
 
@@ -58,9 +59,10 @@ impl Link {
         &self.progress
     }
 
-    /// Queues batch `generation`: `(id, registry index, encoded task)` each. Call with the
+    /// Queues batch `generation`: `(id, registry index, how to run a chunk, encoded task)`
+    /// each. Call with the
     /// pool's lock held, for an idle worker, after `Progress::begin_batch`.
-    pub(crate) fn queue_run(&self, generation: u32, jobs: Vec<(u64, u32, Arc<Vec<u8>>)>) {
+    pub(crate) fn queue_run(&self, generation: u32, jobs: Vec<SentJob>) {
         self.queue(Outgoing::Run { generation, jobs });
     }
 
@@ -119,15 +121,11 @@ fn unless_gone(sent: Result<(), IpcError>) -> Result<(), String> {
 }
 
 impl Channel {
-    fn send_run(
-        &mut self,
-        generation: u32,
-        jobs: Vec<(u64, u32, Arc<Vec<u8>>)>,
-    ) -> Result<(), IpcError> {
+    fn send_run(&mut self, generation: u32, jobs: Vec<SentJob>) -> Result<(), IpcError> {
         let channel = self;
         let large: usize = jobs
             .iter()
-            .map(|(_, _, payload)| payload.len())
+            .map(|(_, _, _, payload)| payload.len())
             .filter(|&len| len >= SHARED_MEMORY_THRESHOLD)
             .sum();
         let use_arena = large > 0 && large <= MAX_ARENA;
@@ -140,7 +138,7 @@ impl Channel {
         let mut offset = 0;
         let messages = jobs
             .into_iter()
-            .map(|(id, entry, payload)| {
+            .map(|(id, entry, chunk, payload)| {
                 let payload = if payload.len() < SHARED_MEMORY_THRESHOLD {
                     Payload::Inline(Bytes(payload.to_vec()))
                 } else if use_arena {
@@ -159,7 +157,12 @@ impl Channel {
                 } else {
                     Payload::Shared(IpcSharedMemory::from_bytes(&payload))
                 };
-                JobMessage { id, entry, payload }
+                JobMessage {
+                    id,
+                    entry,
+                    chunk,
+                    payload,
+                }
             })
             .collect();
         channel.sender.send(ToWorker::Run {

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use concurrent_futures_core::{Executor, Future, Shutdown, Submit, SubmitError, Task};
+use concurrent_futures_core::{
+    Executor, Future, Map, MapOptions, Shutdown, Submit, SubmitError, Task,
+};
 use serde::Serialize;
 
 use crate::builder::ProcessPoolBuilder;
@@ -45,6 +47,23 @@ use crate::sys;
 ///     pool.shutdown(Shutdown::wait());
 /// }
 /// ```
+///
+/// # `map` and chunks
+///
+/// [`map`](Submit::map) (and [`map_fn`](ProcessPool::map_fn)) keeps per-item semantics whatever
+/// the `chunksize`, at the cost of a chunk rather than of its items: a chunk travels as one
+/// message and comes back as one, but its worker runs the items one by one and commits each
+/// outcome to shared memory as it finishes. So:
+///
+/// - the pool's time limit ([`task_timeout`](ProcessPoolBuilder::task_timeout)) applies to each
+///   item, not to the chunk: an item that runs past it fails with `TaskError::Expired`;
+/// - a crash or an expiry fails only the item that was running (`WorkerLost`, `Expired`): the
+///   chunk's finished items keep the results the dead worker computed (they do not run again),
+///   and its remaining items run on another worker; the chunk's results come back together,
+///   in order;
+/// - [`Future::interrupt`] and `terminate_workers` still act on whole chunks (a chunk is one
+///   future), and with [`broken_on_worker_death`](ProcessPoolBuilder::broken_on_worker_death)
+///   a crash breaks the pool as for any task.
 ///
 /// # Clones and dropping the last handle
 ///
@@ -197,6 +216,48 @@ impl ProcessPool {
         M: 'static,
     {
         self.submit_with(Call::new(function, args), SubmitOptions::new())
+    }
+
+    /// Python's `executor.map(function, iterable)`: calls the registered `function` with each
+    /// item of `args` in a worker, and yields the results in input order.
+    ///
+    /// The same as [`map`](Submit::map) over [`Call::new`]`(function, item)` for each item, with
+    /// the same [`MapOptions`] and per-item semantics: each call has the pool's time limit, and a
+    /// crash or an expiry fails only that call. Items are tuples for functions of several
+    /// arguments, as in [`call`](Self::call).
+    ///
+    /// ```no_run
+    /// # use concurrent_futures_core::MapOptions;
+    /// # use concurrent_futures_process::ProcessPool;
+    /// fn is_prime(n: u64) -> bool {
+    ///     n > 1 && (2..n).take_while(|d| d * d <= n).all(|d| n % d != 0)
+    /// }
+    /// concurrent_futures_process::remote_fn!(is_prime);
+    /// # fn main() {
+    /// # concurrent_futures_process::init();
+    /// # let pool = ProcessPool::builder().build().unwrap();
+    /// let primes: Vec<u64> = (1..100u64)
+    ///     .zip(pool.map_fn(is_prime, 1..100u64, MapOptions::new().chunksize(8)))
+    ///     .filter_map(|(n, prime)| prime.unwrap().then_some(n))
+    ///     .collect();
+    /// assert_eq!(primes[..4], [2, 3, 5, 7]);
+    /// # }
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn map_fn<F, Args, M, I>(
+        &self,
+        function: F,
+        args: I,
+        options: MapOptions,
+    ) -> Map<'_, Self, Call<F, Args, M>, impl Iterator<Item = Call<F, Args, M>>>
+    where
+        F: RemoteFn<Args, M>,
+        Args: Serialize + Send + 'static,
+        M: 'static,
+        I: IntoIterator<Item = Args>,
+    {
+        let calls = args.into_iter().map(move |args| Call::new(function, args));
+        self.map(calls, options)
     }
 
     /// Python 3.14's `terminate_workers`: shuts down, cancels every task not yet sent to a

@@ -17,9 +17,17 @@
 //! passed with the message that first uses it), so a large argument never fills the socket and
 //! never blocks a send.
 //!
-//! The progress page is a few bytes of shared memory where the worker records the id of the task
+//! The progress page is a small shared-memory region where the worker records the id of the task
 //! it starts. When a worker dies, the parent reads it to know exactly which task was running:
-//! that one fails, the others of its batch go back to the queue.
+//! that one fails, the others of its batch go back to the queue. For a chunk of `map` it also
+//! holds each finished item's encoded outcome, how many items are committed and when the
+//! running item started (see [`Progress`]): a crash or an expiry then fails only that item.
+//!
+//! ```text
+//!   |  Run[chunk job (start)] ------------->|  items run one by one, each outcome committed
+//!   |  <------ Items{id, count, records}    |  (only when the page's record area is full)
+//!   |  <--------------- Done{id, records}   |  one message for the rest of the chunk
+//! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,9 +37,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::arena::Arena;
 use crate::bytes::Bytes;
+use crate::sys;
 
 /// Bumped whenever a message changes shape; checked in the handshake.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 
 /// Payloads at least this large travel in shared memory instead of inline.
 pub(crate) const SHARED_MEMORY_THRESHOLD: usize = 32 * 1024;
@@ -86,8 +95,20 @@ pub(crate) struct JobMessage {
     pub(crate) id: u64,
     /// Its index in the task registry (identical in both processes: the fingerprint says so).
     pub(crate) entry: u32,
+    /// For a chunk of `map`: how to run it. `None` for other tasks.
+    pub(crate) chunk: Option<ChunkRun>,
     /// The encoded task.
     pub(crate) payload: Payload,
+}
+
+/// How a worker runs a chunk of `map`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct ChunkRun {
+    /// The first item to run (the items before it already have their outcomes in the parent).
+    pub(crate) start: u32,
+    /// Whether the chunk has a time limit: only then does the worker stamp each item's start
+    /// (a clock reading per item is a cost worth paying only when someone looks at it).
+    pub(crate) timed: bool,
 }
 
 /// Worker to parent.
@@ -113,6 +134,16 @@ pub(crate) enum FromWorker {
         reply: Reply,
         /// A new arena for results, replacing the previous one.
         arena: Option<IpcSharedMemory>,
+    },
+    /// The next `count` item outcomes of the chunk `id` is running, sent early because the
+    /// progress page's record area is full (the chunk's `Done` carries the rest).
+    Items {
+        /// The chunk's task id.
+        id: u64,
+        /// How many items `records` holds.
+        count: u32,
+        /// Their encoded outcomes, one after another.
+        records: Payload,
     },
 }
 
@@ -202,17 +233,50 @@ impl Payload {
 ///   parent takes back unclaimed positions by lowering the limit (work stealing, interrupts of
 ///   tasks that are queued inside a batch). Both sides use compare-and-swap, so a position is
 ///   either run by the worker or taken back by the parent, never both.
+/// - `committed` (chunks of `map` only, reset by the worker before it claims a chunk as
+///   started): how many of the chunk's items finished in this run (high 32 bits) and how many
+///   bytes of the record area their outcomes fill (low 32 bits). The worker writes an item's
+///   encoded outcome after the previous ones, then publishes the new pair in one store.
+/// - `running`: when the running item of the chunk started, in microseconds of the monotonic
+///   clock (low 48 bits), tagged with its position in the run plus one (high 16 bits) so the
+///   parent can tell a stamp of the running item from a stale one.
+/// - the record area, from byte [`HEADER`] to the end: item outcomes, written only by the
+///   worker. The parent reads it only after the worker is dead (reaped), never while it runs,
+///   and only the `committed` bytes, bounds-checked.
 #[derive(Debug)]
 pub(crate) struct Progress {
     memory: IpcSharedMemory,
     base: *const AtomicU64,
+    /// The record area: `records_len` bytes after the header.
+    records: *mut u8,
+    records_len: usize,
 }
 
-// SAFETY: `base` points into the mapping owned by `memory`, which lives as long as `self`;
-// every access through it is atomic, so sharing across threads is sound.
+// SAFETY: `base` and `records` point into the mapping owned by `memory`, which lives as long as
+// `self`; every access to the header is atomic, and who writes or reads the record area when is
+// the protocol in the type's docs (the worker writes, the parent reads only after its death).
 unsafe impl Send for Progress {}
 // SAFETY: as above.
 unsafe impl Sync for Progress {}
+
+/// The progress page's atomic words, before the record area.
+const HEADER: usize = 64;
+
+/// The record area's size: a chunk's outcomes beyond it travel in [`FromWorker::Items`].
+pub(crate) const RECORD_AREA: usize = 256 * 1024;
+
+const WORDS: usize = 4;
+const STARTED: usize = 0;
+const CLAIMS: usize = 1;
+const COMMITTED: usize = 2;
+const RUNNING: usize = 3;
+const MICROS_MASK: u64 = (1 << 48) - 1;
+
+/// [`sys::coarse_resolution_micros`], asked once.
+fn coarse_lag_micros() -> u64 {
+    static LAG: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LAG.get_or_init(sys::coarse_resolution_micros)
+}
 
 /// The most tasks a batch may hold (positions are 16 bits).
 pub(crate) const MAX_BATCH: usize = u16::MAX as usize;
@@ -232,29 +296,33 @@ fn unpack(word: u64) -> (u32, u32, u32) {
 impl Progress {
     /// A fresh page, for the parent to send in [`Setup`].
     pub(crate) fn new() -> Progress {
-        Progress::from_memory(IpcSharedMemory::from_byte(0, 64))
-            .expect("a 64-byte region holds the progress page")
+        Progress::from_memory(IpcSharedMemory::from_byte(0, HEADER + RECORD_AREA))
+            .expect("the region holds the progress page")
     }
 
     /// Adopts a received page; `None` if it is too small to hold one.
     pub(crate) fn from_memory(mut memory: IpcSharedMemory) -> Option<Progress> {
-        // SAFETY: we take a raw pointer only; the bytes are never read or written through a
-        // reference afterwards, only through the atomics below.
+        // SAFETY: we take raw pointers only; the header is never read or written through a
+        // reference afterwards, only through the atomics below, and the record area only
+        // through `write_record` and `records`, whose callers uphold the protocol.
         let bytes = unsafe { memory.deref_mut() };
         let pointer = bytes.as_mut_ptr();
-        if bytes.len() < 2 * size_of::<AtomicU64>()
-            || (pointer as usize) % align_of::<AtomicU64>() != 0
-        {
+        let len = bytes.len();
+        if len < HEADER || (pointer as usize) % align_of::<AtomicU64>() != 0 {
             return None;
         }
         Some(Progress {
             memory,
             base: pointer.cast::<AtomicU64>(),
+            // SAFETY: `HEADER <= len`, so this stays within (or one past the end of) the mapping.
+            records: unsafe { pointer.add(HEADER) },
+            records_len: len - HEADER,
         })
     }
 
     fn word(&self, index: usize) -> &AtomicU64 {
-        debug_assert!(index < 2);
+        const { assert!(WORDS * size_of::<AtomicU64>() <= HEADER) };
+        debug_assert!(index < WORDS);
         // SAFETY: `base` is valid and aligned for two atomics (checked in `from_memory`), lives
         // as long as `self`, and is only accessed atomically.
         unsafe { &*self.base.add(index) }
@@ -267,25 +335,25 @@ impl Progress {
 
     /// Worker: records that task `id` starts now.
     pub(crate) fn set_started(&self, id: u64) {
-        self.word(0).store(id, Ordering::Release);
+        self.word(STARTED).store(id, Ordering::Release);
     }
 
     /// The id of the task started last.
     pub(crate) fn started(&self) -> u64 {
-        self.word(0).load(Ordering::Acquire)
+        self.word(STARTED).load(Ordering::Acquire)
     }
 
     /// Parent, worker idle: batch `generation` of `len` tasks is about to be sent.
     pub(crate) fn begin_batch(&self, generation: u32, len: usize) {
         debug_assert!(len <= MAX_BATCH);
-        self.word(1)
+        self.word(CLAIMS)
             .store(pack(generation, 0, len as u32), Ordering::Release);
     }
 
     /// Worker: claims `position` of batch `generation`; `false` if the parent took it back
     /// (or a newer batch replaced this one): then the rest of the batch is not the worker's.
     pub(crate) fn claim(&self, generation: u32, position: u32) -> bool {
-        let claims = self.word(1);
+        let claims = self.word(CLAIMS);
         let mut word = claims.load(Ordering::Acquire);
         loop {
             let (g, next, limit) = unpack(word);
@@ -308,7 +376,7 @@ impl Progress {
     /// it were claimed), or `None` if another batch is current.
     #[cfg(test)]
     pub(crate) fn next_claim(&self, generation: u32) -> Option<u32> {
-        let (g, next, _) = unpack(self.word(1).load(Ordering::Acquire));
+        let (g, next, _) = unpack(self.word(CLAIMS).load(Ordering::Acquire));
         (g == generation).then_some(next)
     }
 
@@ -316,7 +384,7 @@ impl Progress {
     /// Returns the new limit: positions at or above it will not run in the worker. `None` if
     /// nothing was taken.
     pub(crate) fn take_back(&self, generation: u32, from: u32) -> Option<u32> {
-        let claims = self.word(1);
+        let claims = self.word(CLAIMS);
         let mut word = claims.load(Ordering::Acquire);
         loop {
             let (g, next, limit) = unpack(word);
@@ -334,6 +402,124 @@ impl Progress {
                 Err(actual) => word = actual,
             }
         }
+    }
+
+    // ---- chunks of `map` --------------------------------------------------------------------
+
+    /// The record area's size.
+    pub(crate) fn record_area(&self) -> usize {
+        self.records_len
+    }
+
+    /// Worker, before claiming a chunk as started: nothing of it is committed yet.
+    pub(crate) fn begin_items(&self) {
+        self.word(COMMITTED).store(0, Ordering::Release);
+        self.word(RUNNING).store(0, Ordering::Release);
+    }
+
+    /// Worker: the item at `position` of this run (0: the run's first) starts now.
+    pub(crate) fn item_started(&self, position: u32) {
+        let tag = u64::from(position.wrapping_add(1) & 0xFFFF) << 48;
+        self.word(RUNNING).store(
+            tag | (sys::coarse_micros() & MICROS_MASK),
+            Ordering::Release,
+        );
+    }
+
+    /// Worker: copies `record` to `offset` of the record area.
+    ///
+    /// # Safety
+    /// Only the worker writes the record area, and the parent reads it only once the worker is
+    /// dead, so nobody reads it meanwhile.
+    ///
+    /// # Panics
+    /// If the range does not fit.
+    pub(crate) unsafe fn write_record(&self, offset: usize, record: &[u8]) {
+        let end = offset
+            .checked_add(record.len())
+            .expect("record range overflows");
+        assert!(end <= self.records_len, "record write out of bounds");
+        // SAFETY: the range is within the record area (checked above), which lives as long as
+        // `self`; by the caller's contract nobody reads it meanwhile, and `record` is the
+        // caller's own memory, outside the mapping's range we write.
+        unsafe {
+            std::ptr::copy_nonoverlapping(record.as_ptr(), self.records.add(offset), record.len());
+        }
+    }
+
+    /// Worker: `items` items of this run are committed, their outcomes filling `bytes` bytes of
+    /// the record area (after those sent in [`FromWorker::Items`]).
+    pub(crate) fn commit(&self, items: u32, bytes: usize) {
+        let word = (u64::from(items) << 32) | (bytes as u64 & 0xFFFF_FFFF);
+        self.word(COMMITTED).store(word, Ordering::Release);
+    }
+
+    /// The committed pair: items of this run, and bytes of the record area.
+    pub(crate) fn committed(&self) -> (u32, usize) {
+        let word = self.word(COMMITTED).load(Ordering::Acquire);
+        ((word >> 32) as u32, (word & 0xFFFF_FFFF) as usize)
+    }
+
+    /// Parent: when the running item of the chunk started at the latest, in microseconds of
+    /// [`sys::monotonic_micros`], if the page has its stamp (`None`: it has not stamped it yet,
+    /// so it started after this call). Reads `committed` first: a stamp whose tag is below the
+    /// committed count is the previous item's, which is stale. The worker stamps with the
+    /// coarse clock, which lags: its resolution is added, so a limit is never judged early.
+    pub(crate) fn item_start(&self) -> Option<u64> {
+        let (committed, _) = self.committed();
+        let word = self.word(RUNNING).load(Ordering::Acquire);
+        let tag = (word >> 48) as u32;
+        let running = committed.wrapping_add(1) & 0xFFFF;
+        // The running item's stamp, or a later item's (it moved on since `committed` was read).
+        let ahead = tag.wrapping_sub(running) & 0xFFFF;
+        (word != 0 && ahead < 0x8000)
+            .then(|| (word & MICROS_MASK).saturating_add(coarse_lag_micros()))
+    }
+
+    /// Parent, once the worker is dead: the first `len` bytes of the record area, or `None` if
+    /// the area is smaller (a corrupt count).
+    ///
+    /// # Safety
+    /// The worker must be dead, so nothing writes the area while the slice lives.
+    pub(crate) unsafe fn records(&self, len: usize) -> Option<&[u8]> {
+        if len > self.records_len {
+            return None;
+        }
+        // SAFETY: the range is within the record area, which lives as long as `self`; by the
+        // caller's contract nobody writes it while the slice lives.
+        Some(unsafe { std::slice::from_raw_parts(self.records, len) })
+    }
+
+    /// Worker: the record area from `from` on, to encode the next record in place.
+    ///
+    /// # Safety
+    /// Only the worker touches the area while it lives: no other slice of it may be alive
+    /// while this one is.
+    ///
+    /// # Panics
+    /// If `from` exceeds the area.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn room(&self, from: usize) -> &mut [u8] {
+        assert!(from <= self.records_len, "record room out of bounds");
+        // SAFETY: the range is within the record area, which lives as long as `self`; by the
+        // caller's contract no other slice of it is alive, and the parent reads it only once
+        // the worker is dead.
+        unsafe { std::slice::from_raw_parts_mut(self.records.add(from), self.records_len - from) }
+    }
+
+    /// Worker: the first `len` bytes of the record area.
+    ///
+    /// # Safety
+    /// Only the worker writes the area: the caller (the worker) must not call
+    /// [`write_record`](Self::write_record) while the slice lives.
+    ///
+    /// # Panics
+    /// If `len` exceeds the area.
+    pub(crate) unsafe fn own_records(&self, len: usize) -> &[u8] {
+        assert!(len <= self.records_len, "record read out of bounds");
+        // SAFETY: the range is within the record area, which lives as long as `self`; by the
+        // caller's contract nothing writes it while the slice lives.
+        unsafe { std::slice::from_raw_parts(self.records, len) }
     }
 }
 
@@ -356,5 +542,30 @@ mod tests {
         assert!(!worker.claim(6, 2), "an old batch claims nothing");
         parent.begin_batch(8, 1);
         assert!(worker.claim(8, 0));
+    }
+
+    #[test]
+    fn item_stamps_are_told_from_stale_ones() {
+        let parent = Progress::new();
+        let worker = Progress::from_memory(parent.share()).unwrap();
+        worker.begin_items();
+        assert_eq!(parent.item_start(), None, "nothing stamped yet");
+        worker.item_started(0);
+        assert!(parent.item_start().is_some(), "item 0 is stamped");
+        worker.commit(1, 3);
+        assert_eq!(parent.committed(), (1, 3));
+        assert_eq!(
+            parent.item_start(),
+            None,
+            "item 0's stamp is stale once it committed"
+        );
+        worker.item_started(1);
+        assert!(parent.item_start().is_some());
+        // SAFETY: single-threaded test; nothing writes the area meanwhile.
+        unsafe { worker.write_record(0, b"abc") };
+        // SAFETY: as above.
+        assert_eq!(unsafe { parent.records(3) }, Some(&b"abc"[..]));
+        // SAFETY: as above.
+        assert_eq!(unsafe { parent.records(RECORD_AREA + 1) }, None);
     }
 }

@@ -18,10 +18,11 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use concurrent_futures_core::{
-    CodecError, CodecStage, PanicInfo, Task, TaskError,
-    backend::{Chunk, ChunkOutput},
+    CodecError, CodecStage, PanicInfo, Task, TaskError, WorkerExit,
+    backend::{Chunk, ChunkOutput, catch_panic},
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -30,7 +31,7 @@ use crate::codec;
 
 /// Bumped whenever the encoding of tasks or outcomes changes; part of the registry fingerprint.
 /// (Each backend checks the version of its own messages separately.)
-const TASK_MODEL_VERSION: u32 = 1;
+const TASK_MODEL_VERSION: u32 = 2;
 
 /// Worker side of an entry: encoded task in, encoded outcome out.
 pub type RunFn = fn(&[u8]) -> RunResult;
@@ -40,6 +41,29 @@ pub type RunFn = fn(&[u8]) -> RunResult;
 /// For a task type `T` the box holds a `Result<T::Output, TaskError<T::Error>>` (for a function,
 /// `TaskError<Infallible>`); `Err` is a message saying why the bytes did not decode.
 pub type DecodeFn = fn(&[u8]) -> Result<Box<dyn Any + Send>, String>;
+
+/// Worker side of a chunk entry, item by item: runs the items of the encoded chunk from position
+/// `start` on, one after another, telling `sink` when each starts and handing it each encoded
+/// outcome (a `WireOutcome`) as soon as the item finished. `Err` if the chunk did not decode.
+///
+/// The outcomes, one after another, prefixed with their count, are exactly the encoding of the
+/// chunk's outcome (the `Vec` of per-item outcomes that the entry's [`DecodeFn`] decodes).
+pub type RunItemsFn = fn(&[u8], usize, &mut dyn ItemSink) -> Result<(), CodecError>;
+
+/// Where the worker side of a chunk entry reports each item ([`RunItemsFn`]). Not for direct
+/// use.
+#[doc(hidden)]
+pub trait ItemSink {
+    /// The next item starts now.
+    fn begin(&mut self);
+    /// Where to encode the outcome of the item that just ran, in place (it may be too small).
+    fn room(&mut self) -> &mut [u8];
+    /// That outcome is the first `len` bytes of [`room`](Self::room). `false`: stop (the
+    /// parent is gone).
+    fn commit_room(&mut self, len: usize) -> bool;
+    /// That outcome, encoded elsewhere (it did not fit the room). `false`: stop.
+    fn commit(&mut self, record: &[u8]) -> bool;
+}
 
 /// What an entry's worker side produced: the encoded outcome, to be sent back to the parent.
 #[derive(Debug)]
@@ -62,6 +86,8 @@ pub struct TaskEntry {
     type_id: fn() -> TypeId,
     run: RunFn,
     decode: DecodeFn,
+    /// For chunk entries: the worker side item by item (the process pool's way to run them).
+    run_items: Option<RunItemsFn>,
 }
 
 inventory::collect!(TaskEntry);
@@ -79,6 +105,15 @@ impl TaskEntry {
             type_id,
             run,
             decode,
+            run_items: None,
+        }
+    }
+
+    /// The entry with `run_items` as its item-by-item worker side (for chunk entries).
+    pub const fn with_items(self, run_items: RunItemsFn) -> TaskEntry {
+        TaskEntry {
+            run_items: Some(run_items),
+            ..self
         }
     }
 
@@ -94,6 +129,7 @@ impl TaskEntry {
             type_id: TypeId::of::<T>,
             run: run_task::<T>,
             decode: decode_task::<T>,
+            run_items: None,
         }
     }
 
@@ -109,6 +145,7 @@ impl TaskEntry {
             type_id: TypeId::of::<Chunk<T>>,
             run: run_chunk::<T>,
             decode: decode_chunk::<T>,
+            run_items: Some(run_chunk_items::<T>),
         }
     }
 }
@@ -122,6 +159,30 @@ pub(crate) enum WireOutcome<O, E> {
     Failed(E),
     /// It panicked.
     Panicked(PanicInfo),
+    /// An item of a chunk failed outside the task: recorded by the pool, not by the task.
+    Pool(ItemFailure),
+}
+
+/// How an item of a chunk failed outside its task. Encoded by itself as
+/// `WireOutcome::<Never, Never>::Pool(failure)`, it is a valid record for a chunk of any task
+/// type (the variant does not depend on the outcome's types), which is how the parent fills in
+/// the item a worker died running.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum ItemFailure {
+    /// Its worker died while running it.
+    WorkerLost(WorkerExit),
+    /// It ran past its time limit and its worker was killed.
+    Expired(Duration),
+    /// Its outcome did not encode.
+    Codec(CodecError),
+}
+
+impl ItemFailure {
+    /// The item's record: its encoded outcome.
+    pub(crate) fn record(&self) -> Vec<u8> {
+        codec::encode(&WireOutcome::<Never, Never>::Pool(self.clone()))
+            .expect("a pool failure always encodes")
+    }
 }
 
 /// The error type of tasks that cannot fail (`Infallible` has no serde implementation).
@@ -152,6 +213,9 @@ impl<O, E> WireOutcome<O, E> {
             WireOutcome::Value(value) => Ok(value),
             WireOutcome::Failed(error) => Err(TaskError::Failed(error)),
             WireOutcome::Panicked(panic) => Err(TaskError::Panicked(panic)),
+            WireOutcome::Pool(ItemFailure::WorkerLost(exit)) => Err(TaskError::WorkerLost(exit)),
+            WireOutcome::Pool(ItemFailure::Expired(limit)) => Err(TaskError::Expired { limit }),
+            WireOutcome::Pool(ItemFailure::Codec(codec)) => Err(TaskError::Codec(codec)),
         }
     }
 }
@@ -241,6 +305,75 @@ where
     let outcomes: Vec<WireOutcome<T::Output, T::Error>> = codec::decode(bytes)?;
     let results: ChunkOutput<T> = outcomes.into_iter().map(WireOutcome::into_result).collect();
     Ok(Box::new(Ok::<_, TaskError<Infallible>>(results)))
+}
+
+fn run_chunk_items<T>(bytes: &[u8], start: usize, sink: &mut dyn ItemSink) -> Result<(), CodecError>
+where
+    T: Task + DeserializeOwned,
+    T::Output: Serialize,
+    T::Error: Serialize,
+{
+    // `Chunk<T>` is a newtype: it encodes as its `Vec<T>`.
+    run_items_with::<T, _, _>(
+        bytes,
+        start,
+        sink,
+        concurrent_futures_core::backend::run_caught,
+    )
+}
+
+/// Runs items `start..` of an encoded `Vec<A>` with `call`, reporting each to `sink`.
+pub(crate) fn run_items_with<A, R, E>(
+    bytes: &[u8],
+    start: usize,
+    sink: &mut dyn ItemSink,
+    mut call: impl FnMut(A) -> Result<R, TaskError<E>>,
+) -> Result<(), CodecError>
+where
+    A: DeserializeOwned,
+    R: Serialize,
+    E: Serialize,
+{
+    let items = codec::decode::<Vec<A>>(bytes).map_err(decode_failure)?;
+    let mut items = items.into_iter().skip(start);
+    let mut record = Vec::new();
+    loop {
+        // The tasks' panics are caught by `call`; what can still panic is an outcome's
+        // `Serialize`. One guard for the whole loop (re-entered after such a panic, which
+        // fails only that item) instead of one per item.
+        let ran = catch_panic(|| {
+            for item in items.by_ref() {
+                sink.begin();
+                let outcome = WireOutcome::from_result(call(item));
+                let encoded = match codec::encode_in_place_unguarded(&outcome, sink.room()) {
+                    Ok(Some(len)) => Ok(Some(len)),
+                    Ok(None) => codec::encode_into(&outcome, &mut record).map(|()| None),
+                    Err(message) => Err(message),
+                };
+                let go_on = match encoded {
+                    Ok(Some(len)) => sink.commit_room(len),
+                    Ok(None) => sink.commit(&record),
+                    Err(message) => {
+                        sink.commit(&ItemFailure::Codec(encode_failure(message)).record())
+                    }
+                };
+                if !go_on {
+                    return;
+                }
+            }
+        });
+        match ran {
+            Ok(()) => return Ok(()),
+            Err(panic) => {
+                let failure = ItemFailure::Codec(encode_failure(codec::panicked::<
+                    WireOutcome<R, E>,
+                >(&panic)));
+                if !sink.commit(&failure.record()) {
+                    return Ok(());
+                }
+            }
+        }
+    }
 }
 
 /// Runs the worker side of a function entry (for `remote_fn!` expansions).
@@ -376,6 +509,11 @@ impl Registry {
     /// The worker side of entry `index`, if there is one.
     pub fn runner(&self, index: u32) -> Option<RunFn> {
         self.entries.get(index as usize).map(|entry| entry.run)
+    }
+
+    /// The item-by-item worker side of entry `index`, if it is a chunk entry.
+    pub(crate) fn items_runner(&self, index: u32) -> Option<RunItemsFn> {
+        self.entries.get(index as usize)?.run_items
     }
 }
 

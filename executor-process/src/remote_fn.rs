@@ -10,11 +10,11 @@ use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 
-use concurrent_futures_core::{Task, backend::Chunk};
+use concurrent_futures_core::{CodecError, Task, TaskError, backend::Chunk};
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 
-use crate::registry::{self, RunResult};
+use crate::registry::{self, ItemSink, Never, RunResult};
 
 /// A function that can run in a worker with arguments `Args`; `Marker` tells arities apart and
 /// is always inferred.
@@ -202,6 +202,23 @@ pub mod expand {
         registry::run_chunk_with(bytes, move |args| function.apply(args))
     }
 
+    pub fn run_chunk_items<F, A, M>(
+        function: F,
+        bytes: &[u8],
+        start: usize,
+        sink: &mut dyn ItemSink,
+    ) -> Result<(), CodecError>
+    where
+        F: RemoteFn<A, M>,
+        A: DeserializeOwned,
+        F::Output: Serialize,
+    {
+        registry::run_items_with::<A, _, Never>(bytes, start, sink, move |args| {
+            concurrent_futures_core::backend::catch_panic(|| function.apply(args))
+                .map_err(TaskError::Panicked)
+        })
+    }
+
     pub fn decode<F, A, M>(_: F, bytes: &[u8]) -> Result<Box<dyn std::any::Any + Send>, String>
     where
         F: RemoteFn<A, M>,
@@ -259,6 +276,13 @@ macro_rules! remote_fn {
             fn run_chunk(bytes: &[u8]) -> $crate::__private::RunResult {
                 $crate::__private::expand::run_chunk($function, bytes)
             }
+            fn run_chunk_items(
+                bytes: &[u8],
+                start: usize,
+                sink: &mut dyn $crate::__private::ItemSink,
+            ) -> ::std::result::Result<(), $crate::__private::CodecError> {
+                $crate::__private::expand::run_chunk_items($function, bytes, start, sink)
+            }
             fn decode(
                 bytes: &[u8],
             ) -> ::std::result::Result<::std::boxed::Box<dyn ::std::any::Any + Send>, String> {
@@ -276,6 +300,7 @@ macro_rules! remote_fn {
                 $crate::__private::TaskEntry::from_parts(
                     chunk_name, chunk_type_id, run_chunk, decode_chunk,
                 )
+                .with_items(run_chunk_items)
             }
         };
     )+};

@@ -18,7 +18,9 @@
 //!
 //! Worker death: the worker's progress page says which task it had started. If that task has no
 //! result, it is the one that was running: it fails (`WorkerLost`, `Expired`, or cancelled after
-//! an interrupt) and the rest of the batch goes back to the front of the queue. With
+//! an interrupt) and the rest of the batch goes back to the front of the queue. A chunk of `map`
+//! fails only its running item: the chunk keeps its committed items' outcomes and goes back to
+//! the front of the queue for its remaining items (`chunk.rs`). With
 //! `broken_on_worker_death` an unexplained death breaks the pool instead, as in CPython.
 
 use std::collections::VecDeque;
@@ -34,7 +36,10 @@ use crate::builder::Config;
 use crate::guard::{self, ConnectionFailure};
 use crate::job::{Failure, Job, Outcome};
 use crate::link::Link;
-use crate::protocol::{BATCH_BYTES, BATCH_INLINE_BYTES, MAX_BATCH, Reply, SHARED_MEMORY_THRESHOLD};
+use crate::protocol::{
+    BATCH_BYTES, BATCH_INLINE_BYTES, ChunkRun, MAX_BATCH, Progress, Reply, SHARED_MEMORY_THRESHOLD,
+};
+use crate::registry::ItemFailure;
 use crate::supervisor::Command;
 use crate::sys::{self, ExitStatus, ProcessHandle};
 
@@ -106,8 +111,13 @@ enum Phase {
 
 #[derive(Debug, Clone)]
 enum Kill {
-    /// Its running task `job` passed its time limit.
-    Expired { job: u64, limit: Duration },
+    /// Its running task `job` passed its time limit (for a chunk of `map`: its item at
+    /// position `item` of the run).
+    Expired {
+        job: u64,
+        limit: Duration,
+        item: u32,
+    },
     /// Its running task `job` was interrupted.
     Interrupted { job: u64 },
     /// `terminate_workers` or `kill_workers`.
@@ -380,8 +390,15 @@ impl Shared {
                 });
             }
             let messages = batch
-                .iter()
-                .map(|job| (job.id, job.entry, job.payload.clone()))
+                .iter_mut()
+                .map(|job| {
+                    let timed = job.timeout.is_some();
+                    let chunk = job.chunk.as_mut().map(|chunk| ChunkRun {
+                        start: chunk.begin_run(),
+                        timed,
+                    });
+                    (job.id, job.entry, chunk, job.payload.clone())
+                })
                 .collect();
             link.progress().begin_batch(worker.generation, batch.len());
             link.queue_run(worker.generation, messages);
@@ -628,7 +645,11 @@ impl Shared {
                     });
                 }
             }
-            if let Some(finished) = finished {
+            if let Some(mut finished) = finished {
+                let reply = match finished.chunk.take() {
+                    Some(chunk) if chunk.has_outcomes() => chunk.stitch(reply),
+                    _ => reply,
+                };
                 effects.finish(finished, Outcome::Reply(reply));
             }
             self.dispatch(&mut state, &mut effects);
@@ -642,7 +663,23 @@ impl Shared {
         busy
     }
 
-    /// A task's time limit passed: if it is running, kill its worker.
+    /// Worker `id` sent `count` early outcomes of the chunk `job` it is running.
+    pub(crate) fn on_items(&self, id: u64, job: u64, count: u32, records: &[u8]) {
+        let mut state = self.lock();
+        let chunk = state
+            .workers
+            .iter_mut()
+            .find(|w| w.id == id)
+            .and_then(|w| w.inflight.iter_mut().find(|j| j.id == job))
+            .and_then(|j| j.chunk.as_mut());
+        if let Some(chunk) = chunk {
+            chunk.on_items(count, records);
+        }
+    }
+
+    /// A task's time limit passed: if it is running, kill its worker. For a chunk of `map` the
+    /// limit is per item: the timer is set for the chunk's start plus the limit, and re-armed
+    /// here for the running item's start plus the limit until an item runs past it.
     pub(crate) fn on_expire(&self, id: u64, job: u64, limit: Duration) {
         let mut effects = Effects::default();
         {
@@ -650,17 +687,45 @@ impl Shared {
             let Some(worker) = state.workers.iter_mut().find(|w| w.id == id) else {
                 return;
             };
-            if worker.kill.is_some() || !worker.inflight.iter().any(|j| j.id == job) {
+            let Some(target) = worker.inflight.iter().find(|j| j.id == job) else {
+                return;
+            };
+            if worker.kill.is_some() {
                 return;
             }
-            let running = worker
-                .link
-                .as_ref()
-                .is_some_and(|l| l.progress().started() == job);
-            if running {
-                worker.kill = Some(Kill::Expired { job, limit });
+            let chunk = target.chunk.is_some();
+            let progress = worker.link.as_ref().map(|l| l.progress());
+            let running = progress.is_some_and(|p| p.started() == job);
+            // For a chunk: when its running item expires (`None`: not stamped yet, so it
+            // started just now at the earliest), and which item that is.
+            let item = progress.filter(|_| chunk && running).map(|p| {
+                let position = p.committed().0;
+                let deadline = p
+                    .item_start()
+                    .map(|start| start.saturating_add(limit.as_micros() as u64));
+                (position, deadline)
+            });
+            let rearm_at = match item {
+                Some((_, None)) => Some(Instant::now() + limit),
+                Some((_, Some(deadline))) => {
+                    let now = sys::monotonic_micros();
+                    (deadline > now).then(|| Instant::now() + Duration::from_micros(deadline - now))
+                }
+                None => None,
+            };
+            if running && rearm_at.is_none() {
+                let item = item.map_or(0, |(position, _)| position);
+                worker.kill = Some(Kill::Expired { job, limit, item });
                 self.stop_worker(worker, &mut effects);
                 self.maintain(&mut state, &mut effects);
+            } else if let Some(at) = rearm_at {
+                // The chunk's running item started later than the timer assumed.
+                effects.commands.push(Command::Expire {
+                    worker: id,
+                    job,
+                    limit,
+                    at,
+                });
             } else {
                 // It has not started yet (the previous task's result was just in flight).
                 effects.commands.push(Command::Expire {
@@ -766,6 +831,9 @@ impl Shared {
                 .and_then(|i| inflight.remove(i));
             let mut cancel_rest = false;
             let failed_running = running.is_some();
+            let progress = worker.link.as_ref().map(|l| l.progress());
+            // The rest of a chunk of `map` whose running item failed.
+            let mut remainder = None;
             match (&worker.kill, running) {
                 (Some(Kill::Broken), running) => {
                     // Its tasks were failed when the pool broke.
@@ -785,10 +853,20 @@ impl Shared {
                     Some(Kill::Expired {
                         job: expired,
                         limit,
+                        item,
                     }),
                     Some(job),
                 ) if job.id == *expired => {
-                    effects.finish(job, Outcome::Failure(Failure::Expired(*limit)));
+                    // A chunk's item that finished just as the timer judged it is not the one
+                    // that was killed: the next one was lost with the worker.
+                    let moved_on =
+                        job.chunk.is_some() && progress.is_some_and(|p| p.committed().0 != *item);
+                    let failure = if moved_on {
+                        Failure::WorkerLost(exit.clone())
+                    } else {
+                        Failure::Expired(*limit)
+                    };
+                    remainder = fail_running(job, failure, progress, &mut effects);
                 }
                 (Some(Kill::Interrupted { job: stopped }), running)
                     if running.as_ref().is_some_and(|j| j.id == *stopped)
@@ -824,7 +902,8 @@ impl Shared {
                             )))),
                         );
                     } else {
-                        effects.finish(job, Outcome::Failure(Failure::WorkerLost(exit.clone())));
+                        let failure = Failure::WorkerLost(exit.clone());
+                        remainder = fail_running(job, failure, progress, &mut effects);
                     }
                 }
                 (kill, None) => {
@@ -866,6 +945,14 @@ impl Shared {
                 } else if job.promise.is_some() {
                     job.returns += u32::from(unexplained);
                     state.queue.push_front(job);
+                }
+            }
+            if let Some(job) = remainder {
+                match &broken {
+                    Some(broken) => {
+                        effects.finish(job, Outcome::Failure(Failure::Broken(broken.clone())))
+                    }
+                    None => state.queue.push_front(job),
                 }
             }
             if let Some(Kill::Failed(failure)) = &worker.kill {
@@ -1080,6 +1167,38 @@ fn spawn_command(respawn_at: Option<Instant>, id: u64) -> Command {
         Some(at) if at > Instant::now() => Command::SpawnAt { id, at },
         _ => Command::Spawn(id),
     }
+}
+
+/// The worker died running `job`: fails it with `failure`; for a chunk of `map` (whose worker
+/// kept its progress page), only its running item, and returns the chunk to run the rest of its
+/// items, unless none is left.
+fn fail_running(
+    mut job: Job,
+    failure: Failure,
+    progress: Option<&Progress>,
+    effects: &mut Effects,
+) -> Option<Job> {
+    let item = match &failure {
+        Failure::WorkerLost(exit) => ItemFailure::WorkerLost(exit.clone()),
+        Failure::Expired(limit) => ItemFailure::Expired(*limit),
+        Failure::Broken(_) => {
+            effects.finish(job, Outcome::Failure(failure));
+            return None;
+        }
+    };
+    let (Some(chunk), Some(progress)) = (job.chunk.as_mut(), progress) else {
+        effects.finish(job, Outcome::Failure(failure));
+        return None;
+    };
+    chunk.on_worker_death(progress, item);
+    if !chunk.is_complete() {
+        // It made progress: its items, not the job, are what may be to blame now.
+        job.returns = 0;
+        return Some(job);
+    }
+    let chunk = job.chunk.take().expect("checked above");
+    effects.finish(job, Outcome::Reply(chunk.into_reply()));
+    None
 }
 
 fn refusal(state: &State) -> Option<Rejected> {

@@ -2,7 +2,8 @@
 //!
 //! The loop receives batches, records each task's id on the progress page before running it,
 //! and sends each outcome back as soon as it is ready (so a crash can be pinned on exactly one
-//! task). It exits when told to, or when the parent's channel closes (the parent died; the
+//! task). A chunk of `map` runs item by item, each item's outcome committed to the progress
+//! page's record area before the next starts, and comes back in one message (see `chunk.rs`). It exits when told to, or when the parent's channel closes (the parent died; the
 //! parent-death signal covers a worker busy in a long task).
 
 use std::io::Write;
@@ -14,12 +15,13 @@ use ipc_channel::ipc::{IpcOneShotServer, IpcSender, IpcSharedMemory};
 
 use crate::arena::{Arena, MAX_ARENA};
 use crate::bytes::Bytes;
+use crate::chunk::write_varint;
 use crate::connection::receive_spinning;
 use crate::protocol::{
-    FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply,
+    ChunkRun, FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply,
     SHARED_MEMORY_THRESHOLD, Setup, ToWorker,
 };
-use crate::registry::Registry;
+use crate::registry::{ItemSink, Registry, RunItemsFn};
 use crate::spawn::WORKER_ENV;
 use crate::sys;
 
@@ -138,9 +140,21 @@ fn serve() -> Result<(), String> {
                     if !progress.claim(generation, position) {
                         break; // the parent took the rest of the batch back
                     }
+                    let items = registry.items_runner(job.entry);
+                    if items.is_some() {
+                        // Before the chunk is claimed as started, so the parent never reads the
+                        // previous chunk's count as this one's.
+                        progress.begin_items();
+                    }
                     progress.set_started(job.id);
                     let id = job.id;
-                    let (reply, arena) = match run_job(registry, &job, inbox.as_ref()) {
+                    let outcome = match items {
+                        Some(run_items) => {
+                            run_chunk(run_items, &job, inbox.as_ref(), &progress, &results)?
+                        }
+                        None => run_job(registry, &job, inbox.as_ref()),
+                    };
+                    let (reply, arena) = match outcome {
                         Ok(bytes) => {
                             let (payload, arena) = outbox.place(bytes);
                             (Reply::Value(payload), arena)
@@ -183,6 +197,142 @@ fn run_job(
         })
     })?;
     run(bytes).into_result().map_err(RemoteFailure::Codec)
+}
+
+/// Runs a chunk of `map` item by item, committing each outcome to the progress page (see
+/// `chunk.rs` and [`Progress`]): the encoded outcomes of the items from the job's `start` on
+/// that were not sent early, or why there are none. `Err` if the parent is gone.
+fn run_chunk(
+    run_items: RunItemsFn,
+    job: &JobMessage,
+    inbox: Option<&Arena>,
+    progress: &Progress,
+    results: &IpcSender<FromWorker>,
+) -> Result<Result<Vec<u8>, RemoteFailure>, String> {
+    let bytes = match job.payload.bytes(inbox) {
+        Ok(bytes) => bytes,
+        Err(message) => {
+            return Ok(Err(RemoteFailure::Codec(CodecError {
+                stage: CodecStage::DecodeTask,
+                message,
+            })));
+        }
+    };
+    let run = job.chunk.unwrap_or(ChunkRun {
+        start: 0,
+        timed: true,
+    });
+    let mut writer = ItemWriter {
+        progress,
+        results,
+        stamp: run.timed,
+        id: job.id,
+        used: 0,
+        committed: 0,
+        sent: 0,
+        gone: None,
+    };
+    let ran = run_items(bytes, run.start as usize, &mut writer);
+    if let Some(error) = writer.gone {
+        return Err(error);
+    }
+    Ok(ran.map_err(RemoteFailure::Codec).map(|()| {
+        let mut out = Vec::with_capacity(writer.used + 10);
+        write_varint(&mut out, u64::from(writer.committed - writer.sent));
+        // SAFETY: this thread is the only writer of the record area, and writes none while
+        // the slice lives.
+        out.extend_from_slice(unsafe { progress.own_records(writer.used) });
+        out
+    }))
+}
+
+/// The [`ItemSink`] of a chunk: appends each outcome to the progress page's record area and
+/// publishes the committed count; when the area is full, sends its records early
+/// ([`FromWorker::Items`]) and starts it over.
+struct ItemWriter<'a> {
+    progress: &'a Progress,
+    results: &'a IpcSender<FromWorker>,
+    /// Whether to stamp each item's start (the chunk has a time limit).
+    stamp: bool,
+    id: u64,
+    /// Bytes of the record area in use.
+    used: usize,
+    /// Items of this run committed.
+    committed: u32,
+    /// Items of this run sent early.
+    sent: u32,
+    /// Set when a send failed: the parent is gone.
+    gone: Option<String>,
+}
+
+impl ItemWriter<'_> {
+    /// Sends the records in the area, and `extra` (one more item's, too large for the area),
+    /// and starts the area over. `false` if the parent is gone.
+    fn send_early(&mut self, extra: Option<&[u8]>) -> bool {
+        // SAFETY: this thread is the only writer of the record area, and writes none while
+        // the slice lives.
+        let mut records = unsafe { self.progress.own_records(self.used) }.to_vec();
+        if let Some(extra) = extra {
+            records.extend_from_slice(extra);
+            self.committed += 1;
+        }
+        let message = FromWorker::Items {
+            id: self.id,
+            count: self.committed - self.sent,
+            records: Payload::from_vec(records),
+        };
+        if let Err(error) = send(self.results, message) {
+            self.gone = Some(error);
+            return false;
+        }
+        // Sent before the area is reset: whatever the parent reads after a crash, it has either
+        // the message or the records in the area, never both (the committed count tells).
+        self.sent = self.committed;
+        self.used = 0;
+        self.progress.commit(self.committed, 0);
+        true
+    }
+}
+
+impl ItemSink for ItemWriter<'_> {
+    fn begin(&mut self) {
+        if self.stamp {
+            self.progress.item_started(self.committed);
+        }
+    }
+
+    fn room(&mut self) -> &mut [u8] {
+        // SAFETY: only this thread touches the record area, and the returned slice borrows
+        // `self` mutably, so no other slice of the area made through `self` is alive with it.
+        unsafe { self.progress.room(self.used) }
+    }
+
+    fn commit_room(&mut self, len: usize) -> bool {
+        debug_assert!(self.used + len <= self.progress.record_area());
+        self.used += len;
+        self.committed += 1;
+        self.progress.commit(self.committed, self.used);
+        true
+    }
+
+    fn commit(&mut self, record: &[u8]) -> bool {
+        let area = self.progress.record_area();
+        if self.used + record.len() > area {
+            if self.committed > self.sent && !self.send_early(None) {
+                return false;
+            }
+            if record.len() > area {
+                return self.send_early(Some(record));
+            }
+        }
+        // SAFETY: only this thread writes the record area, and the parent reads it only once
+        // this process is dead.
+        unsafe { self.progress.write_record(self.used, record) };
+        self.used += record.len();
+        self.committed += 1;
+        self.progress.commit(self.committed, self.used);
+        true
+    }
 }
 
 /// Where large results go: a reusable arena, filled from the start for every batch.
