@@ -27,7 +27,7 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! concurrent-futures-testkit = { path = "../executor-testkit" }
+//! concurrent-futures-testkit = "0.1"
 //!
 //! [[test]]
 //! name = "conformance"

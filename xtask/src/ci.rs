@@ -58,6 +58,12 @@ const STEPS: &[Step] = &[
         command: "cargo xtask loom",
         action: Action::Loom,
     },
+    // Why these flags: see `.ci/run`.
+    Step {
+        name: "package",
+        command: "cargo package --workspace --exclude xtask --exclude executor-bench --allow-dirty",
+        action: Action::Cargo,
+    },
 ];
 
 impl flags::Ci {
