@@ -58,3 +58,8 @@ pub use concurrent_futures_process::{
 pub mod mpi {
     pub use concurrent_futures_mpi::*;
 }
+
+/// The README's Rust examples, compiled and run as doctests so that they stay true.
+#[cfg(all(doctest, feature = "threads", feature = "process"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
