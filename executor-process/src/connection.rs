@@ -23,7 +23,7 @@ use concurrent_futures_core::{CodecError, CodecStage};
 use crate::arena::Arena;
 use crate::bytes::Bytes;
 use crate::fault;
-use crate::guard::ConnectionFailure;
+use crate::guard::{self, ConnectionFailure};
 use crate::link::Link;
 use crate::protocol::{
     FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply, Setup,
@@ -141,8 +141,16 @@ fn handshake(
     let name = name.trim_end().to_string();
     let sender = IpcSender::<ToWorker>::connect(name.clone());
     sys::remove_rendezvous(std::path::Path::new(&name));
-    let sender =
-        sender.map_err(|e| format!("could not connect to the worker's rendezvous socket: {e}"))?;
+    let sender = sender.map_err(|e| match e.raw_os_error() {
+        // ipc-channel does not check `socket()`: when the parent is out of descriptors it passes
+        // -1 to `connect()`, which reports EBADF. Say what happened, so that the resource
+        // policy (see `guard`) retries instead of blaming the executable.
+        Some(libc::EBADF) => format!(
+            "could not connect to the worker's rendezvous socket: {}",
+            guard::SOCKET_FAILED
+        ),
+        _ => format!("could not connect to the worker's rendezvous socket: {e}"),
+    })?;
     let initializer = shared.config.initializer.as_ref().map(|init| JobMessage {
         id: 0,
         entry: init.entry,

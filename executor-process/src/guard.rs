@@ -110,9 +110,15 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// What a handshake reports when ipc-channel could not create the socket to reach a worker.
+pub(crate) const SOCKET_FAILED: &str = "creating the socket failed (out of file descriptors)";
+
 /// The resource an OS error quoted in `text` says is exhausted, if it says so (errors reach the
 /// connection thread as text: `std::io::Error` prints its number as "(os error N)").
 fn resource_of_text(text: &str) -> Option<String> {
+    if text.contains(SOCKET_FAILED) {
+        return Some("file descriptors (creating a socket failed)".to_string());
+    }
     [libc::EMFILE, libc::ENFILE, libc::ENOMEM]
         .into_iter()
         .find(|code| text.contains(&format!("(os error {code})")))
