@@ -1,8 +1,10 @@
 //! `concurrent-futures`: Python's `concurrent.futures`, done right in Rust.
 //!
-//! Submit blocking work to a pool and get a [`Future`] back: a cloneable handle you can wait on
-//! with a timeout, cancel while it is queued, attach done-callbacks to, mix with other futures in
-//! [`wait`] and [`as_completed`], or `.await` from async code.
+//! Submit blocking work to a pool and get a [`Future`] back: a handle you can `.await` or
+//! [`join`](Future::join) (both move the value out, so it need not be `Clone`), wait on with a
+//! timeout, cancel while it is queued, attach done-callbacks to, mix with other futures in [`wait`]
+//! and [`as_completed`] (also a `Stream`), or [`share`](Future::share) with several readers.
+//! What only backend authors need is in [`backend`].
 //!
 //! Backends are chosen with Cargo features:
 //!

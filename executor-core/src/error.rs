@@ -204,7 +204,10 @@ impl<E> TaskError<E> {
 impl<E: fmt::Display> fmt::Display for TaskError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TaskError::Failed(e) => write!(f, "task failed: {e}"),
+            // `Failed` has no `source()` (a generic `E` may not be an `Error`), so the task's
+            // error prints its whole message here: `{:#}` asks error types that keep a chain in
+            // their `Display` (anyhow, eyre) for all of it, and is plain `{}` for the rest.
+            TaskError::Failed(e) => write!(f, "task failed: {e:#}"),
             TaskError::Panicked(p) => write!(f, "task panicked: {p}"),
             TaskError::Cancelled => f.write_str("task was cancelled"),
             TaskError::Timeout => f.write_str("timed out waiting for the task"),

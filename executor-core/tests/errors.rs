@@ -298,3 +298,12 @@ fn a_refused_task_that_is_send_but_not_sync_is_a_send_sync_error() {
         "task refused: cannot schedule new tasks after shutdown"
     );
 }
+
+#[test]
+fn an_anyhow_failure_keeps_its_context_chain() {
+    let error = TaskError::Failed(anyhow::anyhow!("inner").context("outer"));
+    assert_eq!(error.to_string(), "task failed: outer: inner");
+    assert_each_message_once(&error);
+    let report = format!("{:#}", anyhow::Error::from(error));
+    assert_eq!(report, "task failed: outer: inner");
+}
