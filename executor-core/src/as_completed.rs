@@ -20,7 +20,7 @@ use crate::waiter::{Waitable, Waiter};
 /// unregisters it from the futures it had not yielded.
 ///
 /// ```
-/// use concurrent_futures_core::{Future, as_completed};
+/// use concurrent_futures::{Future, as_completed};
 ///
 /// let (p1, a) = Future::<i32>::pending();
 /// let (p2, b) = Future::<i32>::pending();
@@ -52,7 +52,7 @@ where
 /// iteration ends.
 ///
 /// ```
-/// use concurrent_futures_core::{Future, as_completed_within};
+/// use concurrent_futures::{Future, as_completed_within};
 /// use std::time::Duration;
 ///
 /// let (_p, pending) = Future::<i32>::pending();
@@ -70,7 +70,7 @@ where
 /// [`AsCompleted::len`]:
 ///
 /// ```
-/// use concurrent_futures_core::{Future, as_completed};
+/// use concurrent_futures::{Future, as_completed};
 ///
 /// let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
 /// runtime.block_on(async {
@@ -111,7 +111,7 @@ where
 /// best:
 ///
 /// ```
-/// use concurrent_futures_core::{Future, as_completed};
+/// use concurrent_futures::{Future, as_completed};
 ///
 /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// runtime.block_on(async {
@@ -132,7 +132,7 @@ where
 /// Stream combinators take it by a qualified path, which settles the ambiguity the same way:
 ///
 /// ```
-/// use concurrent_futures_core::{Future, as_completed};
+/// use concurrent_futures::{Future, as_completed};
 /// use futures_util::StreamExt;
 ///
 /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
@@ -159,7 +159,7 @@ impl<F: Waitable> AsCompleted<F> {
     /// can sit in a `tokio::select!` branch).
     ///
     /// ```
-    /// use concurrent_futures_core::{Future, as_completed};
+    /// use concurrent_futures::{Future, as_completed};
     ///
     /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     /// let (_p, pending) = Future::<i32>::pending();

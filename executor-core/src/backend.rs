@@ -9,8 +9,8 @@
 //! checks the result.
 //!
 //! ```
-//! use concurrent_futures_core::backend::{Promise, Start, run_caught};
-//! use concurrent_futures_core::{Future, Task};
+//! use concurrent_futures::backend::{Promise, Start, run_caught};
+//! use concurrent_futures::{Future, Task};
 //!
 //! fn run_on_new_thread<T: Task>(task: T) -> Future<T::Output, T::Error> {
 //!     let (promise, future): (Promise<_, _>, _) = Future::pending();

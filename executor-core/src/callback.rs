@@ -23,10 +23,10 @@ static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// static SEEN: AtomicUsize = AtomicUsize::new(0);
 ///
-/// concurrent_futures_core::set_callback_panic_hook(|info| {
+/// concurrent_futures::set_callback_panic_hook(|info| {
 ///     if info.message() == "doh!" { SEEN.fetch_add(1, Ordering::SeqCst); }
 /// });
-/// let (promise, future) = concurrent_futures_core::Future::<()>::pending();
+/// let (promise, future) = concurrent_futures::Future::<()>::pending();
 /// future.add_done_callback(|_| panic!("doh!"));
 /// promise.set_result(()).unwrap();
 /// assert_eq!(SEEN.load(Ordering::SeqCst), 1);

@@ -29,7 +29,7 @@ use crate::state::State;
 /// non-`Clone` data share it.
 ///
 /// ```
-/// use concurrent_futures_core::{Future, TaskError};
+/// use concurrent_futures::{Future, TaskError};
 ///
 /// let (promise, future) = Future::<u32, String>::pending();
 /// promise.set_error("disk full".to_string()).unwrap();
@@ -57,7 +57,7 @@ use crate::state::State;
 /// use std::error::Error;
 /// use std::io;
 ///
-/// use concurrent_futures_core::TaskError;
+/// use concurrent_futures::TaskError;
 ///
 /// // Each layer's message, joined as anyhow's `{:#}` does.
 /// fn report(error: &dyn Error) -> String {
@@ -190,7 +190,7 @@ impl<E> TaskError<E> {
     /// use std::error::Error;
     /// use std::io;
     ///
-    /// use concurrent_futures_core::TaskError;
+    /// use concurrent_futures::TaskError;
     ///
     /// let error = TaskError::Failed(io::Error::other("disk full")).chained();
     /// assert_eq!(error.to_string(), "task failed");
@@ -256,7 +256,7 @@ impl<E: fmt::Debug + fmt::Display> Error for TaskError<E> {
 /// ```
 /// use std::io;
 ///
-/// use concurrent_futures_core::TaskError;
+/// use concurrent_futures::TaskError;
 ///
 /// fn load(outcome: Result<u32, TaskError<io::Error>>) -> anyhow::Result<u32> {
 ///     Ok(outcome.map_err(TaskError::chained)?)
@@ -428,7 +428,7 @@ impl WorkerExit {
     /// gives the reason rather than the backend's own kill signal.
     ///
     /// ```
-    /// use concurrent_futures_core::WorkerExit;
+    /// use concurrent_futures::WorkerExit;
     ///
     /// let exit = WorkerExit::new(42, None, Some(9));
     /// assert!(exit.to_string().ends_with("(killed by signal 9)"));
@@ -619,7 +619,7 @@ impl Error for Rejected {
 /// function returning `anyhow::Result<_>` or `Result<_, Box<dyn Error + Send + Sync>>`.
 ///
 /// ```
-/// use concurrent_futures_core::{Rejected, SubmitError};
+/// use concurrent_futures::{Rejected, SubmitError};
 ///
 /// let err = SubmitError::new(Rejected::ShutDown, "my task");
 /// assert_eq!(
@@ -733,7 +733,7 @@ impl Error for AsCompletedTimeout {}
 /// use std::error::Error;
 /// use std::io;
 ///
-/// use concurrent_futures_core::{BuildError, BuildErrorKind};
+/// use concurrent_futures::{BuildError, BuildErrorKind};
 ///
 /// let error = BuildError::with_source(
 ///     BuildErrorKind::Spawn,

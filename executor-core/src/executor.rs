@@ -16,7 +16,7 @@ use crate::task::{Chunk, Task};
 /// stay public so that backends read them directly; users need not write the struct literal.
 ///
 /// ```
-/// use concurrent_futures_core::Shutdown;
+/// use concurrent_futures::Shutdown;
 /// // CPython's default, and `Shutdown::default()`: wait, let queued tasks run.
 /// assert_eq!(Shutdown::wait(), Shutdown::default());
 /// // Return at once; queued tasks still run.
@@ -38,7 +38,7 @@ impl Shutdown {
     /// have exited (CPython's `shutdown()`; the same as `Shutdown::default()`).
     ///
     /// ```
-    /// use concurrent_futures_core::Shutdown;
+    /// use concurrent_futures::Shutdown;
     /// assert_eq!(Shutdown::wait(), Shutdown { wait: true, cancel_futures: false });
     /// ```
     pub const fn wait() -> Self {
@@ -53,7 +53,7 @@ impl Shutdown {
     /// [Dropping the last handle](Executor#dropping-the-last-handle).
     ///
     /// ```
-    /// use concurrent_futures_core::Shutdown;
+    /// use concurrent_futures::Shutdown;
     /// assert_eq!(Shutdown::no_wait(), Shutdown { wait: false, cancel_futures: false });
     /// ```
     pub const fn no_wait() -> Self {
@@ -67,7 +67,7 @@ impl Shutdown {
     /// `cancel_futures=True`); running tasks are not stopped.
     ///
     /// ```
-    /// use concurrent_futures_core::Shutdown;
+    /// use concurrent_futures::Shutdown;
     /// let how = Shutdown::wait().cancel_futures(true);
     /// assert_eq!(how, Shutdown { wait: true, cancel_futures: true });
     /// ```
@@ -135,7 +135,7 @@ pub trait Executor: Send + Sync {
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
-/// use concurrent_futures_core::{Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task, backend::{Start, run_caught}};
+/// use concurrent_futures::{Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task, backend::{Start, run_caught}};
 ///
 /// #[derive(Default)]
 /// struct ThreadPerTask { closed: AtomicBool }

@@ -35,11 +35,11 @@ use crate::waiter::{Waitable, Waiter, Watch, WatchHandle, sealed};
 /// callers are woken directly on completion (no polling); `Send + Sync` when `T` and `E` are `Send`.
 ///
 /// ```
-/// use concurrent_futures_core::Future;
+/// use concurrent_futures::Future;
 ///
 /// let (promise, future) = Future::<Vec<u8>, std::io::Error>::pending();
 /// std::thread::spawn(move || {
-///     assert_eq!(promise.start(), Ok(concurrent_futures_core::backend::Start::Run));
+///     assert_eq!(promise.start(), Ok(concurrent_futures::backend::Start::Run));
 ///     promise.set_result(vec![1, 2, 3]).unwrap();
 /// });
 /// let bytes: Vec<u8> = future.join().unwrap(); // neither Vec<u8> nor io::Error needs Clone
@@ -57,7 +57,7 @@ pub struct Future<T, E = Infallible> {
 /// `as_completed`) and `.await`s to a copy of the outcome.
 ///
 /// ```
-/// use concurrent_futures_core::Future;
+/// use concurrent_futures::Future;
 /// use std::time::Duration;
 ///
 /// let (promise, future) = Future::<u64>::pending();
@@ -89,7 +89,7 @@ impl<T: Send + 'static, E: Send + 'static> Future<T, E> {
     /// A future that is already finished with `value`.
     ///
     /// ```
-    /// assert_eq!(concurrent_futures_core::Future::<_>::ready(3).join(), Ok(3));
+    /// assert_eq!(concurrent_futures::Future::<_>::ready(3).join(), Ok(3));
     /// ```
     pub fn ready(value: T) -> Self {
         let (promise, future) = Self::pending();
@@ -114,7 +114,7 @@ impl<T: Send + 'static, E: Send + 'static> Future<T, E> {
     /// For a bounded by-value wait, [`wait_timeout`](Self::wait_timeout) first:
     ///
     /// ```
-    /// use concurrent_futures_core::Future;
+    /// use concurrent_futures::Future;
     /// use std::time::Duration;
     ///
     /// struct NotClone(u8);
@@ -163,11 +163,11 @@ macro_rules! handle_methods {
             /// this thread before `cancel` returns.
             ///
             /// ```
-            /// let (promise, future) = concurrent_futures_core::Future::<()>::pending();
+            /// let (promise, future) = concurrent_futures::Future::<()>::pending();
             /// assert!(future.cancel());
             /// assert!(future.cancel());
             /// assert!(future.cancelled() && future.done());
-            /// assert_eq!(promise.start(), Ok(concurrent_futures_core::backend::Start::Cancelled));
+            /// assert_eq!(promise.start(), Ok(concurrent_futures::backend::Start::Cancelled));
             /// ```
             pub fn cancel(&self) -> bool {
                 self.inner.cancel()
@@ -188,7 +188,7 @@ macro_rules! handle_methods {
             /// or travels apart from the handle that reads the value.
             ///
             /// ```
-            /// let (_promise, future) = concurrent_futures_core::Future::<Vec<u8>>::pending();
+            /// let (_promise, future) = concurrent_futures::Future::<Vec<u8>>::pending();
             /// let canceller = future.cancel_handle();
             /// std::thread::spawn(move || assert!(canceller.cancel())).join().unwrap();
             /// assert!(future.cancelled());
@@ -240,7 +240,7 @@ macro_rules! handle_methods {
             ///
             /// ```
             /// use std::sync::mpsc;
-            /// let (promise, future) = concurrent_futures_core::Future::<i32>::pending();
+            /// let (promise, future) = concurrent_futures::Future::<i32>::pending();
             /// let (tx, rx) = mpsc::channel();
             /// future.add_done_callback(move |f| tx.send(f.result()).unwrap());
             /// promise.set_result(5).unwrap();

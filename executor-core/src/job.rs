@@ -29,7 +29,7 @@ use crate::task::{Task, run_caught};
 /// is swallowed); a task that runs is consumed by [`Task::run`].
 ///
 /// ```
-/// use concurrent_futures_core::{TaskError, backend::Job};
+/// use concurrent_futures::{TaskError, backend::Job};
 ///
 /// let (job, future) = Job::new(|| 6 * 7);
 /// std::thread::spawn(move || job.run()).join().unwrap();
@@ -80,7 +80,7 @@ impl Job {
     ///
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use concurrent_futures_core::backend::Job;
+    /// use concurrent_futures::backend::Job;
     ///
     /// let (job, future) = Job::new(|| 1);
     /// let called = AtomicBool::new(false);
@@ -112,7 +112,7 @@ impl Job {
     /// [`cancel`](Self::cancel) to cancel. Fails if the future is already done.
     ///
     /// ```
-    /// use concurrent_futures_core::{BrokenExecutor, TaskError, backend::Job};
+    /// use concurrent_futures::{BrokenExecutor, TaskError, backend::Job};
     ///
     /// let (job, future) = Job::new(|| 1);
     /// job.fail(TaskError::Broken(BrokenExecutor::new("gone"))).unwrap();

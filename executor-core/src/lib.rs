@@ -14,7 +14,7 @@
 //! - [`TaskError`] and friends: every failure, typed.
 //!
 //! ```
-//! use concurrent_futures_core::{Future, ReturnWhen, as_completed, wait};
+//! use concurrent_futures::{Future, ReturnWhen, as_completed, wait};
 //!
 //! let (promise, future) = Future::<u32>::pending();
 //! let worker = std::thread::spawn(move || promise.set_result(7).unwrap());

@@ -20,7 +20,7 @@ use crate::wait::far_future;
 /// Options of [`Submit::map`].
 ///
 /// ```
-/// use concurrent_futures_core::MapOptions;
+/// use concurrent_futures::MapOptions;
 /// use std::time::Duration;
 ///
 /// let options = MapOptions::new().chunksize(64).buffersize(4).timeout(Duration::from_secs(5));

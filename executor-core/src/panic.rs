@@ -38,10 +38,10 @@ fn install_hook() {
 /// payload. Backends call this around every task and callback.
 ///
 /// ```
-/// let caught = concurrent_futures_core::backend::catch_panic(|| -> u32 { panic!("boom") }).unwrap_err();
+/// let caught = concurrent_futures::backend::catch_panic(|| -> u32 { panic!("boom") }).unwrap_err();
 /// assert_eq!(caught.message(), "boom");
 /// assert!(caught.location().unwrap().file.ends_with(".rs"));
-/// assert_eq!(concurrent_futures_core::backend::catch_panic(|| 7).unwrap(), 7);
+/// assert_eq!(concurrent_futures::backend::catch_panic(|| 7).unwrap(), 7);
 /// ```
 pub fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, PanicInfo> {
     install_hook();

@@ -20,7 +20,7 @@ use crate::sync::Arc;
 /// [`TaskError::Broken`] error) without starting it.
 ///
 /// ```
-/// use concurrent_futures_core::{Future, TaskError, backend::Start};
+/// use concurrent_futures::{Future, TaskError, backend::Start};
 ///
 /// let (promise, future) = Future::<u8, String>::pending();
 /// match promise.start() {

@@ -38,7 +38,7 @@ use crate::waiter::Waiter;
 /// Where a future is in its life.
 ///
 /// ```
-/// use concurrent_futures_core::{Future, State};
+/// use concurrent_futures::{Future, State};
 ///
 /// let (promise, future) = Future::<i32>::pending();
 /// assert_eq!(future.state(), State::Pending);

@@ -14,7 +14,7 @@ use crate::panic::catch_panic;
 /// A unit of work that produces a value or its own error.
 ///
 /// ```
-/// use concurrent_futures_core::Task;
+/// use concurrent_futures::Task;
 ///
 /// struct Double(u32);
 /// impl Task for Double {
@@ -57,7 +57,7 @@ pub struct Fallible<F>(F);
 /// Marks a closure that returns `Result<T, E>` as a task failing with `E`.
 ///
 /// ```
-/// use concurrent_futures_core::{fallible, Task, TaskError};
+/// use concurrent_futures::{fallible, Task, TaskError};
 ///
 /// let task = fallible(|| "x".parse::<u8>());
 /// assert!(task.run().is_err());
@@ -98,7 +98,7 @@ impl<F> fmt::Debug for Fallible<F> {
 /// item by item in its worker instead of calling [`run`](Task::run) on the whole.
 ///
 /// ```
-/// use concurrent_futures_core::{Task, backend::Chunk};
+/// use concurrent_futures::{Task, backend::Chunk};
 ///
 /// let results = Chunk(vec![|| 1, || 2]).run().unwrap();
 /// assert_eq!(results, vec![Ok(1), Ok(2)]);
@@ -122,7 +122,7 @@ impl<T: Task> Task for Chunk<T> {
 /// Runs `task`, turning its error and any panic into a [`TaskError`].
 ///
 /// ```
-/// use concurrent_futures_core::backend::run_caught;
+/// use concurrent_futures::backend::run_caught;
 /// assert!(run_caught(|| -> u8 { panic!("no") }).unwrap_err().is_panic());
 /// ```
 pub fn run_caught<T: Task>(task: T) -> Result<T::Output, TaskError<T::Error>> {

@@ -37,7 +37,7 @@ pub struct WaitSets<F> {
 /// types mix through `&dyn Waitable`. A cancelled future counts as done at once.
 ///
 /// ```
-/// use concurrent_futures_core::{Future, ReturnWhen, wait};
+/// use concurrent_futures::{Future, ReturnWhen, wait};
 /// use std::time::Duration;
 ///
 /// let (promise, slow) = Future::<i32>::pending();
@@ -79,7 +79,7 @@ where
 /// runtime (or none): it only needs its task's waker.
 ///
 /// ```
-/// use concurrent_futures_core::{Future, ReturnWhen, wait_async};
+/// use concurrent_futures::{Future, ReturnWhen, wait_async};
 /// use std::time::Duration;
 ///
 /// let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();

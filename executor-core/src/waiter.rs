@@ -98,7 +98,7 @@ pub(crate) trait Watch {
 /// `&dyn Waitable`.
 ///
 /// ```
-/// use concurrent_futures_core::{Future, Waitable, wait, ReturnWhen};
+/// use concurrent_futures::{Future, Waitable, wait, ReturnWhen};
 ///
 /// let (p1, a) = Future::<i32>::pending();
 /// let (p2, b) = Future::<String>::pending();
@@ -127,7 +127,7 @@ pub(crate) mod sealed {
 /// `{future: url}` dictionary idiom.
 ///
 /// ```
-/// use concurrent_futures_core::{Future, as_completed};
+/// use concurrent_futures::{Future, as_completed};
 ///
 /// let jobs = vec![("a", Future::<u8>::ready(1)), ("b", Future::ready(2))];
 /// for (label, future) in as_completed(jobs) {

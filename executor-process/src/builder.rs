@@ -50,9 +50,9 @@ pub(crate) struct Initializer {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use concurrent_futures_process::ProcessPool;
+/// use concurrent_futures::ProcessPool;
 ///
-/// concurrent_futures_process::init();
+/// concurrent_futures::process::init();
 /// let pool = ProcessPool::builder()
 ///     .max_workers(4)
 ///     .max_tasks_per_child(1000)

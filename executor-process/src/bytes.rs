@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A `Vec<u8>` that serialises as one byte string: use it for large binary arguments and results.
 ///
 /// ```
-/// use concurrent_futures_process::Bytes;
+/// use concurrent_futures::process::Bytes;
 ///
 /// let payload = Bytes::from(vec![7u8; 1 << 20]);
 /// assert_eq!(payload.len(), 1 << 20);

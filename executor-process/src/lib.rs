@@ -17,28 +17,28 @@
 //!    that says so.
 //!
 //! ```no_run
-//! use concurrent_futures_core::{Executor, Shutdown, Submit};
-//! use concurrent_futures_process::ProcessPool;
+//! use concurrent_futures::{Executor, Shutdown, Submit};
+//! use concurrent_futures::ProcessPool;
 //! use serde::{Deserialize, Serialize};
 //!
 //! fn is_prime(n: u64) -> bool {
 //!     n > 1 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
 //! }
-//! concurrent_futures_process::remote_fn!(is_prime);
+//! concurrent_futures::remote_fn!(is_prime);
 //!
 //! #[derive(Serialize, Deserialize)]
 //! struct Checksum(Vec<u8>);
-//! impl concurrent_futures_core::Task for Checksum {
+//! impl concurrent_futures::Task for Checksum {
 //!     type Output = u32;
 //!     type Error = String;
 //!     fn run(self) -> Result<u32, String> {
 //!         Ok(self.0.iter().map(|&b| u32::from(b)).sum())
 //!     }
 //! }
-//! concurrent_futures_process::register_task!(Checksum);
+//! concurrent_futures::register_task!(Checksum);
 //!
 //! fn main() {
-//!     concurrent_futures_process::init();
+//!     concurrent_futures::process::init();
 //!     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
 //!     assert_eq!(pool.call(is_prime, 17).unwrap().result(), Ok(true));
 //!     assert_eq!(pool.submit(Checksum(vec![1, 2, 3])).unwrap().result(), Ok(6));
@@ -101,7 +101,7 @@ pub use concurrent_futures_core::{BuildError, BuildErrorKind};
 /// selected, which calls [`init`]. In the parent it is an empty test that passes.
 ///
 /// ```
-/// concurrent_futures_process::libtest_worker!();
+/// concurrent_futures::process::libtest_worker!();
 /// ```
 #[macro_export]
 macro_rules! libtest_worker {

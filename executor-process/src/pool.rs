@@ -29,18 +29,18 @@ use crate::sys;
 /// [`remote_fn!`](crate::remote_fn)).
 ///
 /// ```no_run
-/// use concurrent_futures_core::{Executor, Shutdown, Submit};
-/// use concurrent_futures_process::ProcessPool;
+/// use concurrent_futures::{Executor, Shutdown, Submit};
+/// use concurrent_futures::ProcessPool;
 ///
 /// fn collatz_steps(mut n: u64) -> u32 {
 ///     let mut steps = 0;
 ///     while n > 1 { n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 }; steps += 1; }
 ///     steps
 /// }
-/// concurrent_futures_process::remote_fn!(collatz_steps);
+/// concurrent_futures::remote_fn!(collatz_steps);
 ///
 /// fn main() {
-///     concurrent_futures_process::init();
+///     concurrent_futures::process::init();
 ///     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
 ///     let future = pool.call(collatz_steps, 27).unwrap();
 ///     assert_eq!(future.result(), Ok(111));
@@ -74,14 +74,14 @@ use crate::sys;
 /// see [Dropping the last handle](concurrent_futures_core::Executor#dropping-the-last-handle).
 ///
 /// ```no_run
-/// use concurrent_futures_core::Submit;
-/// use concurrent_futures_process::ProcessPool;
+/// use concurrent_futures::Submit;
+/// use concurrent_futures::ProcessPool;
 ///
 /// fn double(x: u64) -> u64 { x * 2 }
-/// concurrent_futures_process::remote_fn!(double);
+/// concurrent_futures::remote_fn!(double);
 ///
 /// fn main() {
-///     concurrent_futures_process::init();
+///     concurrent_futures::process::init();
 ///     let pool = ProcessPool::builder().max_workers(1).build().unwrap();
 ///     let other = pool.clone();
 ///     drop(pool); // not the last handle: the pool stays open
@@ -119,7 +119,7 @@ impl Drop for LastHandle {
 ///
 /// ```
 /// use std::time::Duration;
-/// let options = concurrent_futures_process::SubmitOptions::new().timeout(Duration::from_secs(5));
+/// let options = concurrent_futures::SubmitOptions::new().timeout(Duration::from_secs(5));
 /// # let _ = options;
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -195,11 +195,11 @@ impl ProcessPool {
     /// of several arguments).
     ///
     /// ```no_run
-    /// # use concurrent_futures_process::ProcessPool;
+    /// # use concurrent_futures::ProcessPool;
     /// fn add(a: i64, b: i64) -> i64 { a + b }
-    /// concurrent_futures_process::remote_fn!(add);
+    /// concurrent_futures::remote_fn!(add);
     /// # fn main() {
-    /// # concurrent_futures_process::init();
+    /// # concurrent_futures::process::init();
     /// # let pool = ProcessPool::builder().build().unwrap();
     /// assert_eq!(pool.call(add, (2, 3)).unwrap().result(), Ok(5));
     /// # }
@@ -227,14 +227,14 @@ impl ProcessPool {
     /// arguments, as in [`call`](Self::call).
     ///
     /// ```no_run
-    /// # use concurrent_futures_core::MapOptions;
-    /// # use concurrent_futures_process::ProcessPool;
+    /// # use concurrent_futures::MapOptions;
+    /// # use concurrent_futures::ProcessPool;
     /// fn is_prime(n: u64) -> bool {
     ///     n > 1 && (2..n).take_while(|d| d * d <= n).all(|d| n % d != 0)
     /// }
-    /// concurrent_futures_process::remote_fn!(is_prime);
+    /// concurrent_futures::remote_fn!(is_prime);
     /// # fn main() {
-    /// # concurrent_futures_process::init();
+    /// # concurrent_futures::process::init();
     /// # let pool = ProcessPool::builder().build().unwrap();
     /// let primes: Vec<u64> = (1..100u64)
     ///     .zip(pool.map_fn(is_prime, 1..100u64, MapOptions::new().chunksize(8)))

@@ -523,8 +523,8 @@ impl Registry {
 /// does not encode ([`TaskError::Codec`] at [`CodecStage::EncodeTask`]).
 ///
 /// ```
-/// use concurrent_futures_core::{Task, TaskError};
-/// use concurrent_futures_process::task_model::prepare;
+/// use concurrent_futures::{Task, TaskError};
+/// use concurrent_futures::process::task_model::prepare;
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Serialize, Deserialize)]
@@ -534,7 +534,7 @@ impl Registry {
 ///     type Error = String;
 ///     fn run(self) -> Result<u64, String> { Ok(self.0 * 3) }
 /// }
-/// concurrent_futures_process::register_task!(Triple);
+/// concurrent_futures::register_task!(Triple);
 ///
 /// #[derive(Serialize)]
 /// struct NeverRegistered;

@@ -97,14 +97,14 @@ where
 /// are serialised; the function is identified by its type.
 ///
 /// ```no_run
-/// use concurrent_futures_core::Submit;
-/// use concurrent_futures_process::{Call, ProcessPool};
+/// use concurrent_futures::Submit;
+/// use concurrent_futures::process::{Call, ProcessPool};
 ///
 /// fn is_prime(n: u64) -> bool { n > 1 && (2..n).take_while(|d| d * d <= n).all(|d| n % d != 0) }
-/// concurrent_futures_process::remote_fn!(is_prime);
+/// concurrent_futures::remote_fn!(is_prime);
 ///
 /// fn main() {
-///     concurrent_futures_process::init();
+///     concurrent_futures::process::init();
 ///     let pool = ProcessPool::builder().build().unwrap();
 ///     assert_eq!(pool.submit(Call::new(is_prime, 17)).unwrap().result(), Ok(true));
 /// }
@@ -252,7 +252,7 @@ pub mod expand {
 /// ```
 /// fn add(a: u64, b: u64) -> u64 { a + b }
 /// fn shout(s: String) -> String { s.to_uppercase() }
-/// concurrent_futures_process::remote_fn!(add, shout);
+/// concurrent_futures::remote_fn!(add, shout);
 /// ```
 #[macro_export]
 macro_rules! remote_fn {
@@ -322,13 +322,13 @@ macro_rules! remote_fn {
 /// #[derive(Serialize, Deserialize)]
 /// struct Square(u64);
 ///
-/// impl concurrent_futures_core::Task for Square {
+/// impl concurrent_futures::Task for Square {
 ///     type Output = u64;
 ///     type Error = String;
 ///     fn run(self) -> Result<u64, String> { Ok(self.0 * self.0) }
 /// }
 ///
-/// concurrent_futures_process::register_task!(Square);
+/// concurrent_futures::register_task!(Square);
 /// ```
 #[macro_export]
 macro_rules! register_task {

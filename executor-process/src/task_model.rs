@@ -19,8 +19,8 @@
 //! user `Serialize`/`Deserialize` implementations.
 //!
 //! ```
-//! use concurrent_futures_core::{Task, TaskError};
-//! use concurrent_futures_process::task_model::{Registry, encode};
+//! use concurrent_futures::{Task, TaskError};
+//! use concurrent_futures::process::task_model::{Registry, encode};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)]
@@ -30,7 +30,7 @@
 //!     type Error = String;
 //!     fn run(self) -> Result<u64, String> { Ok(self.0 * 2) }
 //! }
-//! concurrent_futures_process::register_task!(Double);
+//! concurrent_futures::register_task!(Double);
 //!
 //! fn main() {
 //!     // What a backend does with a task, minus the transport between parent and worker.

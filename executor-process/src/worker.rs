@@ -33,7 +33,7 @@ use crate::sys;
 ///
 /// ```no_run
 /// // The first line of `main`:
-/// concurrent_futures_process::init();
+/// concurrent_futures::process::init();
 /// // ... the program, which may build a `ProcessPool` ...
 /// ```
 ///

@@ -35,7 +35,7 @@ pub(crate) type Initializer = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use concurrent_futures_threads::ThreadPool;
+/// use concurrent_futures::ThreadPool;
 ///
 /// let pool = ThreadPool::builder()
 ///     .max_workers(4)

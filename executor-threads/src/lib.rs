@@ -7,8 +7,8 @@
 //! [`as_completed`](concurrent_futures_core::as_completed), or `.await` it.
 //!
 //! ```
-//! use concurrent_futures_core::{Executor, Shutdown, Submit, TaskError};
-//! use concurrent_futures_threads::ThreadPool;
+//! use concurrent_futures::{Executor, Shutdown, Submit, TaskError};
+//! use concurrent_futures::ThreadPool;
 //!
 //! let pool = ThreadPool::builder().max_workers(4).thread_name_prefix("demo").build().unwrap();
 //! let name = pool.submit(|| std::thread::current().name().map(str::to_owned)).unwrap();

@@ -210,8 +210,8 @@ impl Drop for Handle {
 /// that task may wait for some worker to free up.
 ///
 /// ```
-/// use concurrent_futures_core::{Executor, Shutdown, Submit, as_completed};
-/// use concurrent_futures_threads::ThreadPool;
+/// use concurrent_futures::{Executor, Shutdown, Submit, as_completed};
+/// use concurrent_futures::ThreadPool;
 ///
 /// let pool = ThreadPool::builder().max_workers(2).build().unwrap();
 /// let futures: Vec<_> = (0..4u64).map(|i| pool.submit(move || i * i).unwrap()).collect();

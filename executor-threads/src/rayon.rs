@@ -140,8 +140,8 @@ impl Drop for Handle {
 /// other rayon user of the process, so prefer an own pool for them.
 ///
 /// ```
-/// use concurrent_futures_core::{Submit, as_completed};
-/// use concurrent_futures_threads::RayonExecutor;
+/// use concurrent_futures::{Submit, as_completed};
+/// use concurrent_futures::threads::RayonExecutor;
 ///
 /// let ex = RayonExecutor::from_builder(rayon::ThreadPoolBuilder::new().num_threads(2)).unwrap();
 /// let futures: Vec<_> = (1..=3u32).map(|i| ex.submit(move || i * 10).unwrap()).collect();
@@ -183,11 +183,11 @@ impl RayonExecutor {
     /// [`BuildError`]'s source.
     ///
     /// ```
-    /// use concurrent_futures_threads::RayonExecutor;
+    /// use concurrent_futures::threads::RayonExecutor;
     ///
     /// let executor = RayonExecutor::from_builder(rayon::ThreadPoolBuilder::new().num_threads(2))?;
     /// assert_eq!(executor.current_num_threads(), 2);
-    /// # Ok::<(), concurrent_futures_threads::BuildError>(())
+    /// # Ok::<(), concurrent_futures::BuildError>(())
     /// ```
     pub fn from_builder(builder: rayon::ThreadPoolBuilder) -> Result<Self, BuildError> {
         let pool = builder.build().map_err(|error| {

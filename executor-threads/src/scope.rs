@@ -31,7 +31,7 @@ use crate::worker;
 /// invariant, so the compiler cannot shrink or stretch them to let a borrow escape.
 ///
 /// ```
-/// use concurrent_futures_threads::ThreadPool;
+/// use concurrent_futures::ThreadPool;
 ///
 /// let pool = ThreadPool::builder().max_workers(2).build().unwrap();
 /// let words = vec!["a", "bb", "ccc"];
@@ -46,7 +46,7 @@ use crate::worker;
 /// lives only inside the scope body, since it may run until the scope ends:
 ///
 /// ```compile_fail
-/// # let pool = concurrent_futures_threads::ThreadPool::new();
+/// # let pool = concurrent_futures::ThreadPool::new();
 /// pool.scope(|s| {
 ///     let local = vec![1, 2, 3];
 ///     s.submit(|| local.len()).unwrap();
@@ -56,7 +56,7 @@ use crate::worker;
 /// The scope cannot leave the call that made it:
 ///
 /// ```compile_fail
-/// # let pool = concurrent_futures_threads::ThreadPool::new();
+/// # let pool = concurrent_futures::ThreadPool::new();
 /// let leaked = pool.scope(|s| s);
 /// ```
 ///
@@ -64,8 +64,8 @@ use crate::worker;
 /// it can be returned from the scope, but not outlive what it borrows.
 ///
 /// ```compile_fail
-/// use concurrent_futures_core::{Executor, Shutdown};
-/// # let pool = concurrent_futures_threads::ThreadPool::new();
+/// use concurrent_futures::{Executor, Shutdown};
+/// # let pool = concurrent_futures::ThreadPool::new();
 /// pool.shutdown(Shutdown::wait());
 /// let data = vec![1, 2, 3];
 /// let refused = pool.scope(|s| s.submit(|| data.len()).unwrap_err().into_task());
@@ -137,7 +137,7 @@ impl ThreadPool {
     /// Let `scope` do the waiting and read the futures after it returned.
     ///
     /// ```
-    /// use concurrent_futures_threads::ThreadPool;
+    /// use concurrent_futures::ThreadPool;
     ///
     /// let pool = ThreadPool::builder().max_workers(4).build().unwrap();
     /// let input: Vec<u64> = (1..=100).collect();
@@ -182,7 +182,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// ([`Rejected::Broken`](concurrent_futures_core::Rejected::Broken)).
     ///
     /// ```
-    /// use concurrent_futures_threads::ThreadPool;
+    /// use concurrent_futures::ThreadPool;
     ///
     /// let pool = ThreadPool::builder().max_workers(2).build().unwrap();
     /// let data = vec![1, 2, 3];
@@ -203,8 +203,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// [`fallible`](concurrent_futures_core::fallible).
     ///
     /// ```
-    /// use concurrent_futures_core::TaskError;
-    /// use concurrent_futures_threads::ThreadPool;
+    /// use concurrent_futures::TaskError;
+    /// use concurrent_futures::ThreadPool;
     ///
     /// let pool = ThreadPool::builder().max_workers(2).build().unwrap();
     /// let text = String::from("x");
