@@ -39,6 +39,7 @@ mod future;
 mod job;
 mod map;
 mod panic;
+pub mod prelude;
 mod promise;
 mod state;
 mod sync;
