@@ -17,7 +17,10 @@
 //! The message that refers to a range is sent after the range was written, and the socket
 //! orders the two.
 
-use ipc_channel::ipc::IpcSharedMemory;
+use std::io;
+
+use crate::frame::Attached;
+use crate::sys::Region;
 
 /// Payload bytes per batch beyond which payloads go to per-message shared memory instead.
 pub(crate) const MAX_ARENA: usize = 64 << 20;
@@ -25,47 +28,30 @@ pub(crate) const MAX_ARENA: usize = 64 << 20;
 /// A shared-memory region written by one process and read by the other.
 #[derive(Debug)]
 pub(crate) struct Arena {
-    memory: IpcSharedMemory,
-    base: *mut u8,
-    capacity: usize,
+    memory: Region,
 }
-
-// SAFETY: `base` points into the mapping owned by `memory`, which lives as long as `self`; who
-// may read or write which bytes when is the protocol described in the module docs.
-unsafe impl Send for Arena {}
-// SAFETY: as above.
-unsafe impl Sync for Arena {}
 
 impl Arena {
     /// A new zeroed arena of at least `needed` bytes (rounded up to a power of two, 1 MiB at
     /// least, so it is rarely replaced).
-    pub(crate) fn with_room_for(needed: usize) -> Arena {
+    pub(crate) fn with_room_for(needed: usize) -> io::Result<Arena> {
         let capacity = needed.max(1 << 20).next_power_of_two();
-        Arena::from_memory(IpcSharedMemory::from_byte(0, capacity))
+        Ok(Arena::from_region(Region::new(capacity)?))
     }
 
-    /// Adopts a region received from the other process.
-    pub(crate) fn from_memory(mut memory: IpcSharedMemory) -> Arena {
-        // SAFETY: only a raw pointer is kept; the bytes are then accessed through `write` and
-        // `read`, whose callers uphold the protocol.
-        let bytes = unsafe { memory.deref_mut() };
-        let base = bytes.as_mut_ptr();
-        let capacity = bytes.len();
-        Arena {
-            memory,
-            base,
-            capacity,
-        }
+    /// Adopts a region received from the other process (checked by `frame.rs`).
+    pub(crate) fn from_region(memory: Region) -> Arena {
+        Arena { memory }
     }
 
     /// The region, to send to the other process.
-    pub(crate) fn share(&self) -> IpcSharedMemory {
-        self.memory.clone()
+    pub(crate) fn share(&self) -> io::Result<Attached> {
+        self.memory.share().map(Attached::Outgoing)
     }
 
     /// How many bytes it holds.
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+        self.memory.len()
     }
 
     /// Copies `bytes` to `offset`.
@@ -80,12 +66,16 @@ impl Arena {
         let end = offset
             .checked_add(bytes.len())
             .expect("arena range overflows");
-        assert!(end <= self.capacity, "arena write out of bounds");
+        assert!(end <= self.capacity(), "arena write out of bounds");
         // SAFETY: the range is within the mapping (checked above) and, by the caller's
         // contract, nobody reads it meanwhile; `bytes` cannot overlap the mapping's range we
         // write, since the caller owns it outside the arena.
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(offset), bytes.len());
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.memory.as_ptr().add(offset),
+                bytes.len(),
+            );
         }
     }
 
@@ -96,12 +86,12 @@ impl Arena {
     /// docs).
     pub(crate) unsafe fn read(&self, offset: usize, len: usize) -> Option<&[u8]> {
         let end = offset.checked_add(len)?;
-        if end > self.capacity {
+        if end > self.capacity() {
             return None;
         }
         // SAFETY: the range is within the mapping, which lives as long as `self`; by the
         // caller's contract nobody writes it while the slice lives.
-        Some(unsafe { std::slice::from_raw_parts(self.base.add(offset), len) })
+        Some(unsafe { std::slice::from_raw_parts(self.memory.as_ptr().add(offset), len) })
     }
 }
 
@@ -111,11 +101,15 @@ mod tests {
 
     #[test]
     fn written_bytes_read_back_through_another_mapping() {
-        let arena = Arena::with_room_for(10);
+        let arena = Arena::with_room_for(10).unwrap();
         assert_eq!(arena.capacity(), 1 << 20);
         // SAFETY: single-threaded test, nobody else uses the region.
         unsafe { arena.write(5, b"hello") };
-        let other = Arena::from_memory(arena.share());
+        let Attached::Outgoing(fd) = arena.share().unwrap() else {
+            unreachable!("share gives a descriptor to send")
+        };
+        let region = Region::adopt(fd, crate::sys::Access::Read, 1 << 20).unwrap();
+        let other = Arena::from_region(region);
         // SAFETY: as above.
         assert_eq!(unsafe { other.read(5, 5) }, Some(&b"hello"[..]));
         // SAFETY: as above.

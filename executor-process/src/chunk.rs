@@ -122,7 +122,8 @@ impl ChunkState {
         write_varint(&mut stitched, self.done as u64 + count);
         stitched.extend_from_slice(&self.records);
         stitched.extend_from_slice(&bytes[prefix..]);
-        Reply::Value(Payload::from_vec(stitched))
+        // Decoded here, never sent: no need for shared memory however large.
+        Reply::Value(Payload::Inline(crate::bytes::Bytes(stitched)))
     }
 }
 
@@ -175,7 +176,9 @@ mod tests {
         state.done += 1;
         assert_eq!(state.begin_run(), 2);
         let rest = postcard::to_allocvec(&vec![7u64, 8]).unwrap();
-        let Reply::Value(stitched) = state.stitch(Reply::Value(Payload::from_vec(rest))) else {
+        let Reply::Value(stitched) =
+            state.stitch(Reply::Value(Payload::Inline(crate::bytes::Bytes(rest))))
+        else {
             panic!("a value");
         };
         let bytes = stitched.bytes(None).unwrap();

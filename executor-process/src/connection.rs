@@ -3,19 +3,15 @@
 //! one shared thread) lets workers start in parallel; the thread outlives its process, as the
 //! parent-death signal requires (see `supervisor`).
 //!
-//! The worker holds the only sender of its result channel, so the channel closes exactly when
-//! the worker process dies: that is how a crash is detected at once, without polling. The thread
-//! then waits for the exit status (with a SIGKILL scheduled after the grace period, in case the
-//! channel closed but the process lingers) and reports it.
+//! The worker holds the only other end of its socket pair, so the socket reads end-of-file
+//! exactly when the worker process dies: that is how a crash is detected at once, without
+//! polling. The thread then waits for the exit status (with a SIGKILL scheduled after the grace
+//! period, in case the socket closed but the process lingers) and reports it.
 
 use std::cell::Cell;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
-use ipc_channel::{IpcError, TryRecvError};
+use std::time::Instant;
 
 use concurrent_futures_core::backend::catch_panic;
 use concurrent_futures_core::{CodecError, CodecStage};
@@ -23,7 +19,8 @@ use concurrent_futures_core::{CodecError, CodecStage};
 use crate::arena::Arena;
 use crate::bytes::Bytes;
 use crate::fault;
-use crate::guard::{self, ConnectionFailure};
+use crate::frame::{FrameReceiver, FrameSender, WireError};
+use crate::guard::ConnectionFailure;
 use crate::link::Link;
 use crate::protocol::{
     FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply, Setup,
@@ -33,7 +30,7 @@ use crate::registry::Registry;
 use crate::shared::Shared;
 use crate::spawn;
 use crate::supervisor::Command;
-use crate::sys::{self, ProcessHandle};
+use crate::sys::{self, ProcessHandle, Socket};
 
 thread_local! {
     /// The pool (by [`Shared::id`]) this thread belongs to; 0 on other threads.
@@ -75,7 +72,7 @@ pub(crate) fn start(shared: Arc<Shared>, worker: u64) {
                 // It may not be registered: stop it here, so the handshake ends at once.
                 process.signal(sys::SIGKILL);
             }
-            run(shared, worker, process, child.rendezvous);
+            run(shared, worker, process, child.socket);
         }
         Err(error) => {
             if let Err(panic) = catch_panic(|| shared.on_spawn_failed(worker, error)) {
@@ -85,30 +82,31 @@ pub(crate) fn start(shared: Arc<Shared>, worker: u64) {
     }
 }
 
-/// Serves a started worker until its channel closes, then reaps it.
-fn run(shared: Arc<Shared>, worker: u64, process: Arc<ProcessHandle>, rendezvous: File) {
+/// Serves a started worker until its socket closes, then reaps it.
+fn run(shared: Arc<Shared>, worker: u64, process: Arc<ProcessHandle>, socket: Socket) {
     let mut startup = None;
     let mut stage = "the handshake";
-    let served = catch_panic(|| match handshake(&shared, worker, rendezvous) {
-        Ok(results) => {
+    let served = catch_panic(|| match handshake(&shared, worker, socket) {
+        Ok(mut results) => {
             stage = "receiving results";
-            receive(&shared, worker, &process, &results);
+            receive(&shared, worker, &process, &mut results);
         }
-        Err(detail) => startup = Some(detail),
+        Err(failure) => {
+            // A handshake that failed for lack of descriptors or memory is no sign of a bad
+            // executable: it goes through the resource policy (see `guard`) instead of breaking
+            // the pool at once.
+            if failure.resource.is_some() {
+                shared.on_connection_failed(worker, failure.clone());
+                process.signal(sys::SIGKILL);
+            }
+            startup = Some(failure.what);
+        }
     });
     if let Err(panic) = served {
         shared.on_connection_failed(worker, ConnectionFailure::panicked(stage, &panic));
         process.signal(sys::SIGKILL);
-    } else if let Some(detail) = &startup {
-        // A handshake that failed for lack of descriptors is no sign of a bad executable: it
-        // goes through the resource policy (see `guard`) instead of breaking the pool at once.
-        let failure = ConnectionFailure::error(format!("the handshake failed: {detail}"));
-        if failure.resource.is_some() {
-            shared.on_connection_failed(worker, failure);
-            process.signal(sys::SIGKILL);
-        }
     }
-    // The channel is closed; the process should be exiting. Make sure it does.
+    // The socket is closed; the process should be exiting. Make sure it does.
     shared.command(Command::Kill {
         process: process.clone(),
         at: Instant::now() + shared.config.kill_grace,
@@ -121,66 +119,60 @@ fn run(shared: Arc<Shared>, worker: u64, process: Arc<ProcessHandle>, rendezvous
     }
 }
 
+/// Sends the set-up (the worker reads it once `init()` runs) and waits for its answer.
 fn handshake(
     shared: &Shared,
     worker: u64,
-    rendezvous: File,
-) -> Result<IpcReceiver<FromWorker>, String> {
-    // Made while the worker is still starting, off the handshake's critical path.
-    let (results, receiver) =
-        ipc::channel::<FromWorker>().map_err(|e| format!("could not create a channel: {e}"))?;
+    socket: Socket,
+) -> Result<FrameReceiver<FromWorker>, ConnectionFailure> {
     fault::point("handshake");
-    fault::point("handshake-emfile");
-    let progress = Progress::new();
-    let mut name = String::new();
-    match BufReader::new(rendezvous).read_line(&mut name) {
-        Ok(0) => return Err("exited before the rendezvous".to_string()),
-        Ok(_) => {}
-        Err(error) => return Err(format!("rendezvous pipe failed: {error}")),
+    if let Some(error) = fault::io_error("handshake-emfile") {
+        return Err(ConnectionFailure::io("creating the progress page", &error));
     }
-    let name = name.trim_end().to_string();
-    let sender = IpcSender::<ToWorker>::connect(name.clone());
-    sys::remove_rendezvous(std::path::Path::new(&name));
-    let sender = sender.map_err(|e| match e.raw_os_error() {
-        // ipc-channel does not check `socket()`: when the parent is out of descriptors it passes
-        // -1 to `connect()`, which reports EBADF. Say what happened, so that the resource
-        // policy (see `guard`) retries instead of blaming the executable.
-        Some(libc::EBADF) => format!(
-            "could not connect to the worker's rendezvous socket: {}",
-            guard::SOCKET_FAILED
-        ),
-        _ => format!("could not connect to the worker's rendezvous socket: {e}"),
-    })?;
-    let initializer = shared.config.initializer.as_ref().map(|init| JobMessage {
-        id: 0,
-        entry: init.entry,
-        chunk: None,
-        payload: Payload::from_slice(&init.payload),
-    });
+    let socket = Arc::new(socket);
+    let sender = FrameSender::<ToWorker>::new(socket.clone());
+    let mut receiver = FrameReceiver::<FromWorker>::new(socket);
+    let progress =
+        Progress::new().map_err(|e| ConnectionFailure::io("creating the progress page", &e))?;
+    let initializer = match &shared.config.initializer {
+        Some(init) => Some(JobMessage {
+            id: 0,
+            entry: init.entry,
+            chunk: None,
+            payload: Payload::from_slice(&init.payload)
+                .map_err(|e| ConnectionFailure::io("placing the initializer's argument", &e))?,
+        }),
+        None => None,
+    };
     let setup = Setup {
         protocol: PROTOCOL_VERSION,
         fingerprint: Registry::get().fingerprint(),
-        results,
-        progress: progress.share(),
+        progress: progress
+            .share()
+            .map_err(|e| ConnectionFailure::io("sharing the progress page", &e))?,
         initializer,
         spin_micros: shared.config.spin.as_micros() as u64,
     };
-    // `setup` owns our copy of the result sender; sending drops it, so the worker holds the
-    // only one.
-    sender
-        .send(ToWorker::Setup(setup))
-        .map_err(|e| format!("could not send the set-up message: {e}"))?;
+    match sender.send(ToWorker::Setup(setup)) {
+        // Gone before reading it: its exit status tells more, below.
+        Ok(()) | Err(WireError::Closed) => {}
+        Err(error) => return Err(ConnectionFailure::wire("sending the set-up", &error)),
+    }
     match receiver.recv() {
         Ok(FromWorker::Ready { initializer, .. }) => {
             shared.on_ready(worker, Link::new(sender, progress), initializer);
             Ok(receiver)
         }
-        Ok(FromWorker::Refused { reason }) => Err(format!("refused to serve: {reason}")),
-        Ok(FromWorker::Done { .. } | FromWorker::Items { .. }) => {
-            Err("answered before it was ready".to_string())
-        }
-        Err(IpcError::Disconnected) => Err("exited during the handshake".to_string()),
-        Err(error) => Err(format!("handshake failed: {error}")),
+        Ok(FromWorker::Refused { reason }) => Err(ConnectionFailure::error(format!(
+            "refused to serve: {reason}"
+        ))),
+        Ok(FromWorker::Done { .. } | FromWorker::Items { .. }) => Err(
+            ConnectionFailure::violation("it answered before it was ready".to_string()),
+        ),
+        Err(WireError::Closed) => Err(ConnectionFailure::error(
+            "exited before its handshake".to_string(),
+        )),
+        Err(error) => Err(ConnectionFailure::wire("its handshake", &error)),
     }
 }
 
@@ -188,20 +180,20 @@ fn receive(
     shared: &Shared,
     worker: u64,
     process: &ProcessHandle,
-    results: &IpcReceiver<FromWorker>,
+    results: &mut FrameReceiver<FromWorker>,
 ) {
     // The worker's result arena, as mapped here.
     let mut arena: Option<Arena> = None;
     loop {
-        match receive_spinning(results, shared.config.spin) {
+        let failure = match results.recv_spinning(shared.config.spin) {
             Ok(FromWorker::Done {
                 id,
                 reply,
                 arena: fresh,
             }) => {
                 fault::point("receive");
-                if let Some(memory) = fresh {
-                    arena = Some(Arena::from_memory(memory));
+                if let Some(region) = fresh.and_then(|fresh| fresh.into_region()) {
+                    arena = Some(Arena::from_region(region));
                 }
                 // Copy out of the arena now: once this result is processed the worker may be
                 // sent its next batch and reuse the space.
@@ -218,51 +210,29 @@ fn receive(
                     other => other,
                 };
                 shared.on_result(worker, id, reply);
+                continue;
             }
             Ok(FromWorker::Items { id, count, records }) => match records.bytes(None) {
-                Ok(bytes) => shared.on_items(worker, id, count, bytes),
-                Err(_) => process.signal(sys::SIGKILL), // arena records are not sent early
+                Ok(bytes) => {
+                    shared.on_items(worker, id, count, bytes);
+                    continue;
+                }
+                Err(_) => ConnectionFailure::violation(
+                    "it sent a chunk's early outcomes in its arena, which the protocol forbids"
+                        .to_string(),
+                ),
             },
-            Ok(_) => {
-                // A protocol violation: the worker cannot be trusted any more.
-                shared.on_connection_failed(
-                    worker,
-                    ConnectionFailure::error(
-                        "it sent a second handshake message while serving, so it was killed"
-                            .to_string(),
-                    ),
-                );
-                process.signal(sys::SIGKILL);
+            Ok(FromWorker::Ready { .. } | FromWorker::Refused { .. }) => {
+                ConnectionFailure::violation(
+                    "it sent a second handshake message while serving".to_string(),
+                )
             }
-            Err(IpcError::Disconnected) => return,
-            Err(error) => {
-                shared.on_connection_failed(worker, ConnectionFailure::undecodable(&error));
-                process.signal(sys::SIGKILL);
-                return;
-            }
-        }
+            Err(WireError::Closed) => return,
+            Err(error) => ConnectionFailure::wire("", &error),
+        };
+        // The worker cannot be trusted any more.
+        shared.on_connection_failed(worker, failure);
+        process.signal(sys::SIGKILL);
+        return;
     }
-}
-
-/// Polls for up to `spin` before blocking: a result that arrives within that time is picked up
-/// without a wake-up.
-pub(crate) fn receive_spinning<T>(receiver: &IpcReceiver<T>, spin: Duration) -> Result<T, IpcError>
-where
-    T: serde::Serialize + for<'de> serde::Deserialize<'de>,
-{
-    if !spin.is_zero() {
-        let start = Instant::now();
-        loop {
-            match receiver.try_recv() {
-                Ok(message) => return Ok(message),
-                Err(TryRecvError::IpcError(error)) => return Err(error),
-                Err(TryRecvError::Empty) => {}
-            }
-            if start.elapsed() >= spin {
-                break;
-            }
-            std::thread::yield_now();
-        }
-    }
-    receiver.recv()
 }

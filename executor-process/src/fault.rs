@@ -9,8 +9,8 @@
 //! Points:
 //! - `spawn`, `handshake`, `receive`: the connection thread panics while starting its worker,
 //!   during the handshake, or on receiving a result;
-//! - `handshake-emfile`: the same panic as ipc-channel's when `memfd_create` fails for lack of
-//!   descriptors (`assertion failed: fd >= 0`), during the handshake;
+//! - `handshake-emfile`: creating the worker's progress page fails with `EMFILE`, as when the
+//!   parent is out of descriptors, during the handshake;
 //! - `supervisor`: the supervisor thread panics on its next command;
 //! - `flush`: sending a batch to a worker panics (on whichever thread sends);
 //! - `flush-error`: sending a batch to a worker fails with an error (the worker is alive);
@@ -62,25 +62,26 @@ pub(crate) fn fires(_point: &str) -> bool {
 #[inline(always)]
 pub(crate) fn point(point: &str) {
     if fires(point) {
-        if point.ends_with("-emfile") {
-            // ipc-channel's own words when memfd_create fails (`unix/mod.rs`).
-            panic!("assertion failed: fd >= 0");
-        }
         panic!("injected fault at {point}");
     }
+}
+
+/// The error "too many open files" if `point` fails at this hit.
+#[inline(always)]
+pub(crate) fn io_error(point: &str) -> Option<std::io::Error> {
+    fires(point).then(|| std::io::Error::from_raw_os_error(libc::EMFILE))
 }
 
 /// In a worker: sends a message that does not decode as a `FromWorker` in place of the next
 /// message, if `worker-garbage` fires at this hit (every message the worker sends is a hit; the
 /// first is its handshake reply). Returns whether it did.
 pub(crate) fn send_garbage(
-    results: &ipc_channel::ipc::IpcSender<crate::protocol::FromWorker>,
+    results: &crate::frame::FrameSender<crate::protocol::FromWorker>,
 ) -> bool {
     if !fires("worker-garbage") {
         return false;
     }
-    // No `FromWorker` variant has this index: the parent's decoding fails.
-    let garbage = results.clone().to_opaque().to::<u64>();
-    let _ = garbage.send(u64::MAX);
+    // An inline frame whose message starts with a variant index no `FromWorker` has.
+    let _ = results.send_raw(&[1, 0x7f], &[]);
     true
 }

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use concurrent_futures_core::PanicInfo;
 
+use crate::frame::WireError;
 use crate::sys;
 
 /// How many workers in a row may fail on the pool's side before the pool breaks.
@@ -48,20 +49,44 @@ impl ConnectionFailure {
         }
     }
 
-    /// A failure that is not a panic; `what` says what happened.
+    /// A failure that is not a panic and names no resource; `what` says what happened.
     pub(crate) fn error(what: String) -> Self {
         ConnectionFailure {
-            resource: sys::descriptors_exhausted().or_else(|| resource_of_text(&what)),
+            resource: None,
             what,
         }
     }
 
-    /// The worker's message did not decode.
-    pub(crate) fn undecodable(error: &(dyn std::error::Error + 'static)) -> Self {
-        ConnectionFailure::error(format!(
-            "it sent a message that did not decode ({}), so it was killed",
-            error_chain(error)
-        ))
+    /// A system call failed `while_doing` something: out of a resource if `error` says so.
+    pub(crate) fn io(while_doing: &str, error: &std::io::Error) -> Self {
+        ConnectionFailure {
+            what: format!("{while_doing} failed: {error}"),
+            resource: resource_of_io(error),
+        }
+    }
+
+    /// Sending to or receiving from the worker failed `while_doing` something.
+    pub(crate) fn wire(while_doing: &str, error: &WireError) -> Self {
+        match error {
+            WireError::Io(error) => ConnectionFailure::io(while_doing, error),
+            WireError::Malformed(what) => ConnectionFailure::error(format!(
+                "it sent {} ({what}), so it was killed",
+                if while_doing.is_empty() {
+                    "a malformed message"
+                } else {
+                    while_doing
+                }
+            )),
+            WireError::Closed => {
+                ConnectionFailure::error(format!("{while_doing}: the worker closed its end"))
+            }
+        }
+    }
+
+    /// A message that is well formed but breaks the protocol, such as a result for a task that
+    /// is not the one the worker runs: the worker cannot be trusted any more.
+    pub(crate) fn violation(what: String) -> Self {
+        ConnectionFailure::error(format!("{what}, so it was killed"))
     }
 
     /// The reason its `WorkerExit` carries.
@@ -76,53 +101,15 @@ impl ConnectionFailure {
     }
 }
 
-/// The resource a panic on a connection thread points to, if any: descriptors that cannot be
-/// opened now, or one of ipc-channel's assertions on creating or mapping shared memory (it
-/// asserts rather than returning an error when `memfd_create` or `mmap` fail).
+/// The resource a panic on a pool thread points to, if any: descriptors that cannot be opened
+/// now, or a failed allocation.
 pub(crate) fn resource_of_panic(message: &str) -> Option<String> {
     if let Some(descriptors) = sys::descriptors_exhausted() {
         return Some(descriptors);
     }
-    if message.contains("fd >= 0") {
-        Some("file descriptors or memory (creating shared memory failed)".to_string())
-    } else if message.contains("MAP_FAILED") {
-        Some("memory (mapping shared memory failed)".to_string())
-    } else if message.contains("memory allocation") {
-        Some("memory".to_string())
-    } else {
-        resource_of_text(message)
-    }
-}
-
-/// `error` and its sources, outermost first: ipc-channel's own message for a decoding error
-/// ("Serialization/Deserialization error") says nothing of what was wrong; its source does.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// What a handshake reports when ipc-channel could not create the socket to reach a worker.
-pub(crate) const SOCKET_FAILED: &str = "creating the socket failed (out of file descriptors)";
-
-/// The resource an OS error quoted in `text` says is exhausted, if it says so (errors reach the
-/// connection thread as text: `std::io::Error` prints its number as "(os error N)").
-fn resource_of_text(text: &str) -> Option<String> {
-    if text.contains(SOCKET_FAILED) {
-        return Some("file descriptors (creating a socket failed)".to_string());
-    }
-    [libc::EMFILE, libc::ENFILE, libc::ENOMEM]
-        .into_iter()
-        .find(|code| text.contains(&format!("(os error {code})")))
-        .and_then(|code| resource_of_io(&std::io::Error::from_raw_os_error(code)))
+    message
+        .contains("memory allocation")
+        .then(|| "memory".to_string())
 }
 
 /// The resource an OS error says is exhausted, if it says so.
@@ -171,15 +158,18 @@ mod tests {
     }
 
     #[test]
-    fn ipc_channel_assertions_name_the_resource() {
-        assert!(resource_of_panic("assertion failed: fd >= 0").is_some());
-        assert!(resource_of_panic("assertion failed: address != MAP_FAILED").is_some());
-        assert_eq!(
-            resource_of_panic("called `Option::unwrap()` on a `None` value"),
-            None
-        );
+    fn system_errors_name_the_resource() {
         let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
-        assert!(resource_of_text(&format!("could not create a channel: {emfile}")).is_some());
-        assert_eq!(resource_of_text("exited before the rendezvous"), None);
+        let failure = ConnectionFailure::io("creating the socket pair", &emfile);
+        assert!(failure.resource.is_some());
+        assert!(failure.what.contains("creating the socket pair failed"));
+        let refused = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert_eq!(ConnectionFailure::io("x", &refused).resource, None);
+        let malformed = WireError::Malformed("an empty frame".to_string());
+        let failure = ConnectionFailure::wire("", &malformed);
+        assert_eq!(
+            failure.what,
+            "it sent a malformed message (an empty frame), so it was killed"
+        );
     }
 }

@@ -52,12 +52,18 @@
 //!
 //! # Guarantees
 //!
-//! - One long-lived channel pair per worker: queue depth never costs file descriptors.
+//! - One anonymous socket pair per worker, inherited as its standard input: queue depth never
+//!   costs file descriptors, and a worker listens on nothing, so no other process can reach it
+//!   or pose as its parent, and nothing of the pool is ever on disk.
 //! - `submit` only encodes and enqueues. Messages go only to idle workers and stay small (large
-//!   payloads travel in shared memory), so no send blocks and results are drained continuously.
-//! - Workers die with the parent (parent-death signal plus channel disconnect), inherit no
-//!   stray descriptors, and are reaped after shutdown. The start-up rendezvous lives in a private
-//!   directory and its name travels over an inherited pipe.
+//!   payloads travel in sealed shared memory), so no send blocks and results are drained
+//!   continuously.
+//! - The parent checks everything a worker sends (framing, descriptors, shared-memory seals and
+//!   sizes, task ids, order) before believing it: a worker that sends garbage is killed and its
+//!   task fails with what was wrong; the parent never panics, leaks or allocates on a worker's
+//!   word.
+//! - Workers die with the parent (parent-death signal plus the socket's end-of-file), inherit
+//!   no stray descriptors, and are reaped after shutdown.
 //! - Parent and worker check that they run the same task registry; a mismatch is a clear error.
 //!
 //! # Other backends
@@ -73,6 +79,7 @@ mod chunk;
 mod codec;
 mod connection;
 mod fault;
+mod frame;
 mod guard;
 mod job;
 mod link;

@@ -8,14 +8,11 @@
 //! worker may still read.
 
 use std::collections::VecDeque;
-use std::io;
 use std::sync::{Arc, Mutex};
-
-use ipc_channel::IpcError;
-use ipc_channel::ipc::{IpcSender, IpcSharedMemory};
 
 use crate::arena::{Arena, MAX_ARENA};
 use crate::bytes::Bytes;
+use crate::frame::{FrameSender, WireError};
 use crate::protocol::{ChunkRun, JobMessage, Payload, Progress, SHARED_MEMORY_THRESHOLD, ToWorker};
 
 /// One task of a batch to send: its id, registry index, how to run it if it is a chunk of `map`,
@@ -36,14 +33,14 @@ enum Outgoing {
 }
 
 struct Channel {
-    sender: IpcSender<ToWorker>,
+    sender: FrameSender<ToWorker>,
     /// The arena the worker reads large task payloads from.
     arena: Option<Arena>,
 }
 
 impl Link {
     /// A link over `sender`, with the progress page shared with the worker.
-    pub(crate) fn new(sender: IpcSender<ToWorker>, progress: Progress) -> Link {
+    pub(crate) fn new(sender: FrameSender<ToWorker>, progress: Progress) -> Link {
         Link {
             channel: Mutex::new(Channel {
                 sender,
@@ -81,9 +78,9 @@ impl Link {
     /// Sends everything queued, in order. Call without the pool's lock.
     ///
     /// A send that fails because the worker died is left to its connection thread. Any other
-    /// failure (ipc-channel cannot create the descriptors a large message needs, say) is
+    /// failure (the parent cannot create the shared memory a large batch needs, say) is
     /// returned: the worker is alive and would wait for that message for ever.
-    pub(crate) fn flush(&self) -> Result<(), String> {
+    pub(crate) fn flush(&self) -> Result<(), WireError> {
         let mut channel = self.channel.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let next = self
@@ -91,37 +88,21 @@ impl Link {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .pop_front();
-            match next {
-                Some(Outgoing::Run { generation, jobs }) => {
-                    unless_gone(channel.send_run(generation, jobs))?
-                }
-                Some(Outgoing::Exit) => unless_gone(channel.sender.send(ToWorker::Exit))?,
+            let sent = match next {
+                Some(Outgoing::Run { generation, jobs }) => channel.send_run(generation, jobs),
+                Some(Outgoing::Exit) => channel.sender.send(ToWorker::Exit),
                 None => return Ok(()),
+            };
+            match sent {
+                Ok(()) | Err(WireError::Closed) => {}
+                Err(error) => return Err(error),
             }
         }
     }
 }
 
-/// `Err` with the error's text, unless it says the worker is gone.
-fn unless_gone(sent: Result<(), IpcError>) -> Result<(), String> {
-    match sent {
-        Err(IpcError::Io(error))
-            if matches!(
-                error.kind(),
-                io::ErrorKind::BrokenPipe
-                    | io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::NotConnected
-            ) =>
-        {
-            Ok(())
-        }
-        Err(IpcError::Disconnected) | Ok(()) => Ok(()),
-        Err(error) => Err(error.to_string()),
-    }
-}
-
 impl Channel {
-    fn send_run(&mut self, generation: u32, jobs: Vec<SentJob>) -> Result<(), IpcError> {
+    fn send_run(&mut self, generation: u32, jobs: Vec<SentJob>) -> Result<(), WireError> {
         let channel = self;
         let large: usize = jobs
             .iter()
@@ -131,8 +112,8 @@ impl Channel {
         let use_arena = large > 0 && large <= MAX_ARENA;
         let mut announce = None;
         if use_arena && channel.arena.as_ref().is_none_or(|a| a.capacity() < large) {
-            let arena = Arena::with_room_for(large);
-            announce = Some(arena.share());
+            let arena = Arena::with_room_for(large).map_err(WireError::Io)?;
+            announce = Some(arena.share().map_err(WireError::Io)?);
             channel.arena = Some(arena);
         }
         let mut offset = 0;
@@ -155,16 +136,16 @@ impl Channel {
                     offset += payload.len();
                     placed
                 } else {
-                    Payload::Shared(IpcSharedMemory::from_bytes(&payload))
+                    Payload::from_slice(&payload).map_err(WireError::Io)?
                 };
-                JobMessage {
+                Ok(JobMessage {
                     id,
                     entry,
                     chunk,
                     payload,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, WireError>>()?;
         channel.sender.send(ToWorker::Run {
             generation,
             arena: announce,

@@ -1,46 +1,54 @@
 //! The messages between the parent and a worker, and how their byte payloads travel.
 //!
-//! One long-lived channel each way per worker (no descriptor per task):
+//! One socket pair per worker, made by the parent before it starts the worker, whose end is
+//! the worker's standard input: nothing to connect to, so no other process can join (see
+//! `spawn.rs`), and no descriptor per task. Messages travel as frames (`frame.rs`):
 //!
 //! ```text
 //! parent                                   worker
-//!   |  <- rendezvous name on the stdin pipe  |  (worker listens in a 0700 temp dir)
-//!   |  Setup{results sender, progress page}->|
+//!   |  Setup{progress page, init} -------->|  (sent at once; read when `init()` runs)
 //!   |  <---------------- Ready{pid, init}    |
 //!   |  Run[job, job, ...] ------------------>|  (a batch when the queue is deep)
-//!   |  <-------------------- Done{id, reply} |  (one per task, in order)
+//!   |  <-------------------- Done{id, reply} |  (one per task, in batch order)
 //!   |  Exit -------------------------------->|
 //! ```
 //!
 //! Payloads are opaque bytes (encoded by `codec.rs`); small ones ride inline in the message, large
-//! ones go through shared memory (each direction keeps a reusable [`Arena`]; its descriptor is
-//! passed with the message that first uses it), so a large argument never fills the socket and
-//! never blocks a send.
+//! ones go through shared memory (each direction keeps a reusable [`Arena`]; its region is
+//! attached to the message that first uses it), so a large argument never fills the socket and
+//! never blocks a send. A payload too large for the arena travels in a region of its own, sealed
+//! against writes.
 //!
 //! The progress page is a small shared-memory region where the worker records the id of the task
 //! it starts. When a worker dies, the parent reads it to know exactly which task was running:
 //! that one fails, the others of its batch go back to the queue. For a chunk of `map` it also
 //! holds each finished item's encoded outcome, how many items are committed and when the
-//! running item started (see [`Progress`]): a crash or an expiry then fails only that item.
+//! running item started (see [`Progress`]): a crash or an expiry fails only that item.
 //!
 //! ```text
 //!   |  Run[chunk job (start)] ------------->|  items run one by one, each outcome committed
 //!   |  <------ Items{id, count, records}    |  (only when the page's record area is full)
 //!   |  <--------------- Done{id, records}   |  one message for the rest of the chunk
 //! ```
+//!
+//! What the parent trusts a worker with, and what it checks, is in ARCHITECTURE.md ("The
+//! transport, and what the parent trusts"): every frame, descriptor, region, id and count is
+//! checked (`frame.rs`, `shared.rs`); the bytes of a task's own outcome are the worker's word.
 
+use std::io;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use concurrent_futures_core::CodecError;
-use ipc_channel::ipc::{IpcSender, IpcSharedMemory};
 use serde::{Deserialize, Serialize};
 
-use crate::arena::Arena;
+use crate::arena::{Arena, MAX_ARENA};
 use crate::bytes::Bytes;
-use crate::sys;
+use crate::frame::{self, Attached, Descriptors, Message, WireError};
+use crate::sys::{self, Access, Region};
 
 /// Bumped whenever a message changes shape; checked in the handshake.
-pub(crate) const PROTOCOL_VERSION: u32 = 2;
+pub(crate) const PROTOCOL_VERSION: u32 = 3;
 
 /// Payloads at least this large travel in shared memory instead of inline.
 pub(crate) const SHARED_MEMORY_THRESHOLD: usize = 32 * 1024;
@@ -55,7 +63,7 @@ pub(crate) const BATCH_BYTES: usize = 16 << 20;
 /// Parent to worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
-    /// The first message: where to send results, and what to run first.
+    /// The first message: the shared state, and what to run first.
     Setup(Setup),
     /// Tasks to run in order, reporting each result as soon as it is ready.
     Run {
@@ -63,7 +71,7 @@ pub(crate) enum ToWorker {
         /// before starting it.
         generation: u32,
         /// A new arena for [`Payload::Arena`] payloads, replacing the previous one.
-        arena: Option<IpcSharedMemory>,
+        arena: Option<Attached>,
         /// The tasks.
         jobs: Vec<JobMessage>,
     },
@@ -78,10 +86,8 @@ pub(crate) struct Setup {
     pub(crate) protocol: u32,
     /// The parent's task-registry fingerprint; the worker refuses to run on a mismatch.
     pub(crate) fingerprint: u64,
-    /// Where results go. The worker holds the only copy, so it closes when the worker dies.
-    pub(crate) results: IpcSender<FromWorker>,
     /// The progress page (see the module docs).
-    pub(crate) progress: IpcSharedMemory,
+    pub(crate) progress: Attached,
     /// A task to run once before anything else.
     pub(crate) initializer: Option<JobMessage>,
     /// How long to poll for the next message before blocking, in microseconds.
@@ -133,7 +139,7 @@ pub(crate) enum FromWorker {
         /// Its outcome.
         reply: Reply,
         /// A new arena for results, replacing the previous one.
-        arena: Option<IpcSharedMemory>,
+        arena: Option<Attached>,
     },
     /// The next `count` item outcomes of the chunk `id` is running, sent early because the
     /// progress page's record area is full (the chunk's `Done` carries the rest).
@@ -173,8 +179,8 @@ pub(crate) enum RemoteFailure {
 pub(crate) enum Payload {
     /// Small: copied into the message.
     Inline(Bytes),
-    /// Large: a shared-memory region of its own, passed by descriptor.
-    Shared(IpcSharedMemory),
+    /// Large: a region of its own, sealed against writes.
+    Shared(Attached),
     /// Large: a range of the sender's current arena for this direction.
     Arena {
         /// Where it starts.
@@ -186,31 +192,39 @@ pub(crate) enum Payload {
 
 impl Payload {
     /// Wraps `bytes`, moving them to shared memory if they are large.
-    pub(crate) fn from_vec(bytes: Vec<u8>) -> Payload {
+    pub(crate) fn from_vec(bytes: Vec<u8>) -> io::Result<Payload> {
         if bytes.len() >= SHARED_MEMORY_THRESHOLD {
-            Payload::Shared(IpcSharedMemory::from_bytes(&bytes))
+            Payload::from_slice(&bytes)
         } else {
-            Payload::Inline(Bytes(bytes))
+            Ok(Payload::Inline(Bytes(bytes)))
         }
     }
 
     /// Copies `bytes` into a payload.
-    pub(crate) fn from_slice(bytes: &[u8]) -> Payload {
+    pub(crate) fn from_slice(bytes: &[u8]) -> io::Result<Payload> {
         if bytes.len() >= SHARED_MEMORY_THRESHOLD {
-            Payload::Shared(IpcSharedMemory::from_bytes(bytes))
+            Ok(Payload::Shared(Attached::Outgoing(Region::sealed_copy(
+                bytes,
+            )?)))
         } else {
-            Payload::Inline(Bytes(bytes.to_vec()))
+            Ok(Payload::Inline(Bytes(bytes.to_vec())))
         }
     }
 
-    /// The bytes; `arena` is the receiver's copy of the sender's current arena.
+    /// The bytes of a received payload; `arena` is the receiver's copy of the sender's current
+    /// arena.
     ///
     /// For [`Payload::Arena`] this relies on the arena protocol (see `arena.rs`): the sender
     /// does not write the range until the receiver has answered the message that carried it.
     pub(crate) fn bytes<'a>(&'a self, arena: Option<&'a Arena>) -> Result<&'a [u8], String> {
         match self {
             Payload::Inline(bytes) => Ok(bytes),
-            Payload::Shared(memory) => Ok(memory),
+            Payload::Shared(attached) => match attached.region() {
+                // SAFETY: payload regions are adopted as `Access::Frozen`: sealed against
+                // writes, their bytes never change.
+                Some(region) => Ok(unsafe { region.bytes() }),
+                None => Err("a payload region that was not received".to_string()),
+            },
             Payload::Arena { offset, len } => {
                 let arena = arena.ok_or("a payload refers to an arena that was never sent")?;
                 let (offset, len) = (*offset as usize, *len as usize);
@@ -220,6 +234,124 @@ impl Payload {
                     .ok_or_else(|| "a payload lies outside its arena".to_string())
             }
         }
+    }
+
+    fn detach(&mut self, out: &mut Vec<OwnedFd>) -> Result<(), WireError> {
+        match self {
+            Payload::Shared(attached) => attached.detach(out),
+            Payload::Inline(_) | Payload::Arena { .. } => Ok(()),
+        }
+    }
+
+    fn attach(&mut self, received: &mut Descriptors) -> Result<(), String> {
+        match self {
+            Payload::Shared(attached) => {
+                attached.attach(received, Access::Frozen, frame::max_payload())
+            }
+            Payload::Inline(_) | Payload::Arena { .. } => Ok(()),
+        }
+    }
+}
+
+impl Reply {
+    fn payload(&mut self) -> Option<&mut Payload> {
+        match self {
+            Reply::Value(payload) => Some(payload),
+            Reply::Failed(_) => None,
+        }
+    }
+}
+
+/// The largest arena a peer may attach: [`Arena::with_room_for`] never makes a larger one.
+const MAX_ATTACHED_ARENA: usize = MAX_ARENA.next_power_of_two();
+
+impl Message for ToWorker {
+    fn detach(&mut self, out: &mut Vec<OwnedFd>) -> Result<(), WireError> {
+        match self {
+            ToWorker::Setup(setup) => {
+                setup.progress.detach(out)?;
+                if let Some(job) = &mut setup.initializer {
+                    job.payload.detach(out)?;
+                }
+            }
+            ToWorker::Run { arena, jobs, .. } => {
+                if let Some(arena) = arena {
+                    arena.detach(out)?;
+                }
+                for job in jobs {
+                    job.payload.detach(out)?;
+                }
+            }
+            ToWorker::Exit => {}
+        }
+        Ok(())
+    }
+
+    fn attach(&mut self, received: &mut Descriptors) -> Result<(), String> {
+        match self {
+            ToWorker::Setup(setup) => {
+                setup
+                    .progress
+                    .attach(received, Access::ReadWrite, PROGRESS_PAGE)?;
+                if let Some(job) = &mut setup.initializer {
+                    job.payload.attach(received)?;
+                }
+            }
+            ToWorker::Run { arena, jobs, .. } => {
+                if let Some(arena) = arena {
+                    arena.attach(received, Access::Read, MAX_ATTACHED_ARENA)?;
+                }
+                for job in jobs {
+                    job.payload.attach(received)?;
+                }
+            }
+            ToWorker::Exit => {}
+        }
+        Ok(())
+    }
+}
+
+impl Message for FromWorker {
+    fn detach(&mut self, out: &mut Vec<OwnedFd>) -> Result<(), WireError> {
+        match self {
+            FromWorker::Ready { initializer, .. } => {
+                if let Some(payload) = initializer.as_mut().and_then(Reply::payload) {
+                    payload.detach(out)?;
+                }
+            }
+            FromWorker::Refused { .. } => {}
+            FromWorker::Done { reply, arena, .. } => {
+                if let Some(arena) = arena {
+                    arena.detach(out)?;
+                }
+                if let Some(payload) = reply.payload() {
+                    payload.detach(out)?;
+                }
+            }
+            FromWorker::Items { records, .. } => records.detach(out)?,
+        }
+        Ok(())
+    }
+
+    fn attach(&mut self, received: &mut Descriptors) -> Result<(), String> {
+        match self {
+            FromWorker::Ready { initializer, .. } => {
+                if let Some(payload) = initializer.as_mut().and_then(Reply::payload) {
+                    payload.attach(received)?;
+                }
+            }
+            FromWorker::Refused { .. } => {}
+            FromWorker::Done { reply, arena, .. } => {
+                if let Some(arena) = arena {
+                    arena.attach(received, Access::Read, MAX_ATTACHED_ARENA)?;
+                }
+                if let Some(payload) = reply.payload() {
+                    payload.attach(received)?;
+                }
+            }
+            FromWorker::Items { records, .. } => records.attach(received)?,
+        }
+        Ok(())
     }
 }
 
@@ -245,7 +377,7 @@ impl Payload {
 ///   and only the `committed` bytes, bounds-checked.
 #[derive(Debug)]
 pub(crate) struct Progress {
-    memory: IpcSharedMemory,
+    memory: Region,
     base: *const AtomicU64,
     /// The record area: `records_len` bytes after the header.
     records: *mut u8,
@@ -264,6 +396,9 @@ const HEADER: usize = 64;
 
 /// The record area's size: a chunk's outcomes beyond it travel in [`FromWorker::Items`].
 pub(crate) const RECORD_AREA: usize = 256 * 1024;
+
+/// The progress page's size.
+const PROGRESS_PAGE: usize = HEADER + RECORD_AREA;
 
 const WORDS: usize = 4;
 const STARTED: usize = 0;
@@ -295,28 +430,27 @@ fn unpack(word: u64) -> (u32, u32, u32) {
 
 impl Progress {
     /// A fresh page, for the parent to send in [`Setup`].
-    pub(crate) fn new() -> Progress {
-        Progress::from_memory(IpcSharedMemory::from_byte(0, HEADER + RECORD_AREA))
-            .expect("the region holds the progress page")
+    pub(crate) fn new() -> io::Result<Progress> {
+        let memory = Region::new(PROGRESS_PAGE)?;
+        Ok(Progress::from_region(memory).expect("a new region holds the progress page"))
     }
 
     /// Adopts a received page; `None` if it is too small to hold one.
-    pub(crate) fn from_memory(mut memory: IpcSharedMemory) -> Option<Progress> {
-        // SAFETY: we take raw pointers only; the header is never read or written through a
-        // reference afterwards, only through the atomics below, and the record area only
-        // through `write_record` and `records`, whose callers uphold the protocol.
-        let bytes = unsafe { memory.deref_mut() };
-        let pointer = bytes.as_mut_ptr();
-        let len = bytes.len();
+    pub(crate) fn from_region(memory: Region) -> Option<Progress> {
+        // Only raw pointers are kept: the header is accessed through the atomics below, and the
+        // record area only through `write_record` and `records`, whose callers uphold the
+        // protocol.
+        let pointer = memory.as_ptr();
+        let len = memory.len();
         if len < HEADER || (pointer as usize) % align_of::<AtomicU64>() != 0 {
             return None;
         }
         Some(Progress {
-            memory,
             base: pointer.cast::<AtomicU64>(),
             // SAFETY: `HEADER <= len`, so this stays within (or one past the end of) the mapping.
             records: unsafe { pointer.add(HEADER) },
             records_len: len - HEADER,
+            memory,
         })
     }
 
@@ -329,8 +463,8 @@ impl Progress {
     }
 
     /// The region, to send to the worker.
-    pub(crate) fn share(&self) -> IpcSharedMemory {
-        self.memory.clone()
+    pub(crate) fn share(&self) -> io::Result<Attached> {
+        self.memory.share().map(Attached::Outgoing)
     }
 
     /// Worker: records that task `id` starts now.
@@ -527,10 +661,17 @@ impl Progress {
 mod tests {
     use super::*;
 
+    /// The page as the worker maps it.
+    fn mapped_again(page: &Progress) -> Progress {
+        let fd = page.memory.share().unwrap();
+        let region = Region::adopt(fd, Access::ReadWrite, PROGRESS_PAGE).unwrap();
+        Progress::from_region(region).unwrap()
+    }
+
     #[test]
     fn positions_are_claimed_or_taken_back_never_both() {
-        let parent = Progress::new();
-        let worker = Progress::from_memory(parent.share()).unwrap();
+        let parent = Progress::new().unwrap();
+        let worker = mapped_again(&parent);
         parent.begin_batch(7, 4);
         assert!(worker.claim(7, 0));
         assert_eq!(parent.next_claim(7), Some(1));
@@ -546,8 +687,8 @@ mod tests {
 
     #[test]
     fn item_stamps_are_told_from_stale_ones() {
-        let parent = Progress::new();
-        let worker = Progress::from_memory(parent.share()).unwrap();
+        let parent = Progress::new().unwrap();
+        let worker = mapped_again(&parent);
         worker.begin_items();
         assert_eq!(parent.item_start(), None, "nothing stamped yet");
         worker.item_started(0);

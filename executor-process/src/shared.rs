@@ -1123,21 +1123,21 @@ impl Shared {
         self.apply(effects);
     }
 
-    /// Sends what is queued on `link`. If that fails or panics (ipc-channel asserts when it
-    /// cannot create or map shared memory), the worker it was for is stopped: it would
-    /// otherwise wait for a batch that never comes, and so would its tasks' waiters.
+    /// Sends what is queued on `link`. If that fails or panics, the worker it was for is
+    /// stopped: it would otherwise wait for a batch that never comes, and so would its tasks'
+    /// waiters.
     fn flush_guarded(&self, link: &Arc<Link>) {
         let failure = match concurrent_futures_core::backend::catch_panic(|| {
             crate::fault::point("flush");
             if crate::fault::fires("flush-error") {
-                return Err("injected send error".to_string());
+                return Err(crate::frame::WireError::Io(io::Error::other(
+                    "injected send error",
+                )));
             }
             link.flush()
         }) {
             Ok(Ok(())) => return,
-            Ok(Err(error)) => {
-                ConnectionFailure::error(format!("sending it a batch failed: {error}"))
-            }
+            Ok(Err(error)) => ConnectionFailure::wire("sending it a batch", &error),
             Err(panic) => ConnectionFailure::panicked("sending it a batch", &panic),
         };
         let id = {

@@ -1,12 +1,13 @@
 //! Starting a worker process: the user's own binary, re-executed in worker mode.
 //!
-//! The child gets `EXECUTOR_PROCESS_WORKER=<parent pid>` and, as its standard input, the write
-//! end of a close-on-exec pipe. In the child, [`init`](crate::init) creates a one-shot socket
-//! server in a fresh temporary directory (created under umask 0o077: the directory and the
-//! socket are 0700), writes the socket's name into that pipe and puts `/dev/null` on standard
-//! input. Only the parent reads the name, and only the same user can reach the socket, so no
-//! other user's process can join the rendezvous. If the child dies first, the
-//! parent reads end-of-file at once: a start-up failure is never a hang.
+//! The parent makes an anonymous socket pair (`sys::Socket`, both ends close-on-exec) and gives
+//! the child one end as its standard input, with `EXECUTOR_PROCESS_WORKER=<parent pid>` in its
+//! environment. In the child, [`init`](crate::init) takes that socket, checks that it is one
+//! and that its peer is the process named in the variable (`SO_PEERCRED`), and puts `/dev/null`
+//! on standard input. There is no name to connect to and nothing on disk: no other process can
+//! reach a worker or pose as its parent, and a parent that dies at any point leaves nothing
+//! behind. If the child dies first, the parent reads end-of-file at once: a start-up failure is
+//! never a hang.
 //!
 //! The command has no `pre_exec` hook (nor uid, gid, groups or chroot), so `std` starts it with
 //! `posix_spawn` (`clone(CLONE_VM | CLONE_VFORK)` on Linux): start-up does not copy the parent's
@@ -18,13 +19,13 @@
 //! Ctrl-C aimed at the parent's terminal does not kill tasks mid-flight; they die with the
 //! parent instead.
 
-use std::fs::File;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::builder::Config;
-use crate::sys;
+use crate::frame::MAX_FRAME;
+use crate::sys::Socket;
 
 /// The environment variable that marks a worker, holding the parent's pid.
 pub(crate) const WORKER_ENV: &str = "EXECUTOR_PROCESS_WORKER";
@@ -33,27 +34,27 @@ pub(crate) const WORKER_ENV: &str = "EXECUTOR_PROCESS_WORKER";
 pub(crate) struct Spawned {
     /// Its pid.
     pub(crate) pid: u32,
-    /// The read end of the rendezvous pipe.
-    pub(crate) rendezvous: File,
+    /// The parent's end of its socket pair.
+    pub(crate) socket: Socket,
 }
 
 /// Starts a worker process. Fails if the executable cannot be run.
 pub(crate) fn spawn_worker(config: &Config) -> io::Result<Spawned> {
-    let (read_end, write_end) = sys::pipe_cloexec()?;
+    let (ours, theirs) = Socket::pair(MAX_FRAME)?;
     let parent = std::process::id();
     let mut command = Command::new(&config.executable);
     command
         .args(&config.args)
         .envs(config.env.iter().map(|(k, v)| (k, v)))
         .env(WORKER_ENV, parent.to_string())
-        .stdin(Stdio::from(write_end))
+        .stdin(Stdio::from(theirs.into_fd()))
         .process_group(0);
     let child = command.spawn()?;
-    // Dropping the command closes our copy of the write end: end-of-file now means the worker
-    // is gone.
+    // Dropping the command closes our copy of the worker's end: end-of-file now means the
+    // worker is gone.
     drop(command);
     Ok(Spawned {
         pid: child.id(),
-        rendezvous: File::from(read_end),
+        socket: ours,
     })
 }

@@ -3,20 +3,19 @@
 //! The loop receives batches, records each task's id on the progress page before running it,
 //! and sends each outcome back as soon as it is ready (so a crash can be pinned on exactly one
 //! task). A chunk of `map` runs item by item, each item's outcome committed to the progress
-//! page's record area before the next starts, and comes back in one message (see `chunk.rs`). It exits when told to, or when the parent's channel closes (the parent died; the
-//! parent-death signal covers a worker busy in a long task).
+//! page's record area before the next starts, and comes back in one message (see
+//! `chunk.rs`). It exits when told to, or when the parent's end of the socket closes (the
+//! parent died; the parent-death signal covers a worker busy in a long task).
 
-use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use concurrent_futures_core::{CodecError, CodecStage};
-use ipc_channel::IpcError;
-use ipc_channel::ipc::{IpcOneShotServer, IpcSender, IpcSharedMemory};
 
 use crate::arena::{Arena, MAX_ARENA};
 use crate::bytes::Bytes;
 use crate::chunk::write_varint;
-use crate::connection::receive_spinning;
+use crate::frame::{Attached, FrameReceiver, FrameSender, WireError};
 use crate::protocol::{
     ChunkRun, FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply,
     SHARED_MEMORY_THRESHOLD, Setup, ToWorker,
@@ -51,7 +50,7 @@ pub fn init() {
     // The worker's own hygiene, before it opens anything (the parent starts it with
     // `posix_spawn`, so none of this can run between fork and exec): die with the parent, and
     // drop every descriptor the parent leaked to it.
-    let code = match start(parent).and_then(|()| serve()) {
+    let code = match start(parent).and_then(|()| serve(parent)) {
         Ok(()) => 0,
         Err(message) => {
             eprintln!(
@@ -72,24 +71,35 @@ fn start(parent: u32) -> Result<(), String> {
     Ok(())
 }
 
-fn serve() -> Result<(), String> {
-    let mut pipe =
-        sys::detach_stdin().map_err(|e| format!("no rendezvous pipe on standard input: {e}"))?;
-    // A private directory and socket: only this user can even try to connect.
-    let (server, name) = sys::with_private_umask(IpcOneShotServer::<ToWorker>::new)
-        .map_err(|e| format!("could not create the rendezvous socket: {e}"))?;
-    writeln!(pipe, "{name}").map_err(|e| format!("could not write the rendezvous name: {e}"))?;
-    drop(pipe);
-    let (tasks, first) = server
-        .accept()
-        .map_err(|e| format!("rendezvous failed: {e}"))?;
+/// The longest a worker polls for its next batch before blocking, whatever the parent asks: an
+/// idle worker must not burn a core.
+const MAX_SPIN: Duration = Duration::from_millis(1);
+
+fn serve(parent: u32) -> Result<(), String> {
+    let socket = sys::take_parent_socket()
+        .map_err(|e| format!("not started by a process pool: standard input is {e}"))?;
+    // The socket pair was made by the process that started us; anything else is an impostor.
+    match socket.peer_pid() {
+        Some(peer) if peer != parent => {
+            return Err(format!(
+                "standard input is connected to process {peer}, not to the parent {parent}"
+            ));
+        }
+        _ => {}
+    }
+    let socket = Arc::new(socket);
+    let results = FrameSender::<FromWorker>::new(socket.clone());
+    let mut tasks = FrameReceiver::<ToWorker>::new(socket);
+    let first = tasks.recv().map_err(|e| match e {
+        WireError::Closed => "the parent closed the connection before the set-up".to_string(),
+        other => format!("receiving the set-up failed: {other}"),
+    })?;
     let ToWorker::Setup(setup) = first else {
         return Err("the first message was not the set-up".to_string());
     };
     let Setup {
         protocol,
         fingerprint,
-        results,
         progress,
         initializer,
         spin_micros,
@@ -106,12 +116,19 @@ fn serve() -> Result<(), String> {
         });
         return Err(reason);
     }
-    let Some(progress) = Progress::from_memory(progress) else {
-        return Err("the progress page is too small".to_string());
+    let Some(progress) = progress.into_region().and_then(Progress::from_region) else {
+        return Err("the progress page is missing or too small".to_string());
     };
-    let initializer = initializer.map(|job| match run_job(registry, &job, None) {
-        Ok(bytes) => Reply::Value(Payload::from_vec(bytes)),
-        Err(failure) => Reply::Failed(failure),
+    let initializer = initializer.map(|job| {
+        progress.set_started(INITIALIZER);
+        let reply = match run_job(registry, &job, None) {
+            Ok(bytes) => Payload::from_vec(bytes)
+                .map(Reply::Value)
+                .unwrap_or_else(|e| Reply::Failed(placing_failed(&e))),
+            Err(failure) => Reply::Failed(failure),
+        };
+        progress.set_started(0);
+        reply
     });
     send(
         &results,
@@ -120,18 +137,18 @@ fn serve() -> Result<(), String> {
             initializer,
         },
     )?;
-    let spin = Duration::from_micros(spin_micros);
+    let spin = Duration::from_micros(spin_micros).min(MAX_SPIN);
     let mut inbox: Option<Arena> = None;
     let mut outbox = Outbox::default();
     loop {
-        match receive_spinning(&tasks, spin) {
+        match tasks.recv_spinning(spin) {
             Ok(ToWorker::Run {
                 generation,
                 arena,
                 jobs,
             }) => {
-                if let Some(memory) = arena {
-                    inbox = Some(Arena::from_memory(memory));
+                if let Some(region) = arena.and_then(Attached::into_region) {
+                    inbox = Some(Arena::from_region(region));
                 }
                 // The parent copied out every result of the previous batch before sending this
                 // one: the result arena can be reused from the start.
@@ -154,25 +171,36 @@ fn serve() -> Result<(), String> {
                         }
                         None => run_job(registry, &job, inbox.as_ref()),
                     };
-                    let (reply, arena) = match outcome {
-                        Ok(bytes) => {
-                            let (payload, arena) = outbox.place(bytes);
-                            (Reply::Value(payload), arena)
-                        }
+                    let (reply, arena) = match outcome
+                        .and_then(|bytes| outbox.place(bytes).map_err(|e| placing_failed(&e)))
+                    {
+                        Ok((payload, arena)) => (Reply::Value(payload), arena),
                         Err(failure) => (Reply::Failed(failure), None),
                     };
                     drop(job);
                     send(&results, FromWorker::Done { id, reply, arena })?;
                 }
             }
-            Ok(ToWorker::Exit) | Err(IpcError::Disconnected) => return Ok(()),
+            Ok(ToWorker::Exit) | Err(WireError::Closed) => return Ok(()),
             Ok(ToWorker::Setup(_)) => return Err("a second set-up message".to_string()),
             Err(error) => return Err(format!("receive failed: {error}")),
         }
     }
 }
 
-fn send(results: &IpcSender<FromWorker>, message: FromWorker) -> Result<(), String> {
+/// The id the progress page holds while the initializer runs: no task has it (task ids start
+/// at 1), so a death then is told from a death between tasks.
+pub(crate) const INITIALIZER: u64 = u64::MAX;
+
+/// An outcome that could not be placed in shared memory, as the task's failure.
+fn placing_failed(error: &std::io::Error) -> RemoteFailure {
+    RemoteFailure::Codec(CodecError {
+        stage: CodecStage::EncodeResult,
+        message: format!("the worker could not place the result in shared memory: {error}"),
+    })
+}
+
+fn send(results: &FrameSender<FromWorker>, message: FromWorker) -> Result<(), String> {
     if crate::fault::send_garbage(results) {
         return Ok(());
     }
@@ -207,7 +235,7 @@ fn run_chunk(
     job: &JobMessage,
     inbox: Option<&Arena>,
     progress: &Progress,
-    results: &IpcSender<FromWorker>,
+    results: &FrameSender<FromWorker>,
 ) -> Result<Result<Vec<u8>, RemoteFailure>, String> {
     let bytes = match job.payload.bytes(inbox) {
         Ok(bytes) => bytes,
@@ -251,7 +279,7 @@ fn run_chunk(
 /// ([`FromWorker::Items`]) and starts it over.
 struct ItemWriter<'a> {
     progress: &'a Progress,
-    results: &'a IpcSender<FromWorker>,
+    results: &'a FrameSender<FromWorker>,
     /// Whether to stamp each item's start (the chunk has a time limit).
     stamp: bool,
     id: u64,
@@ -276,10 +304,19 @@ impl ItemWriter<'_> {
             records.extend_from_slice(extra);
             self.committed += 1;
         }
+        let records = match Payload::from_vec(records) {
+            Ok(records) => records,
+            Err(error) => {
+                self.gone = Some(format!(
+                    "could not place a chunk's outcomes in shared memory: {error}"
+                ));
+                return false;
+            }
+        };
         let message = FromWorker::Items {
             id: self.id,
             count: self.committed - self.sent,
-            records: Payload::from_vec(records),
+            records,
         };
         if let Err(error) = send(self.results, message) {
             self.gone = Some(error);
@@ -344,20 +381,20 @@ struct Outbox {
 
 impl Outbox {
     /// A payload for `bytes`, and the arena to announce if a new one was needed.
-    fn place(&mut self, bytes: Vec<u8>) -> (Payload, Option<IpcSharedMemory>) {
+    fn place(&mut self, bytes: Vec<u8>) -> std::io::Result<(Payload, Option<Attached>)> {
         if bytes.len() < SHARED_MEMORY_THRESHOLD {
-            return (Payload::Inline(Bytes(bytes)), None);
+            return Ok((Payload::Inline(Bytes(bytes)), None));
         }
         let end = self.used + bytes.len();
         if end > MAX_ARENA {
-            return (Payload::Shared(IpcSharedMemory::from_bytes(&bytes)), None);
+            return Ok((Payload::from_slice(&bytes)?, None));
         }
         let mut announce = None;
         if self.arena.as_ref().is_none_or(|a| a.capacity() < end) {
             // Results already placed in the old arena stay readable in the parent's mapping
             // of it until the parent has copied them (it processes messages in order).
-            let arena = Arena::with_room_for(end);
-            announce = Some(arena.share());
+            let arena = Arena::with_room_for(end)?;
+            announce = Some(arena.share()?);
             self.arena = Some(arena);
             self.used = 0;
         }
@@ -371,6 +408,6 @@ impl Outbox {
             offset: offset as u64,
             len: bytes.len() as u64,
         };
-        (payload, announce)
+        Ok((payload, announce))
     }
 }

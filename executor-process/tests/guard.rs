@@ -352,7 +352,7 @@ fn garbage() {
         Err(TaskError::WorkerLost(exit)) => {
             let message = exit.to_string();
             assert!(
-                message.contains("did not decode"),
+                message.contains("does not decode"),
                 "WorkerLost names the undecodable message: {message}"
             );
             assert!(

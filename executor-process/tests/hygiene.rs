@@ -177,36 +177,99 @@ fn workers_inherit_no_stray_descriptors() -> Result<(), Failed> {
     Ok(())
 }
 
-/// The start-up rendezvous (a socket in a temporary directory) leaves nothing behind, also when
-/// workers are killed.
-fn rendezvous_leaves_nothing_behind() -> Result<(), Failed> {
+/// A worker is reached only through the socket pair it inherited (issue #12, items 5 and 6): it
+/// listens on no socket, nothing appears on disk (in its
+/// TMPDIR) however workers start and die, and a process started in worker mode without the
+/// pool's socket on standard input refuses to serve, saying why.
+fn workers_listen_on_nothing_and_leave_nothing_on_disk() -> Result<(), Failed> {
     let gate = Gate::new(); // only for its private directory
     let tmp = gate.dir().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    for kill_early in [false, true] {
-        let pool = ProcessPool::builder()
-            .max_workers(3)
-            .worker_env("TMPDIR", &tmp)
-            .build()
-            .unwrap();
-        if kill_early {
-            let mut busy = Gate::new();
-            let _running: Vec<_> = (0..3).map(|i| pool.submit(busy.task(i)).unwrap()).collect();
-            busy.wait_started(3);
-            pool.kill_workers();
-        } else {
-            outcome(&pool.submit(Probe::Return(1)).unwrap()).unwrap();
-        }
-        pool.shutdown(Shutdown::default());
-        let left: Vec<_> = std::fs::read_dir(&tmp)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        assert!(left.is_empty(), "left behind: {left:?}");
+    let pool = ProcessPool::builder()
+        .max_workers(2)
+        .max_tasks_per_child(1)
+        .worker_env("TMPDIR", &tmp)
+        .build()
+        .unwrap();
+    for i in 0..20 {
+        assert_eq!(outcome(&pool.submit(Probe::Return(i)).unwrap()), Ok(i));
     }
+    let mut busy = Gate::new();
+    let running: Vec<_> = (0..2).map(|i| pool.submit(busy.task(i)).unwrap()).collect();
+    busy.wait_started(2);
+    let pids = pool.worker_pids();
+    assert_eq!(pids.len(), 2);
+    let listening = listening_socket_inodes();
+    for pid in &pids {
+        // Its pool socket, and the gate's connection (the running task's).
+        let sockets = socket_inodes(*pid);
+        assert!(!sockets.is_empty(), "worker {pid} holds its pool socket");
+        for socket in &sockets {
+            assert!(
+                !listening.contains(socket),
+                "worker {pid} listens on socket {socket}: {sockets:?}"
+            );
+        }
+    }
+    pool.kill_workers();
+    drop(running);
+    pool.shutdown(Shutdown::default());
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
     std::fs::remove_dir(&tmp).unwrap();
+
+    // Worker mode without the pool's socket: this binary, told it is a worker of this process.
+    let output = Command::new(std::env::current_exe().unwrap())
+        .env("EXECUTOR_PROCESS_WORKER", std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(70), "{text}");
+    assert!(
+        text.contains("not started by a process pool: standard input is not a socket pair's end"),
+        "{text}"
+    );
     Ok(())
+}
+
+/// The inodes of the sockets `pid` holds.
+fn socket_inodes(pid: u32) -> Vec<u64> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let target = target.to_str()?;
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// The inodes of every listening Unix socket on the system (`__SO_ACCEPTCON` in
+/// `/proc/net/unix`).
+fn listening_socket_inodes() -> Vec<u64> {
+    const ACCEPTING: u32 = 0x0001_0000;
+    std::fs::read_to_string("/proc/net/unix")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = u32::from_str_radix(fields.get(3)?, 16).ok()?;
+            (flags & ACCEPTING != 0).then(|| fields.get(6)?.parse().ok())?
+        })
+        .collect()
 }
 
 fn workers_die_with_a_killed_parent() -> Result<(), Failed> {
@@ -275,8 +338,8 @@ fn main() {
             workers_inherit_no_stray_descriptors,
         ),
         Trial::test(
-            "rendezvous_leaves_nothing_behind",
-            rendezvous_leaves_nothing_behind,
+            "workers_listen_on_nothing_and_leave_nothing_on_disk",
+            workers_listen_on_nothing_and_leave_nothing_on_disk,
         ),
         Trial::test(
             "workers_die_with_a_killed_parent",

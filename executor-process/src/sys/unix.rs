@@ -1,10 +1,10 @@
 //! Unix system calls used by the pool, each wrapped in a safe function.
 //!
-//! - In the parent: [`pipe_cloexec`] for the start-up rendezvous, [`ProcessHandle`] to signal a
-//!   worker without racing pid reuse (a pidfd on Linux), [`wait_for_exit`] to reap it.
+//! - In the parent: [`ProcessHandle`] to signal a worker without racing pid reuse (a pidfd on
+//!   Linux), [`wait_for_exit`] to reap it.
 //! - In the worker, first thing after `exec` (workers are started with `posix_spawn`, so
 //!   nothing runs between `fork` and `exec`): [`die_with_parent`] (parent-death signal and the
-//!   `getppid` race check), [`close_inherited_descriptors`], [`detach_stdin`].
+//!   `getppid` race check), [`close_inherited_descriptors`], [`take_parent_socket`].
 
 use std::fs::File;
 use std::io;
@@ -23,19 +23,6 @@ pub(crate) struct ExitStatus {
     pub(crate) code: Option<i32>,
     /// The signal that killed it, if one did.
     pub(crate) signal: Option<i32>,
-}
-
-/// A pipe whose both ends are close-on-exec.
-pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
-    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
-    let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    Ok(ends)
 }
 
 /// In the worker, first thing: asks for `SIGKILL` when the parent thread that started it dies,
@@ -110,51 +97,33 @@ fn descriptor_limit() -> RawFd {
     limit.rlim_cur.min(65_536) as RawFd
 }
 
-/// In the worker: takes the rendezvous pipe that the parent passed as standard input, and puts
-/// `/dev/null` in its place, so tasks never read the parent's input.
-pub(crate) fn detach_stdin() -> io::Result<File> {
-    // SAFETY: dup returns a new descriptor (or -1); fd 0 stays valid.
+/// In the worker: takes the socket the parent passed as standard input, and puts `/dev/null`
+/// in its place, so tasks never read the parent's input. `Err` says what standard input was
+/// instead, if it is not a socket pair's end.
+pub(crate) fn take_parent_socket() -> Result<super::Socket, String> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) returns a new descriptor (or -1); fd 0 stays valid.
     let copy = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
     if copy < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(format!("closed ({})", io::Error::last_os_error()));
     }
     // SAFETY: `copy` was just returned by fcntl and is owned by nobody else.
-    let pipe = unsafe { File::from_raw_fd(copy) };
-    let null = File::open("/dev/null")?;
+    let copy = unsafe { OwnedFd::from_raw_fd(copy) };
+    let socket = super::Socket::from_fd(copy).map_err(|_| "not a socket pair's end".to_string())?;
+    let null = File::open("/dev/null").map_err(|e| format!("kept: /dev/null: {e}"))?;
     // SAFETY: both descriptors are open; dup2 atomically replaces fd 0.
     if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(format!("kept: {}", io::Error::last_os_error()));
     }
-    Ok(pipe)
+    Ok(socket)
 }
 
-/// Runs `f` with the file-creation mask set to 0o077, so the directories and sockets it creates
-/// are private to this user (ipc-channel's rendezvous directory would otherwise get the
-/// default mode, often world-readable, and its socket world-connectable under a lax umask).
-///
-/// The mask is process-wide: call this while no other thread creates files (the worker does, at
-/// start-up, before running any task).
-pub(crate) fn with_private_umask<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: umask only swaps the process's file-creation mask; it cannot fail.
-    let previous = unsafe { libc::umask(0o077) };
-    let result = f();
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(previous) };
-    result
-}
-
-/// Removes a rendezvous socket and its (then empty) directory, once connected: the listener
-/// keeps working without its path, and a worker killed before it accepts leaves nothing behind.
-/// Does nothing unless `path` is a socket.
-pub(crate) fn remove_rendezvous(path: &std::path::Path) {
-    use std::os::unix::fs::FileTypeExt;
-    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
-    if is_socket {
-        let _ = std::fs::remove_file(path);
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
+/// How many bytes of memory the system could still give this process, as the kernel estimates
+/// it (`MemAvailable`), if it says.
+pub(crate) fn available_memory() -> Option<usize> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }
 
 /// A worker process that can be signalled without hitting a recycled pid.
@@ -371,7 +340,6 @@ fn clock_micros(clock: libc::clockid_t) -> u64 {
 #[cfg(test)]
 mod tests {
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::PermissionsExt;
 
     fn is_open(fd: libc::c_int) -> bool {
         // SAFETY: fcntl(F_GETFD) only reads flags, or fails with EBADF.
@@ -429,15 +397,5 @@ mod tests {
             assert!(*handle.reaped.lock().unwrap());
             handle.signal(libc::SIGKILL); // a no-op now
         }
-    }
-
-    #[test]
-    fn private_umask_makes_private_directories() {
-        let path =
-            std::env::temp_dir().join(format!("executor-process-umask-{}", std::process::id()));
-        super::with_private_umask(|| std::fs::create_dir(&path)).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        std::fs::remove_dir(&path).unwrap();
-        assert_eq!(mode, 0o700);
     }
 }
