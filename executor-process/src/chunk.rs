@@ -54,12 +54,14 @@ impl ChunkState {
 
     /// `count` outcomes the worker sent early (`FromWorker::Items`); ignored if there cannot be
     /// that many items left.
-    pub(crate) fn on_items(&mut self, count: u32, records: &[u8]) {
+    pub(crate) fn on_items(&mut self, count: u32, records: &[u8]) -> bool {
         let count = count as usize;
-        if count <= self.len - self.done {
-            self.done += count;
-            self.records.extend_from_slice(records);
+        if count > self.len - self.done {
+            return false;
         }
+        self.done += count;
+        self.records.extend_from_slice(records);
+        true
     }
 
     /// The worker died running this chunk: adopts the outcomes its progress page says it

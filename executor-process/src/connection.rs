@@ -209,14 +209,16 @@ fn receive(
                     }
                     other => other,
                 };
-                shared.on_result(worker, id, reply);
-                continue;
+                match shared.on_result(worker, id, reply) {
+                    Ok(_) => continue,
+                    Err(violation) => ConnectionFailure::violation(violation),
+                }
             }
             Ok(FromWorker::Items { id, count, records }) => match records.bytes(None) {
-                Ok(bytes) => {
-                    shared.on_items(worker, id, count, bytes);
-                    continue;
-                }
+                Ok(bytes) => match shared.on_items(worker, id, count, bytes) {
+                    Ok(()) => continue,
+                    Err(violation) => ConnectionFailure::violation(violation),
+                },
                 Err(_) => ConnectionFailure::violation(
                     "it sent a chunk's early outcomes in its arena, which the protocol forbids"
                         .to_string(),

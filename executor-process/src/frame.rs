@@ -168,9 +168,7 @@ impl<T: Message> FrameSender<T> {
     pub(crate) fn send(&self, mut message: T) -> Result<(), WireError> {
         let mut descriptors = Vec::new();
         message.detach(&mut descriptors)?;
-        let mut frame = vec![KIND_INLINE];
-        let frame = postcard::to_extend(&message, std::mem::take(&mut frame))
-            .map_err(|e| WireError::Io(io::Error::other(format!("encoding failed: {e}"))))?;
+        let frame = encode_inline(&message).map_err(WireError::Io)?;
         if frame.len() <= MAX_FRAME {
             match self.send_raw(&frame, &descriptors) {
                 Err(WireError::Io(error)) if error.raw_os_error() == Some(libc::EMSGSIZE) => {}
@@ -186,11 +184,6 @@ impl<T: Message> FrameSender<T> {
     /// Sends `bytes` as one packet with `descriptors`, as they are (the fault tests use this to
     /// send what the protocol forbids).
     pub(crate) fn send_raw(&self, bytes: &[u8], descriptors: &[OwnedFd]) -> Result<(), WireError> {
-        if descriptors.len() > MAX_FRAME_DESCRIPTORS {
-            return Err(WireError::Io(io::Error::other(
-                "too many descriptors in one frame",
-            )));
-        }
         let borrowed: Vec<_> = descriptors.iter().map(AsFd::as_fd).collect();
         self.socket.send(bytes, &borrowed).map_err(|error| {
             if matches!(
@@ -203,6 +196,12 @@ impl<T: Message> FrameSender<T> {
             }
         })
     }
+}
+
+/// `message` as an inline frame (its regions already detached).
+pub(crate) fn encode_inline<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
+    postcard::to_extend(message, vec![KIND_INLINE])
+        .map_err(|e| io::Error::other(format!("encoding a message failed: {e}")))
 }
 
 /// Receives messages of type `T` from a socket, into a buffer of its own.

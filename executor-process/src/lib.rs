@@ -81,6 +81,9 @@ mod connection;
 mod fault;
 mod frame;
 mod guard;
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub mod hostile;
 mod job;
 mod link;
 mod pool;

@@ -606,8 +606,11 @@ impl Shared {
         self.apply(effects);
     }
 
-    /// Worker `id` answered task `job`; returns whether it still has work.
-    pub(crate) fn on_result(&self, id: u64, job: u64, reply: Reply) -> bool {
+    /// Worker `id` answered task `job`; returns whether it still has work. `Err` says how the
+    /// answer breaks the protocol: results come one per task, in the order sent, so `job` must
+    /// be the head of what the worker was sent (anything else would hand one task's value to
+    /// another's future).
+    pub(crate) fn on_result(&self, id: u64, job: u64, reply: Reply) -> Result<bool, String> {
         let mut effects = Effects::default();
         let busy;
         {
@@ -620,12 +623,25 @@ impl Shared {
                 ..
             } = &mut *state;
             let Some(worker) = workers.iter_mut().find(|w| w.id == id) else {
-                return false;
+                return Ok(false);
             };
-            let finished = match worker.inflight.iter().position(|j| j.id == job) {
-                Some(0) => worker.inflight.pop_front(),
-                Some(index) => worker.inflight.remove(index),
-                None => None,
+            let finished = match worker.inflight.front() {
+                Some(head) if head.id == job => worker.inflight.pop_front(),
+                // Being stopped (the pool broke, a time limit, an interrupt): what it still
+                // says no longer matters.
+                _ if worker.kill.is_some() => return Ok(false),
+                Some(head) => {
+                    return Err(format!(
+                        "it answered task {job} while task {} was the one it was running \
+                         (results come one per task, in order)",
+                        head.id
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "it answered task {job}, but it had no task to answer"
+                    ));
+                }
             };
             let sample = now.duration_since(worker.head_since).as_nanos() as f64;
             *task_nanos = Some(match *task_nanos {
@@ -660,20 +676,36 @@ impl Shared {
                 .is_some_and(|w| !w.inflight.is_empty());
         }
         self.apply(effects);
-        busy
+        Ok(busy)
     }
 
-    /// Worker `id` sent `count` early outcomes of the chunk `job` it is running.
-    pub(crate) fn on_items(&self, id: u64, job: u64, count: u32, records: &[u8]) {
+    /// Worker `id` sent `count` early outcomes of the chunk `job` it is running. `Err` says how
+    /// that breaks the protocol: `job` must be the chunk the worker runs (the head of what it
+    /// was sent), and the count must fit what is left of it.
+    pub(crate) fn on_items(
+        &self,
+        id: u64,
+        job: u64,
+        count: u32,
+        records: &[u8],
+    ) -> Result<(), String> {
         let mut state = self.lock();
-        let chunk = state
-            .workers
-            .iter_mut()
-            .find(|w| w.id == id)
-            .and_then(|w| w.inflight.iter_mut().find(|j| j.id == job))
+        let Some(worker) = state.workers.iter_mut().find(|w| w.id == id) else {
+            return Ok(()); // already forgotten: its connection is closing
+        };
+        let chunk = worker
+            .inflight
+            .front_mut()
+            .filter(|j| j.id == job)
             .and_then(|j| j.chunk.as_mut());
-        if let Some(chunk) = chunk {
-            chunk.on_items(count, records);
+        match chunk.map(|chunk| chunk.on_items(count, records)) {
+            Some(true) => Ok(()),
+            Some(false) => Err(format!(
+                "it sent {count} early outcomes for chunk {job}, more than the chunk has left"
+            )),
+            None => Err(format!(
+                "it sent early outcomes for task {job}, which is not a chunk of `map` it runs"
+            )),
         }
     }
 

@@ -39,18 +39,13 @@ use crate::sys;
 /// Tests with the default harness cannot run code before libtest; see
 /// [`libtest_worker!`](crate::libtest_worker) for them.
 pub fn init() {
-    let Some(parent) = std::env::var_os(WORKER_ENV) else {
+    let Some(parent) = take_worker_marker() else {
         return;
     };
-    // SAFETY: `init` is documented to run first in `main`, before the program starts threads,
-    // so nothing reads the environment concurrently. Removing the marker keeps processes that
-    // tasks start from taking themselves for workers.
-    unsafe { std::env::remove_var(WORKER_ENV) };
-    let parent: u32 = parent.to_str().and_then(|p| p.parse().ok()).unwrap_or(0);
     // The worker's own hygiene, before it opens anything (the parent starts it with
     // `posix_spawn`, so none of this can run between fork and exec): die with the parent, and
     // drop every descriptor the parent leaked to it.
-    let code = match start(parent).and_then(|()| serve(parent)) {
+    let code = match connect(parent).and_then(serve) {
         Ok(()) => 0,
         Err(message) => {
             eprintln!(
@@ -63,19 +58,32 @@ pub fn init() {
     std::process::exit(code);
 }
 
-fn start(parent: u32) -> Result<(), String> {
+/// The parent's pid if this process was started as a worker, removing the marker so processes
+/// that tasks start do not take themselves for workers.
+pub(crate) fn take_worker_marker() -> Option<u32> {
+    let parent = std::env::var_os(WORKER_ENV)?;
+    // SAFETY: `init` is documented to run first in `main`, before the program starts threads,
+    // so nothing reads the environment concurrently.
+    unsafe { std::env::remove_var(WORKER_ENV) };
+    Some(parent.to_str().and_then(|p| p.parse().ok()).unwrap_or(0))
+}
+
+/// A worker's side of its connection, after the set-up.
+pub(crate) struct Connection {
+    pub(crate) results: FrameSender<FromWorker>,
+    pub(crate) tasks: FrameReceiver<ToWorker>,
+    pub(crate) progress: Progress,
+    pub(crate) initializer: Option<JobMessage>,
+    pub(crate) spin: Duration,
+}
+
+/// The worker's start-up, up to (not including) its answer to the set-up: hygiene, the
+/// parent's socket, the set-up message and the registry check.
+pub(crate) fn connect(parent: u32) -> Result<Connection, String> {
     if !sys::die_with_parent(parent) {
         return Err("the parent process is gone".to_string());
     }
     sys::close_inherited_descriptors();
-    Ok(())
-}
-
-/// The longest a worker polls for its next batch before blocking, whatever the parent asks: an
-/// idle worker must not burn a core.
-const MAX_SPIN: Duration = Duration::from_millis(1);
-
-fn serve(parent: u32) -> Result<(), String> {
     let socket = sys::take_parent_socket()
         .map_err(|e| format!("not started by a process pool: standard input is {e}"))?;
     // The socket pair was made by the process that started us; anything else is an impostor.
@@ -119,6 +127,28 @@ fn serve(parent: u32) -> Result<(), String> {
     let Some(progress) = progress.into_region().and_then(Progress::from_region) else {
         return Err("the progress page is missing or too small".to_string());
     };
+    Ok(Connection {
+        results,
+        tasks,
+        progress,
+        initializer,
+        spin: Duration::from_micros(spin_micros).min(MAX_SPIN),
+    })
+}
+
+/// The longest a worker polls for its next batch before blocking, whatever the parent asks: an
+/// idle worker must not burn a core.
+const MAX_SPIN: Duration = Duration::from_millis(1);
+
+fn serve(connection: Connection) -> Result<(), String> {
+    let Connection {
+        results,
+        mut tasks,
+        progress,
+        initializer,
+        spin,
+    } = connection;
+    let registry = Registry::get();
     let initializer = initializer.map(|job| {
         progress.set_started(INITIALIZER);
         let reply = match run_job(registry, &job, None) {
@@ -137,7 +167,6 @@ fn serve(parent: u32) -> Result<(), String> {
             initializer,
         },
     )?;
-    let spin = Duration::from_micros(spin_micros).min(MAX_SPIN);
     let mut inbox: Option<Arena> = None;
     let mut outbox = Outbox::default();
     loop {

@@ -61,6 +61,27 @@ impl Region {
         Ok(fd)
     }
 
+    /// A region holding `bytes`, with only the seals asked for (for the fault tests, which send
+    /// what the protocol forbids).
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn for_tests(bytes: &[u8], seal_size: bool, freeze: bool) -> io::Result<OwnedFd> {
+        let fd = memfd(0)?;
+        let mut file = File::from(fd);
+        file.write_all(bytes)?;
+        let fd = OwnedFd::from(file);
+        let mut seals = 0;
+        if seal_size {
+            seals |= libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+        }
+        if freeze {
+            seals |= libc::F_SEAL_WRITE;
+        }
+        if seals != 0 {
+            seal(&fd, seals)?;
+        }
+        Ok(fd)
+    }
+
     /// Maps a region received from the peer, checking it first: it must be sealed against
     /// shrinking (and against writes for [`Access::Frozen`]) and hold between 1 and `max_len`
     /// bytes. `Err` says what was wrong; the descriptor is closed.

@@ -34,7 +34,7 @@ pub(crate) enum Received {
         /// The descriptors it carried, in order.
         descriptors: Vec<OwnedFd>,
     },
-    /// The peer closed its end (or sent an empty packet, which the protocol never does).
+    /// The peer closed its end.
     Closed,
     /// Non-blocking only: nothing is waiting.
     Empty,
@@ -139,7 +139,11 @@ impl Socket {
     /// Sends one packet: `bytes`, with `descriptors` attached. Blocks while the send buffer is
     /// full. `EMSGSIZE` means the packet exceeds what the buffer can ever hold.
     pub(crate) fn send(&self, bytes: &[u8], descriptors: &[BorrowedFd<'_>]) -> io::Result<()> {
-        assert!(descriptors.len() <= MAX_FRAME_DESCRIPTORS);
+        // Up to twice the receiver's limit can be sent: only the fault tests send more than
+        // the limit, to check that the receiver refuses it.
+        if descriptors.len() > 2 * MAX_FRAME_DESCRIPTORS {
+            return Err(io::Error::other("too many descriptors for one packet"));
+        }
         let mut control = ControlBuffer::new();
         let mut iov = libc::iovec {
             iov_base: bytes.as_ptr() as *mut libc::c_void,
@@ -161,8 +165,8 @@ impl Socket {
             header.msg_control = control.bytes.as_mut_ptr().cast();
             header.msg_controllen = space as _;
             // SAFETY: the control buffer is aligned for cmsghdr and holds CMSG_SPACE of the
-            // largest descriptor list (checked by the assertion above), so the first header and
-            // its data lie inside it.
+            // largest descriptor list (checked at the top), so the first header and its data
+            // lie inside it.
             unsafe {
                 let cmsg = libc::CMSG_FIRSTHDR(&header);
                 (*cmsg).cmsg_level = libc::SOL_SOCKET;
@@ -189,6 +193,18 @@ impl Socket {
         }
     }
 
+    /// Whether the peer closed its end.
+    fn peer_closed(&self) -> bool {
+        let mut poll = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll reads and writes one valid pollfd; timeout 0 never blocks.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        ready > 0 && poll.revents & libc::POLLHUP != 0
+    }
+
     /// Receives one packet into `buffer` (its whole length is available), blocking unless
     /// `nonblocking`.
     pub(crate) fn recv(&self, buffer: &mut [u8], nonblocking: bool) -> io::Result<Received> {
@@ -202,7 +218,8 @@ impl Socket {
         header.msg_iov = &mut iov;
         header.msg_iovlen = 1;
         header.msg_control = control.bytes.as_mut_ptr().cast();
-        header.msg_controllen = size_of::<[u64; CONTROL_WORDS]>() as _;
+        // Room for the limit only: more, and the kernel reports MSG_CTRUNC.
+        header.msg_controllen = ControlBuffer::space(MAX_FRAME_DESCRIPTORS) as _;
         let mut flags = libc::MSG_CMSG_CLOEXEC;
         if nonblocking {
             flags |= libc::MSG_DONTWAIT;
@@ -231,7 +248,8 @@ impl Socket {
         if header.msg_flags & libc::MSG_TRUNC != 0 {
             return Ok(Received::TooLong);
         }
-        if received == 0 && descriptors.is_empty() {
+        // End-of-file and an empty packet both read as 0 bytes; only a hang-up is the end.
+        if received == 0 && descriptors.is_empty() && self.peer_closed() {
             return Ok(Received::Closed);
         }
         Ok(Received::Packet {
@@ -285,25 +303,28 @@ fn take_descriptors(header: &libc::msghdr) -> Vec<OwnedFd> {
     owned
 }
 
-/// A control-message buffer with room for [`MAX_FRAME_DESCRIPTORS`] descriptors, aligned for
-/// `cmsghdr`.
+/// A control-message buffer with room for twice [`MAX_FRAME_DESCRIPTORS`] descriptors, aligned
+/// for `cmsghdr`.
 struct ControlBuffer {
     bytes: [u64; CONTROL_WORDS],
 }
 
-/// `CMSG_SPACE(MAX_FRAME_DESCRIPTORS * 4)` on every supported platform is at most this many
-/// 8-byte words (16 bytes of header, 32 of descriptors, padding).
-const CONTROL_WORDS: usize = 8;
+/// `CMSG_SPACE(2 * MAX_FRAME_DESCRIPTORS * 4)` on every supported platform is at most this many
+/// 8-byte words (at most 16 bytes of header, 64 of descriptors).
+const CONTROL_WORDS: usize = 12;
 
 impl ControlBuffer {
     fn new() -> Self {
-        // SAFETY: CMSG_SPACE is pure arithmetic.
-        let needed =
-            unsafe { libc::CMSG_SPACE((MAX_FRAME_DESCRIPTORS * size_of::<RawFd>()) as u32) };
-        debug_assert!(needed as usize <= CONTROL_WORDS * 8);
+        debug_assert!(Self::space(2 * MAX_FRAME_DESCRIPTORS) <= CONTROL_WORDS * 8);
         ControlBuffer {
             bytes: [0; CONTROL_WORDS],
         }
+    }
+
+    /// `CMSG_SPACE` for `descriptors` descriptors.
+    fn space(descriptors: usize) -> usize {
+        // SAFETY: CMSG_SPACE is pure arithmetic.
+        unsafe { libc::CMSG_SPACE((descriptors * size_of::<RawFd>()) as u32) as usize }
     }
 }
 
@@ -353,6 +374,19 @@ mod tests {
             b.recv(&mut buffer, false).unwrap(),
             Received::TooLong
         ));
+    }
+
+    #[test]
+    fn more_descriptors_than_the_limit_are_reported_and_closed() {
+        let (a, b) = Socket::pair(1024).unwrap();
+        let files: Vec<_> = (0..MAX_FRAME_DESCRIPTORS + 1)
+            .map(|_| std::fs::File::open("/dev/null").unwrap())
+            .collect();
+        let borrowed: Vec<_> = files.iter().map(|f| f.as_fd()).collect();
+        a.send(b"x", &borrowed).unwrap();
+        let mut buffer = [0u8; 16];
+        let got = b.recv(&mut buffer, false).unwrap();
+        assert!(matches!(got, Received::TooManyDescriptors), "{got:?}");
     }
 
     #[test]
