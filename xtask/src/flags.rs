@@ -21,6 +21,10 @@ commands:
         runs everything, writes docs/bench/latest.md and ratios.svg; others write
         <target>/bench/
         (--only: t1 ... m2, mpi1, mpi2, threads, process, memory, mpi, c1)
+  fuzz [--iterations N] [--seed S]
+        the hostile-worker fuzz of the process pool (executor-process/tests/hostile.rs) at
+        length, in release: N randomly mutated result frames (default 100000), each of which
+        must end typed while the pool keeps serving
   ci    the exact sequence .ci/run runs: fmt, clippy, tests, conformance, loom, with timings
   tidy  the repository rules that `cargo test -p xtask` also enforces
   help  this text";
@@ -34,6 +38,25 @@ pub(crate) enum Xtask {
     Bench(Bench),
     Ci(Ci),
     Tidy(Tidy),
+    Fuzz(Fuzz),
+}
+
+/// `cargo xtask fuzz`.
+#[derive(Debug)]
+pub(crate) struct Fuzz {
+    /// How many mutated frames.
+    pub(crate) iterations: u64,
+    /// The seed; each iteration's case seed is derived from it.
+    pub(crate) seed: u64,
+}
+
+impl Default for Fuzz {
+    fn default() -> Self {
+        Self {
+            iterations: 100_000,
+            seed: 1,
+        }
+    }
 }
 
 /// `cargo xtask conformance`.
@@ -133,6 +156,22 @@ impl Xtask {
                     }
                 }
                 Self::Bench(cmd)
+            }
+            "fuzz" => {
+                let mut cmd = Fuzz::default();
+                while let Some(flag) = args.next_flag()? {
+                    let number = |value: String| {
+                        value
+                            .parse()
+                            .map_err(|_| format!("{flag} takes a whole number, not `{value}`"))
+                    };
+                    match flag.as_str() {
+                        "--iterations" => cmd.iterations = number(args.value(&flag)?)?,
+                        "--seed" => cmd.seed = number(args.value(&flag)?)?,
+                        _ => return Err(unknown(&command, &flag)),
+                    }
+                }
+                Self::Fuzz(cmd)
             }
             "ci" => {
                 args.no_flags(&command)?;
@@ -234,6 +273,19 @@ mod tests {
         assert!(cmd.quick && !cmd.no_python);
         assert_eq!(cmd.only.as_deref(), Some("t1,p2"));
         assert!(parse(&["bench", "--only"]).is_err());
+    }
+
+    #[test]
+    fn fuzz_flags() {
+        let Xtask::Fuzz(cmd) = parse(&["fuzz"]).unwrap() else {
+            panic!("fuzz");
+        };
+        assert_eq!((cmd.iterations, cmd.seed), (100_000, 1));
+        let Xtask::Fuzz(cmd) = parse(&["fuzz", "--iterations", "5", "--seed=9"]).unwrap() else {
+            panic!("fuzz");
+        };
+        assert_eq!((cmd.iterations, cmd.seed), (5, 9));
+        assert!(parse(&["fuzz", "--iterations", "many"]).is_err());
     }
 
     #[test]

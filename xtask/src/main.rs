@@ -5,7 +5,7 @@
 //! the sequence `.ci/run` runs. It is std-only and starts in a blink.
 //!
 //! Layout, as in rust-analyzer's xtask: `flags.rs` parses the command line, each command lives in
-//! its own file (`conformance.rs`, `loom.rs`, `ci.rs`, `tidy.rs`) with
+//! its own file (`conformance.rs`, `loom.rs`, `ci.rs`, `tidy.rs`, `fuzz.rs`) with
 //! `impl flags::Command { fn run(&self) }`, and `main` only dispatches. Adding a command touches
 //! `flags.rs`, one new file and one `match` arm below.
 
@@ -13,6 +13,7 @@ mod bench;
 mod ci;
 mod conformance;
 mod flags;
+mod fuzz;
 mod json;
 mod libtest;
 mod loom;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         flags::Xtask::Bench(cmd) => cmd.run(),
         flags::Xtask::Ci(cmd) => cmd.run(),
         flags::Xtask::Tidy(cmd) => cmd.run(),
+        flags::Xtask::Fuzz(cmd) => cmd.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
