@@ -20,6 +20,9 @@ use crate::shared::Shared;
 use crate::spawn::WORKER_ENV;
 use crate::supervisor;
 
+/// The longest [`ProcessPoolBuilder::spin`] may be (the worker also caps what it is told).
+pub(crate) const MAX_SPIN: Duration = Duration::from_millis(1);
+
 /// The test name [`libtest_worker!`](crate::libtest_worker) defines.
 pub(crate) const LIBTEST_WORKER_TEST: &str = "executor_process_worker";
 
@@ -195,9 +198,10 @@ impl ProcessPoolBuilder {
     }
 
     /// How long both sides poll for the next message before sleeping (default: 50 µs). Polling
-    /// saves a wake-up per round trip; zero disables it.
+    /// saves a wake-up per round trip; zero disables it. Capped at 1 ms: beyond that an idle
+    /// pool would burn cores for nothing.
     pub fn spin(mut self, spin: Duration) -> Self {
-        self.spin = spin;
+        self.spin = spin.min(MAX_SPIN);
         self
     }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use concurrent_futures_core::{CodecError, CodecStage};
 
 use crate::arena::{Arena, MAX_ARENA};
+use crate::builder::MAX_SPIN;
 use crate::bytes::Bytes;
 use crate::chunk::write_varint;
 use crate::frame::{Attached, FrameReceiver, FrameSender, WireError};
@@ -136,9 +137,6 @@ pub(crate) fn connect(parent: u32) -> Result<Connection, String> {
     })
 }
 
-/// The longest a worker polls for its next batch before blocking, whatever the parent asks: an
-/// idle worker must not burn a core.
-const MAX_SPIN: Duration = Duration::from_millis(1);
 
 fn serve(connection: Connection) -> Result<(), String> {
     let Connection {
