@@ -31,6 +31,7 @@ use crate::shared::Shared;
 use crate::spawn;
 use crate::supervisor::Command;
 use crate::sys::{self, ProcessHandle, Socket};
+use crate::worker;
 
 thread_local! {
     /// The pool (by [`Shared::id`]) this thread belongs to; 0 on other threads.
@@ -169,8 +170,14 @@ fn handshake(
         Ok(FromWorker::Done { .. } | FromWorker::Items { .. }) => Err(
             ConnectionFailure::violation("it answered before it was ready".to_string()),
         ),
+        // The page tells whether `init()` ran: it marks the initializer before running it.
+        Err(WireError::Closed) if progress.started() == worker::INITIALIZER => Err(
+            ConnectionFailure::error("died while running the initializer".to_string()),
+        ),
         Err(WireError::Closed) => Err(ConnectionFailure::error(
-            "exited before its handshake".to_string(),
+            "exited before its handshake (is concurrent_futures_process::init() called first \
+             in its main?)"
+                .to_string(),
         )),
         Err(error) => Err(ConnectionFailure::wire("its handshake", &error)),
     }

@@ -261,8 +261,9 @@ impl ProcessPool {
     }
 
     /// Python 3.14's `terminate_workers`: shuts down, cancels every task not yet sent to a
-    /// worker, and sends SIGTERM to every worker (SIGKILL after the grace period). Running
-    /// tasks fail with `TaskError::Broken`. Does not wait.
+    /// worker, and sends SIGTERM to every worker (SIGKILL after the grace period). Tasks sent
+    /// to a worker fail with `TaskError::Broken`, those of its batch it had not started too:
+    /// their futures were running, so they never end cancelled. Does not wait.
     pub fn terminate_workers(&self) {
         self.shared.terminate(sys::SIGTERM, "terminate_workers()");
     }

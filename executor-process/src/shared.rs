@@ -861,7 +861,8 @@ impl Shared {
                 .iter()
                 .position(|j| j.id == started)
                 .and_then(|i| inflight.remove(i));
-            let mut cancel_rest = false;
+            // Why the rest of its batch fails, if it does not go back to the queue.
+            let mut rest_broken = None;
             let failed_running = running.is_some();
             let progress = worker.link.as_ref().map(|l| l.progress());
             // The rest of a chunk of `map` whose running item failed.
@@ -879,7 +880,11 @@ impl Shared {
                             Outcome::Failure(Failure::Broken(BrokenExecutor::new(reason))),
                         );
                     }
-                    cancel_rest = true;
+                    // Sent to the worker, they were running as far as their futures go: they
+                    // never end cancelled (`cancel()` on them was refused), as in CPython.
+                    rest_broken = Some(format!(
+                        "the worker this task was sent to was stopped by {how} before it ran it"
+                    ));
                 }
                 (
                     Some(Kill::Expired {
@@ -947,18 +952,19 @@ impl Shared {
                     let idle_work = state.shutdown && state.queue.is_empty();
                     if never_ready && !terminated && !idle_work {
                         let detail = match (kill, startup) {
-                            (Some(Kill::StartTimeout), _) => format!(
+                            (Some(Kill::StartTimeout), Some(detail)) => format!(
+                                "did not finish starting within {:?}: it {detail}",
+                                self.config.start_timeout
+                            ),
+                            (Some(Kill::StartTimeout), None) => format!(
                                 "did not finish starting within {:?}",
                                 self.config.start_timeout
                             ),
                             (_, Some(detail)) => detail,
                             (_, None) => "exited during start-up".to_string(),
                         };
-                        let reason = format!(
-                            "worker process {pid} {detail} ({}); is concurrent_futures_process::init() \
-                             called at the top of main?",
-                            describe_exit(&exit)
-                        );
+                        let reason =
+                            format!("worker process {pid} {detail} ({})", describe_exit(&exit));
                         self.break_pool(&mut state, &mut effects, reason);
                     }
                 }
@@ -970,8 +976,9 @@ impl Shared {
             for mut job in inflight.into_iter().rev() {
                 if let Some(broken) = &broken {
                     effects.finish(job, Outcome::Failure(Failure::Broken(broken.clone())));
-                } else if cancel_rest {
-                    effects.finish(job, Outcome::Cancelled);
+                } else if let Some(reason) = &rest_broken {
+                    let broken = BrokenExecutor::new(reason.clone());
+                    effects.finish(job, Outcome::Failure(Failure::Broken(broken)));
                 } else if unexplained && job.returns >= MAX_RETURNS {
                     effects.finish(job, Outcome::Failure(Failure::WorkerLost(exit.clone())));
                 } else if job.promise.is_some() {

@@ -137,7 +137,6 @@ pub(crate) fn connect(parent: u32) -> Result<Connection, String> {
     })
 }
 
-
 fn serve(connection: Connection) -> Result<(), String> {
     let Connection {
         results,

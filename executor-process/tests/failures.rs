@@ -327,6 +327,48 @@ fn initializer_fails() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The pool's `Broken` reason says what happened at start-up (issue #12, item 7): a worker killed
+/// by its initializer is not asked whether `init()` is called; a program that exits without
+/// ever answering is.
+fn start_up_failures_say_what_happened() -> Result<(), Failed> {
+    let broken_reason = |pool: ProcessPool| -> Result<String, Failed> {
+        let reason = match pool.submit(Probe::Return(1)) {
+            Ok(future) => match outcome(&future) {
+                Err(TaskError::Broken(broken)) => broken.reason.clone(),
+                other => return Err(format!("expected Broken, got {other:?}").into()),
+            },
+            Err(refused) => refused.reason().to_string(),
+        };
+        pool.shutdown(Shutdown::default());
+        Ok(reason)
+    };
+    let aborting = ProcessPool::builder()
+        .max_workers(1)
+        .initializer(Probe::Abort)
+        .build()
+        .unwrap();
+    let reason = broken_reason(aborting)?;
+    assert!(
+        reason.contains("died while running the initializer"),
+        "{reason}"
+    );
+    assert!(reason.contains("signal 6"), "{reason}");
+    assert!(!reason.contains("init()"), "no misleading hint: {reason}");
+
+    let not_a_worker = ProcessPool::builder()
+        .max_workers(1)
+        .worker_executable("/bin/true")
+        .build()
+        .unwrap();
+    let reason = broken_reason(not_a_worker)?;
+    assert!(reason.contains("exited before its handshake"), "{reason}");
+    assert!(
+        reason.contains("init()"),
+        "the hint where it applies: {reason}"
+    );
+    Ok(())
+}
+
 fn timeout_expires() -> Result<(), Failed> {
     let pool = pool(1);
     let gate = Gate::new();
@@ -427,6 +469,7 @@ test_main!(
     worker_crashes_mid_task,
     worker_crashes_between_tasks,
     initializer_fails,
+    start_up_failures_say_what_happened,
     timeout_expires,
     worker_binary_cannot_start,
     worker_binary_is_not_a_worker,

@@ -124,6 +124,49 @@ fn terminate_workers_fails_running_and_cancels_pending() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Tasks already handed to a worker in its batch were running as far as their futures go
+/// (`running()`, `cancel()` refused): when `terminate_workers` stops that worker they fail
+/// `Broken`, never `Cancelled` (issue #12, item 4). Only tasks never sent are cancelled.
+fn terminate_workers_fails_a_whole_batch_broken() -> Result<(), Failed> {
+    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    // Quick tasks first, so the pool measures them as short and batches the queue.
+    for i in 0..20 {
+        assert_eq!(outcome(&pool.submit(Probe::Return(i)).unwrap()), Ok(i));
+    }
+    let mut first = Gate::new();
+    let holding = pool.submit(first.task(0)).unwrap();
+    first.wait_started(1);
+    // Queued while the worker is busy: sent as one batch once it is free.
+    let mut second = Gate::new();
+    let head = pool.submit(second.task(1)).unwrap();
+    let rest: Vec<_> = (2..5)
+        .map(|i| pool.submit(Probe::Return(i)).unwrap())
+        .collect();
+    first.release_all();
+    assert_eq!(outcome(&holding), Ok(0));
+    second.wait_started(1);
+    for future in &rest {
+        assert!(future.running(), "sent in the batch with the running task");
+        assert!(
+            !future.cancel(),
+            "a task handed to a worker cannot be cancelled"
+        );
+    }
+    let never_sent = pool.submit(Probe::Return(9)).unwrap();
+    pool.terminate_workers();
+    assert!(never_sent.cancelled(), "a task never sent is cancelled");
+    for future in std::iter::once(&head).chain(&rest) {
+        match outcome(future) {
+            Err(TaskError::Broken(broken)) => {
+                assert!(broken.reason.contains("terminate_workers()"), "{broken}")
+            }
+            other => return Err(format!("expected Broken, got {other:?}").into()),
+        }
+    }
+    pool.shutdown(Shutdown::default());
+    Ok(())
+}
+
 fn max_tasks_per_child_recycles_without_hanging() -> Result<(), Failed> {
     // CPython gh-115634: one worker, a limit of 2, ten tasks: the replacement must come.
     let pool = ProcessPool::builder()
@@ -259,6 +302,7 @@ test_main!(
     interrupt_stops_a_running_task,
     interrupt_of_a_queued_task_cancels_it,
     terminate_workers_fails_running_and_cancels_pending,
+    terminate_workers_fails_a_whole_batch_broken,
     max_tasks_per_child_recycles_without_hanging,
     broken_on_worker_death_breaks_the_pool,
     crash_inside_a_batch_fails_only_the_crashing_task,
