@@ -972,7 +972,11 @@ impl Shared {
             // The rest of its batch never started: back to the front of the queue (unless
             // workers keep dying with it before it starts: then it is the culprit after all).
             let broken = state.broken.clone();
-            let unexplained = worker.kill.is_none();
+            // A death is unexplained when the pool did not cause it and no task was running:
+            // only then may a task of the batch that never started be to blame (a batch whose
+            // payloads kill the worker before any task starts). When a running task died with
+            // the worker, the rest of its batch is innocent and goes back without a mark.
+            let unexplained = worker.kill.is_none() && !failed_running;
             for mut job in inflight.into_iter().rev() {
                 if let Some(broken) = &broken {
                     effects.finish(job, Outcome::Failure(Failure::Broken(broken.clone())));

@@ -25,6 +25,11 @@ commands:
         the hostile-worker fuzz of the process pool (executor-process/tests/hostile.rs) at
         length, in release: N randomly mutated result frames (default 100000), each of which
         must end typed while the pool keeps serving
+  soak [--tasks N] [--workers W] [--seed S]
+        the process pool's soak (executor-process/tests/soak.rs) at length, in release: N tasks
+        (default 200000) on W workers (default 2), a random mix of values, panics, aborts,
+        segfaults and time limits; reports outcomes by kind, lost futures (must be 0), and
+        descriptors, threads, RSS and zombies before and after
   ci    the exact sequence .ci/run runs: fmt, clippy, tests, conformance, loom, with timings
   tidy  the repository rules that `cargo test -p xtask` also enforces
   help  this text";
@@ -39,6 +44,28 @@ pub(crate) enum Xtask {
     Ci(Ci),
     Tidy(Tidy),
     Fuzz(Fuzz),
+    Soak(Soak),
+}
+
+/// `cargo xtask soak`.
+#[derive(Debug)]
+pub(crate) struct Soak {
+    /// How many tasks.
+    pub(crate) tasks: u64,
+    /// How many workers.
+    pub(crate) workers: u64,
+    /// The seed of the mix.
+    pub(crate) seed: u64,
+}
+
+impl Default for Soak {
+    fn default() -> Self {
+        Self {
+            tasks: 200_000,
+            workers: 2,
+            seed: 1,
+        }
+    }
 }
 
 /// `cargo xtask fuzz`.
@@ -173,6 +200,23 @@ impl Xtask {
                 }
                 Self::Fuzz(cmd)
             }
+            "soak" => {
+                let mut cmd = Soak::default();
+                while let Some(flag) = args.next_flag()? {
+                    let number = |value: String| {
+                        value
+                            .parse()
+                            .map_err(|_| format!("{flag} takes a whole number, not `{value}`"))
+                    };
+                    match flag.as_str() {
+                        "--tasks" => cmd.tasks = number(args.value(&flag)?)?,
+                        "--workers" => cmd.workers = number(args.value(&flag)?)?,
+                        "--seed" => cmd.seed = number(args.value(&flag)?)?,
+                        _ => return Err(unknown(&command, &flag)),
+                    }
+                }
+                Self::Soak(cmd)
+            }
             "ci" => {
                 args.no_flags(&command)?;
                 Self::Ci(Ci)
@@ -286,6 +330,15 @@ mod tests {
         };
         assert_eq!((cmd.iterations, cmd.seed), (5, 9));
         assert!(parse(&["fuzz", "--iterations", "many"]).is_err());
+    }
+
+    #[test]
+    fn soak_flags() {
+        let Xtask::Soak(cmd) = parse(&["soak", "--tasks", "10", "--workers", "4"]).unwrap() else {
+            panic!("soak");
+        };
+        assert_eq!((cmd.tasks, cmd.workers, cmd.seed), (10, 4, 1));
+        assert!(parse(&["soak", "--workers"]).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! the sequence `.ci/run` runs. It is std-only and starts in a blink.
 //!
 //! Layout, as in rust-analyzer's xtask: `flags.rs` parses the command line, each command lives in
-//! its own file (`conformance.rs`, `loom.rs`, `ci.rs`, `tidy.rs`, `fuzz.rs`) with
+//! its own file (`conformance.rs`, `loom.rs`, `ci.rs`, `tidy.rs`, `fuzz.rs`, `soak.rs`) with
 //! `impl flags::Command { fn run(&self) }`, and `main` only dispatches. Adding a command touches
 //! `flags.rs`, one new file and one `match` arm below.
 
@@ -17,6 +17,7 @@ mod fuzz;
 mod json;
 mod libtest;
 mod loom;
+mod soak;
 mod tidy;
 mod util;
 mod workspace;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         flags::Xtask::Ci(cmd) => cmd.run(),
         flags::Xtask::Tidy(cmd) => cmd.run(),
         flags::Xtask::Fuzz(cmd) => cmd.run(),
+        flags::Xtask::Soak(cmd) => cmd.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

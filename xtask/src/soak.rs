@@ -1,0 +1,34 @@
+//! `cargo xtask soak`: the long run of the process pool's soak.
+//!
+//! The test suite runs the same soak bounded (3,000 tasks in `executor-process/tests/soak.rs`,
+//! a few seconds); this runs it in release at the size asked, through the same test, so there
+//! is one soak, one report and one set of assertions.
+
+use crate::flags;
+use crate::util::{self, Result};
+
+impl flags::Soak {
+    /// Runs the soak; fails, naming the command, if a future was lost or something leaked.
+    pub(crate) fn run(&self) -> Result<()> {
+        util::section(&format!(
+            "soak: {} tasks on {} workers, seed {}",
+            self.tasks, self.workers, self.seed
+        ));
+        let mut cargo = util::cargo();
+        cargo
+            .args([
+                "test",
+                "--release",
+                "--package",
+                "concurrent-futures-process",
+                "--test",
+                "soak",
+                "--",
+                "--nocapture",
+            ])
+            .env("SOAK_TASKS", self.tasks.to_string())
+            .env("SOAK_WORKERS", self.workers.to_string())
+            .env("SOAK_SEED", self.seed.to_string());
+        util::run(&mut cargo)
+    }
+}
