@@ -4,7 +4,7 @@
 //! page the worker updates. Messages are queued under the pool's lock (so their order is the
 //! order of the pool's decisions) and sent by [`Link::flush`] outside it, in that order. A batch
 //! is only ever queued for a worker that answered or gave back everything it was sent before
-//! (see `shared.rs`), so a send never blocks for long and never overwrites arena bytes the
+//! (see `shared/schedule.rs`), so a send never blocks for long and never overwrites arena bytes the
 //! worker may still read.
 
 use std::collections::VecDeque;

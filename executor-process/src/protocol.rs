@@ -33,7 +33,7 @@
 //!
 //! What the parent trusts a worker with, and what it checks, is in ARCHITECTURE.md ("The
 //! transport, and what the parent trusts"): every frame, descriptor, region, id and count is
-//! checked (`frame.rs`, `shared.rs`); the bytes of a task's own outcome are the worker's word.
+//! checked (`frame.rs`, `shared/events.rs`); the bytes of a task's own outcome are the worker's word.
 
 use std::io;
 use std::os::fd::OwnedFd;
