@@ -309,3 +309,105 @@ fn decode<T: Message>(frame: &[u8], mut descriptors: Vec<OwnedFd>) -> Result<T, 
 pub(crate) fn max_payload() -> usize {
     sys::available_memory().unwrap_or(usize::MAX).min(1 << 40)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{FromWorker, JobMessage, Payload, Reply, Setup, ToWorker};
+
+    fn pair() -> (FrameSender<ToWorker>, FrameReceiver<ToWorker>, Arc<Socket>) {
+        let (a, b) = Socket::pair(MAX_FRAME).unwrap();
+        let (a, b) = (Arc::new(a), Arc::new(b));
+        (FrameSender::new(a), FrameReceiver::new(b.clone()), b)
+    }
+
+    #[test]
+    fn regions_travel_with_their_messages() {
+        let (sender, mut receiver, _) = pair();
+        let progress = Region::new(64 + crate::protocol::RECORD_AREA).unwrap();
+        let big = vec![3u8; 100_000];
+        let setup = Setup {
+            protocol: 1,
+            fingerprint: 2,
+            progress: Attached::Outgoing(progress.share().unwrap()),
+            initializer: Some(JobMessage {
+                id: 0,
+                entry: 0,
+                chunk: None,
+                payload: Payload::from_slice(&big).unwrap(),
+            }),
+            spin_micros: 0,
+        };
+        sender.send(ToWorker::Setup(setup)).unwrap();
+        let ToWorker::Setup(received) = receiver.recv().unwrap() else {
+            panic!("a set-up");
+        };
+        assert_eq!(received.progress.region().unwrap().len(), progress.len());
+        let payload = &received.initializer.unwrap().payload;
+        assert_eq!(payload.bytes(None).unwrap(), &big[..]);
+    }
+
+    #[test]
+    fn a_message_larger_than_a_frame_is_spilled_and_arrives_whole() {
+        let (sender, mut receiver, _) = pair();
+        let jobs: Vec<JobMessage> = (0..20_000)
+            .map(|id| JobMessage {
+                id,
+                entry: 1,
+                chunk: None,
+                payload: Payload::Inline(crate::Bytes(vec![1; 16])),
+            })
+            .collect();
+        sender
+            .send(ToWorker::Run {
+                generation: 1,
+                arena: None,
+                jobs,
+            })
+            .unwrap();
+        match receiver.recv().unwrap() {
+            ToWorker::Run { jobs, .. } => assert_eq!(jobs.len(), 20_000),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn slots_must_match_the_descriptors_exactly() {
+        let (a, b) = Socket::pair(MAX_FRAME).unwrap();
+        let sender = FrameSender::<FromWorker>::new(Arc::new(a));
+        let mut receiver = FrameReceiver::<FromWorker>::new(Arc::new(b));
+        let named = |slot| FromWorker::Done {
+            id: 1,
+            reply: Reply::Value(Payload::Shared(Attached::Slot(slot))),
+            arena: None,
+        };
+        // A slot with no descriptor.
+        let frame = encode_inline(&named(0)).unwrap();
+        sender.send_raw(&frame, &[]).unwrap();
+        let error = receiver.recv().unwrap_err().to_string();
+        assert!(
+            error.contains("descriptor 0 named, but the frame carried 0"),
+            "{error}"
+        );
+        // A descriptor no slot names.
+        let frame = encode_inline(&FromWorker::Refused { reason: "x".into() }).unwrap();
+        let fd = Region::sealed_copy(b"unused").unwrap();
+        sender.send_raw(&frame, &[fd]).unwrap();
+        let error = receiver.recv().unwrap_err().to_string();
+        assert!(
+            error.contains("1 descriptors the message does not name"),
+            "{error}"
+        );
+        // The same slot twice.
+        let twice = FromWorker::Done {
+            id: 1,
+            reply: Reply::Value(Payload::Shared(Attached::Slot(0))),
+            arena: Some(Attached::Slot(0)),
+        };
+        let frame = encode_inline(&twice).unwrap();
+        let fd = Region::sealed_copy(b"twice").unwrap();
+        sender.send_raw(&frame, &[fd]).unwrap();
+        let error = receiver.recv().unwrap_err().to_string();
+        assert!(error.contains("named twice"), "{error}");
+    }
+}
