@@ -16,7 +16,7 @@ mod common;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-use common::{LONG, outcome};
+use common::{LONG, SplitMix, outcome};
 use concurrent_futures_core::{Executor, Shutdown, Submit, Task, TaskError};
 use concurrent_futures_process::ProcessPool;
 use concurrent_futures_process::hostile::{
@@ -210,28 +210,11 @@ fn varint(mut value: u64) -> Vec<u8> {
     }
 }
 
-/// SplitMix64: a small, seedable generator (the fuzz must be reproducible from its seed).
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// A valid frame mutated at random: flipped bits, truncation, extension, random bytes, a
 /// changed kind, and random descriptors (regions sealed or not, of random sizes, sockets,
 /// pipes).
 fn mutate(mut frame: Vec<u8>, seed: u64) -> (Vec<u8>, Vec<OwnedFd>) {
-    let mut random = Random(seed);
+    let mut random = SplitMix(seed);
     for _ in 0..=random.below(3) {
         match random.below(7) {
             0 | 1 if !frame.is_empty() => {

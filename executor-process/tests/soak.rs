@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{LONG, Probe};
+use common::{LONG, Probe, SplitMix};
 use concurrent_futures_core::{Executor, Future, Shutdown, TaskError};
 use concurrent_futures_process::{ProcessPool, SubmitOptions};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -38,15 +38,6 @@ impl Kind {
             _ => Kind::TimeLimit,
         }
     }
-}
-
-/// SplitMix64, so a failing run can be repeated from its seed.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// The process's resources, to compare before and after.
@@ -104,14 +95,14 @@ fn soak() -> Result<(), Failed> {
         .worker_env("RUST_BACKTRACE", "0")
         .build()
         .unwrap();
-    let mut random = seed;
+    let mut random = SplitMix(seed);
     let mut pending: Vec<(Kind, u64, Future<u64, String>)> = Vec::new();
     let mut counts = BTreeMap::<Kind, u64>::new();
     let mut lost = Vec::new();
     // Submitted in windows, so memory follows the window, not the run.
     let window = 1_000;
     for i in 0..tasks {
-        let kind = Kind::pick(splitmix(&mut random));
+        let kind = Kind::pick(random.next());
         let (probe, options) = match kind {
             Kind::Value => (Probe::Return(i), SubmitOptions::new()),
             Kind::Panic => (Probe::Panic(format!("soak {i}")), SubmitOptions::new()),
@@ -179,19 +170,14 @@ fn soak() -> Result<(), Failed> {
     if after.zombies > 0 {
         return Err(format!("{} zombies after shutdown", after.zombies).into());
     }
-    if after.descriptors > before.descriptors {
-        return Err(format!(
-            "descriptors grew: {} before, {} after",
-            before.descriptors, after.descriptors
-        )
-        .into());
-    }
-    if after.threads > before.threads {
-        return Err(format!(
-            "threads grew: {} before, {} after",
-            before.threads, after.threads
-        )
-        .into());
+    let grew = [
+        ("descriptors", before.descriptors, after.descriptors),
+        ("threads", before.threads, after.threads),
+    ];
+    for (what, before, after) in grew {
+        if after > before {
+            return Err(format!("{what} grew: {before} before, {after} after").into());
+        }
     }
     Ok(())
 }

@@ -187,14 +187,9 @@ impl Xtask {
             "fuzz" => {
                 let mut cmd = Fuzz::default();
                 while let Some(flag) = args.next_flag()? {
-                    let number = |value: String| {
-                        value
-                            .parse()
-                            .map_err(|_| format!("{flag} takes a whole number, not `{value}`"))
-                    };
                     match flag.as_str() {
-                        "--iterations" => cmd.iterations = number(args.value(&flag)?)?,
-                        "--seed" => cmd.seed = number(args.value(&flag)?)?,
+                        "--iterations" => cmd.iterations = args.number(&flag)?,
+                        "--seed" => cmd.seed = args.number(&flag)?,
                         _ => return Err(unknown(&command, &flag)),
                     }
                 }
@@ -203,15 +198,10 @@ impl Xtask {
             "soak" => {
                 let mut cmd = Soak::default();
                 while let Some(flag) = args.next_flag()? {
-                    let number = |value: String| {
-                        value
-                            .parse()
-                            .map_err(|_| format!("{flag} takes a whole number, not `{value}`"))
-                    };
                     match flag.as_str() {
-                        "--tasks" => cmd.tasks = number(args.value(&flag)?)?,
-                        "--workers" => cmd.workers = number(args.value(&flag)?)?,
-                        "--seed" => cmd.seed = number(args.value(&flag)?)?,
+                        "--tasks" => cmd.tasks = args.number(&flag)?,
+                        "--workers" => cmd.workers = args.number(&flag)?,
+                        "--seed" => cmd.seed = args.number(&flag)?,
                         _ => return Err(unknown(&command, &flag)),
                     }
                 }
@@ -259,6 +249,14 @@ impl Args {
         self.0
             .pop_front()
             .ok_or_else(|| format!("`{flag}` needs a value"))
+    }
+
+    /// The value of `flag`, as a whole number.
+    fn number(&mut self, flag: &str) -> Result<u64, String> {
+        let value = self.value(flag)?;
+        value
+            .parse()
+            .map_err(|_| format!("{flag} takes a whole number, not `{value}`"))
     }
 
     fn no_flags(&mut self, command: &str) -> Result<(), String> {

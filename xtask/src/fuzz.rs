@@ -15,22 +15,13 @@ impl flags::Fuzz {
             "fuzz: {} mutated result frames, seed {}",
             self.iterations, self.seed
         ));
-        let mut cargo = util::cargo();
-        cargo
-            .args([
-                "test",
-                "--release",
-                "--package",
-                "concurrent-futures-process",
-                "--test",
-                "hostile",
-                "--",
-                "--exact",
-                "mutated_results_end_typed",
-                "--nocapture",
-            ])
-            .env("HOSTILE_FUZZ_ITERATIONS", self.iterations.to_string())
-            .env("HOSTILE_FUZZ_SEED", self.seed.to_string());
-        util::run(&mut cargo)
+        util::run_process_test(
+            "hostile",
+            &["--exact", "mutated_results_end_typed"],
+            &[
+                ("HOSTILE_FUZZ_ITERATIONS", self.iterations),
+                ("HOSTILE_FUZZ_SEED", self.seed),
+            ],
+        )
     }
 }

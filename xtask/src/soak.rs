@@ -14,21 +14,14 @@ impl flags::Soak {
             "soak: {} tasks on {} workers, seed {}",
             self.tasks, self.workers, self.seed
         ));
-        let mut cargo = util::cargo();
-        cargo
-            .args([
-                "test",
-                "--release",
-                "--package",
-                "concurrent-futures-process",
-                "--test",
-                "soak",
-                "--",
-                "--nocapture",
-            ])
-            .env("SOAK_TASKS", self.tasks.to_string())
-            .env("SOAK_WORKERS", self.workers.to_string())
-            .env("SOAK_SEED", self.seed.to_string());
-        util::run(&mut cargo)
+        util::run_process_test(
+            "soak",
+            &[],
+            &[
+                ("SOAK_TASKS", self.tasks),
+                ("SOAK_WORKERS", self.workers),
+                ("SOAK_SEED", self.seed),
+            ],
+        )
     }
 }

@@ -136,6 +136,27 @@ pub(crate) fn section(title: &str) {
     println!("\n==> {title}");
 }
 
+/// Runs the process pool's test `test` (a `harness = false` target of
+/// `concurrent-futures-process`) in release, with `filter` and its output shown, and the
+/// environment that sizes it: how `soak` and `fuzz` run at length what the suite runs bounded.
+pub(crate) fn run_process_test(test: &str, filter: &[&str], env: &[(&str, u64)]) -> Result<()> {
+    let mut cargo = cargo();
+    cargo.args([
+        "test",
+        "--release",
+        "--package",
+        "concurrent-futures-process",
+        "--test",
+        test,
+        "--",
+    ]);
+    cargo.args(filter).arg("--nocapture");
+    for (key, value) in env {
+        cargo.env(key, value.to_string());
+    }
+    run(&mut cargo)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
