@@ -25,6 +25,7 @@ pub mod machine;
 pub mod memory;
 pub mod mpi;
 pub mod ours_process;
+pub mod peers;
 pub mod process;
 pub mod python;
 pub mod record;

@@ -15,5 +15,10 @@ fn main() -> ExitCode {
     // and does nothing otherwise. They must come before anything else.
     procspawn::init();
     executor_bench::ours_process::worker_hook();
+    // The `blocking` crate's global pool reads its size once, when first used: 2 threads, as
+    // every pool of the thread workloads has (see `peers`).
+    // SAFETY: nothing has started a thread yet (the hooks above return at once in the bench
+    // process), so nothing reads the environment concurrently.
+    unsafe { std::env::set_var(executor_bench::peers::BLOCKING_THREADS_ENV, "2") };
     executor_bench::cli::main(std::env::args().skip(1).collect())
 }

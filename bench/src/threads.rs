@@ -20,6 +20,7 @@ use crate::context::{Context, WORKERS, goal, thousands};
 use crate::cpu;
 use crate::floors;
 use crate::harness::{Contender, Measurement, Scale};
+use crate::peers;
 use crate::record::{Figures, Unit};
 
 const T1_TASKS: usize = 100_000;
@@ -199,6 +200,7 @@ pub fn t1(cx: &Context) -> Vec<Figures> {
             Ok(vec![started.elapsed().as_secs_f64()])
         }),
     ];
+    contenders.extend(peers::t1(tasks));
     contenders.extend(cx.cpython(
         "cpython",
         "ThreadPoolExecutor",
@@ -217,6 +219,9 @@ pub fn t1(cx: &Context) -> Vec<Figures> {
             vec![
                 goal("ours", "rayon", 1.0, "≥ rayon"),
                 goal("ours", "cpython", 50.0, "≥ 50× CPython"),
+                goal("ours", "tokio", 1.0, "≥ tokio spawn_blocking"),
+                goal("ours", "blocking", 1.0, "≥ blocking::unblock"),
+                goal("ours", "threadpool", 1.0, "≥ threadpool"),
             ],
         )],
         contenders,
@@ -249,6 +254,7 @@ pub fn t2(cx: &Context) -> Vec<Figures> {
             Ok(vec![floors::crossbeam_ping_pong(rounds)])
         }),
     ];
+    contenders.extend(peers::t2(rounds));
     contenders.extend(cx.cpython(
         "cpython",
         "ThreadPoolExecutor",
@@ -268,6 +274,9 @@ pub fn t2(cx: &Context) -> Vec<Figures> {
                 goal("ours", "rayon", 1.0, "≥ rayon"),
                 goal("ours", "ping-pong", 1.0 / 3.0, "within 3× ping-pong"),
                 goal("ours", "cpython", 30.0, "≥ 30× CPython"),
+                goal("ours", "tokio", 3.0, "≥ 3× tokio spawn_blocking"),
+                goal("ours", "blocking", 3.0, "≥ 3× blocking::unblock"),
+                goal("ours", "threadpool", 3.0, "≥ 3× threadpool"),
             ],
         )],
         contenders,
@@ -346,7 +355,7 @@ pub fn c1(cx: &Context) -> Vec<Figures> {
          on this machine at the start of the run; the ratio to `serial` is the speedup.",
         task_time.as_millis()
     )];
-    let contenders = vec![
+    let mut contenders = vec![
         Contender::ours("ours", "ThreadPool", || {
             cpu_tasks(thread_pool(), tasks, iterations)
         }),
@@ -378,6 +387,7 @@ pub fn c1(cx: &Context) -> Vec<Figures> {
             Ok(vec![started.elapsed().as_secs_f64()])
         }),
     ];
+    contenders.extend(peers::c1(tasks, iterations));
     cx.measure(
         7,
         vec![(
