@@ -30,6 +30,11 @@ commands:
         (default 200000) on W workers (default 2), a random mix of values, panics, aborts,
         segfaults and time limits; reports outcomes by kind, lost futures (must be 0), and
         descriptors, threads, RSS and zombies before and after
+  cluster check|up|down [--name NAME]
+        the simulated two-host MPI cluster of scripts/cluster.sh (root, iproute2): hosts
+        NAMEa and NAMEb (default NAME: cf), each its own network and UTS namespace, joined
+        by TCP; `check` says whether namespaces can be made here, `down` removes the
+        namespaces and kills what runs in them
   ci    the exact sequence .ci/run runs: fmt, clippy, tests, conformance, loom, with timings
   tidy  the repository rules that `cargo test -p xtask` also enforces
   help  this text";
@@ -45,6 +50,24 @@ pub(crate) enum Xtask {
     Tidy(Tidy),
     Fuzz(Fuzz),
     Soak(Soak),
+    Cluster(Cluster),
+}
+
+/// `cargo xtask cluster`.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    /// `check`, `up` or `down`.
+    pub(crate) action: ClusterAction,
+    /// The cluster's name: its hosts are `NAMEa` and `NAMEb`.
+    pub(crate) name: String,
+}
+
+/// What `cargo xtask cluster` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClusterAction {
+    Check,
+    Up,
+    Down,
 }
 
 /// `cargo xtask soak`.
@@ -207,6 +230,27 @@ impl Xtask {
                 }
                 Self::Soak(cmd)
             }
+            "cluster" => {
+                let action = match args.0.pop_front().as_deref() {
+                    Some("check") => ClusterAction::Check,
+                    Some("up") => ClusterAction::Up,
+                    Some("down") => ClusterAction::Down,
+                    other => {
+                        return Err(format!("`cluster` takes check, up or down, not {other:?}"));
+                    }
+                };
+                let mut cmd = Cluster {
+                    action,
+                    name: "cf".to_owned(),
+                };
+                while let Some(flag) = args.next_flag()? {
+                    match flag.as_str() {
+                        "--name" => cmd.name = args.value(&flag)?,
+                        _ => return Err(unknown(&command, &flag)),
+                    }
+                }
+                Self::Cluster(cmd)
+            }
             "ci" => {
                 args.no_flags(&command)?;
                 Self::Ci(Ci)
@@ -328,6 +372,16 @@ mod tests {
         };
         assert_eq!((cmd.iterations, cmd.seed), (5, 9));
         assert!(parse(&["fuzz", "--iterations", "many"]).is_err());
+    }
+
+    #[test]
+    fn cluster_flags() {
+        let Xtask::Cluster(cmd) = parse(&["cluster", "up", "--name", "t1"]).unwrap() else {
+            panic!("cluster");
+        };
+        assert_eq!((cmd.action, cmd.name.as_str()), (ClusterAction::Up, "t1"));
+        assert!(parse(&["cluster"]).is_err());
+        assert!(parse(&["cluster", "sideways"]).is_err());
     }
 
     #[test]

@@ -5,12 +5,13 @@
 //! the sequence `.ci/run` runs. It is std-only and starts in a blink.
 //!
 //! Layout, as in rust-analyzer's xtask: `flags.rs` parses the command line, each command lives in
-//! its own file (`conformance.rs`, `loom.rs`, `ci.rs`, `tidy.rs`, `fuzz.rs`, `soak.rs`) with
+//! its own file (`conformance.rs`, `loom.rs`, `ci.rs`, `tidy.rs`, `fuzz.rs`, `soak.rs`, `cluster.rs`) with
 //! `impl flags::Command { fn run(&self) }`, and `main` only dispatches. Adding a command touches
 //! `flags.rs`, one new file and one `match` arm below.
 
 mod bench;
 mod ci;
+mod cluster;
 mod conformance;
 mod flags;
 mod fuzz;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         flags::Xtask::Tidy(cmd) => cmd.run(),
         flags::Xtask::Fuzz(cmd) => cmd.run(),
         flags::Xtask::Soak(cmd) => cmd.run(),
+        flags::Xtask::Cluster(cmd) => cmd.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
