@@ -57,6 +57,117 @@ pub fn main_with(name: &str, how: Launch, suite: fn() -> ExitCode) -> ExitCode {
     }
 }
 
+/// `main` of a test binary: `suite` under MPI as `how` says, on a simulated two-host cluster
+/// (`scripts/cluster.sh`) with one slot on the first host and two on the second, so rank 0 is
+/// on one host and its workers (launched or spawned) on the other, talking TCP. Where
+/// namespaces cannot be made (not root, no `ip`), it says so and the test is skipped.
+pub fn main_on_cluster(name: &str, how: Launch, suite: fn() -> ExitCode) -> ExitCode {
+    if std::env::var_os(UNDER_MPI).is_some() {
+        suite()
+    } else {
+        launch_on_cluster(name, how)
+    }
+}
+
+/// The simulated cluster's script.
+fn cluster_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster.sh")
+}
+
+/// A cluster made for one test binary, removed (with whatever still runs on it) when dropped,
+/// so a failing or timed-out run leaves no namespace behind.
+struct Cluster {
+    name: String,
+}
+
+impl Cluster {
+    fn up(name: String) -> Result<Cluster, String> {
+        let status = Command::new(cluster_script())
+            .args(["up", &name])
+            .status()
+            .map_err(|error| error.to_string())?;
+        let cluster = Cluster { name };
+        if status.success() {
+            Ok(cluster)
+        } else {
+            Err(format!("cluster.sh up failed: {status}"))
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(cluster_script())
+            .args(["down", &self.name])
+            .status();
+    }
+}
+
+fn skip(name: &str, why: &str) -> ExitCode {
+    println!("notice: the multi-host MPI tests of `{name}` are skipped: {why}");
+    println!("test mpi::{name} ... ignored ({why})");
+    println!("\ntest result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out");
+    ExitCode::SUCCESS
+}
+
+/// Not under MPI: makes a cluster, runs this binary under `mpirun` on it, removes the cluster.
+fn launch_on_cluster(name: &str, how: Launch) -> ExitCode {
+    let Some(mpirun) = find_on_path("mpirun") else {
+        return skip(name, "`mpirun` is not installed");
+    };
+    let check = Command::new(cluster_script()).arg("check").output();
+    match check {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => return skip(name, String::from_utf8_lossy(&output.stderr).trim()),
+        Err(error) => return skip(name, &format!("cannot run scripts/cluster.sh: {error}")),
+    }
+    let cluster_name = format!("m{}", std::process::id());
+    let cluster = match Cluster::up(cluster_name.clone()) {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let args = Command::new(cluster_script())
+        .args(["mpirun-args", &cluster_name])
+        .output()
+        .expect("cluster.sh prints the mpirun arguments");
+    let args = String::from_utf8_lossy(&args.stdout).into_owned();
+    let hosts = format!("{cluster_name}a:1,{cluster_name}b:2");
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    let mut command = Command::new(cluster_script());
+    command
+        .args(["run", &cluster_name])
+        .arg(mpirun)
+        .args(["--host", &hosts, "-n", how.ranks])
+        .args(how.args)
+        .args(args.split_whitespace())
+        .arg(exe)
+        .args(name_filters())
+        .env(UNDER_MPI, "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none");
+    let child = command.spawn().expect("mpirun starts");
+    let status = wait_bounded(child, SUITE_TIMEOUT);
+    drop(cluster);
+    match status {
+        Some(status) if status.success() => ExitCode::SUCCESS,
+        Some(status) => {
+            eprintln!("mpirun across two simulated hosts on `{name}` failed: {status}");
+            ExitCode::FAILURE
+        }
+        None => {
+            eprintln!(
+                "`{name}` across two simulated hosts did not finish within {}s",
+                SUITE_TIMEOUT.as_secs()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Not under MPI: runs this binary under `mpirun` and reports its status.
 fn launch(name: &str, how: Launch) -> ExitCode {
     let Some(mpirun) = find_on_path("mpirun") else {
