@@ -38,10 +38,15 @@ check)
   command -v unshare >/dev/null || fail "needs util-linux (unshare)"
   probe="cfx-probe-$$"
   ip netns add "$probe" 2>/dev/null || fail "cannot create a network namespace here"
-  ok=0
-  ip netns exec "$probe" unshare --uts true 2>/dev/null || ok=1
+  why=""
+  ip netns exec "$probe" unshare --uts true 2>/dev/null || why="cannot create a UTS namespace here"
+  # The hosts are joined by a veth pair: a kernel without veth would fail only at `up`.
+  if [ -z "$why" ]; then
+    ip -n "$probe" link add probe0 type veth peer name probe1 2>/dev/null ||
+      why="cannot create a veth pair here"
+  fi
   ip netns del "$probe"
-  [ $ok = 0 ] || fail "cannot create a UTS namespace here"
+  [ -z "$why" ] || fail "$why"
   ;;
 up)
   name=${2:?cluster.sh up NAME}
