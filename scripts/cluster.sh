@@ -81,6 +81,8 @@ down)
     fi
     rm -rf "/etc/netns/$ns"
   done
+  # `up` made /etc/netns if it was missing; an empty one is all that would be left of it.
+  rmdir /etc/netns 2>/dev/null || true
   ;;
 run)
   name=${2:?cluster.sh run NAME CMD...}
