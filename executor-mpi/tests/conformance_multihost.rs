@@ -25,5 +25,6 @@ fn main() -> ExitCode {
 fn run_suite() -> ExitCode {
     conformance::quiet_deliberate_panics();
     let session = concurrent_futures_mpi::init().expect("the MPI session starts");
+    common::assert_workers_on_the_other_host(&session);
     common::suite::run(session, "mpi-multihost")
 }

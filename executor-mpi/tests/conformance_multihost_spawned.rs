@@ -26,5 +26,6 @@ fn run_suite() -> ExitCode {
     conformance::quiet_deliberate_panics();
     let session = concurrent_futures_mpi::spawn(common::SPAWNED_WORKERS)
         .expect("MPI spawns the worker processes");
+    common::assert_workers_on_the_other_host(&session);
     common::suite::run(session, "mpi-multihost-spawned")
 }

@@ -103,26 +103,17 @@ impl Drop for Cluster {
     }
 }
 
-fn skip(name: &str, why: &str) -> ExitCode {
-    println!("notice: the multi-host MPI tests of `{name}` are skipped: {why}");
-    println!("test mpi::{name} ... ignored ({why})");
-    println!("\ntest result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out");
-    ExitCode::SUCCESS
-}
-
 /// Not under MPI: makes a cluster, runs this binary under `mpirun` on it, removes the cluster.
 fn launch_on_cluster(name: &str, how: Launch) -> ExitCode {
     let Some(mpirun) = find_on_path("mpirun") else {
-        return skip(name, "`mpirun` is not installed");
+        return skip(name, MPIRUN_MISSING);
     };
-    let check = Command::new(cluster_script()).arg("check").output();
-    match check {
+    match Command::new(cluster_script()).arg("check").output() {
         Ok(output) if output.status.success() => {}
         Ok(output) => return skip(name, String::from_utf8_lossy(&output.stderr).trim()),
         Err(error) => return skip(name, &format!("cannot run scripts/cluster.sh: {error}")),
     }
-    let cluster_name = format!("m{}", std::process::id());
-    let cluster = match Cluster::up(cluster_name.clone()) {
+    let cluster = match Cluster::up(format!("m{}", std::process::id())) {
         Ok(cluster) => cluster,
         Err(error) => {
             eprintln!("{error}");
@@ -130,37 +121,101 @@ fn launch_on_cluster(name: &str, how: Launch) -> ExitCode {
         }
     };
     let args = Command::new(cluster_script())
-        .args(["mpirun-args", &cluster_name])
+        .args(["mpirun-args", &cluster.name])
         .output()
         .expect("cluster.sh prints the mpirun arguments");
     let args = String::from_utf8_lossy(&args.stdout).into_owned();
-    let hosts = format!("{cluster_name}a:1,{cluster_name}b:2");
     let exe = std::env::current_exe().expect("the test knows its own path");
     let mut command = Command::new(cluster_script());
     command
-        .args(["run", &cluster_name])
+        .args(["run", &cluster.name])
         .arg(mpirun)
-        .args(["--host", &hosts, "-n", how.ranks])
+        .args(["--host", &format!("{0}a:1,{0}b:2", cluster.name)])
+        .args(["-n", how.ranks])
         .args(how.args)
         .args(args.split_whitespace())
         .arg(exe)
         .args(name_filters())
         .env(UNDER_MPI, "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none");
+        .env(CLUSTER_HOST_OF_WORKERS, format!("{}b", cluster.name));
+    allow_this_machine(&mut command);
+    run_bounded(
+        name,
+        command,
+        &format!("mpirun -n {} across two simulated hosts", how.ranks),
+    )
+    // `cluster` is dropped here, after mpirun ended: the hosts go, with anything left on them.
+}
+
+/// Set for the ranks of a cluster launch: the host name every worker must report.
+const CLUSTER_HOST_OF_WORKERS: &str = "EXECUTOR_MPI_TEST_WORKER_HOST";
+
+/// This process's host name, as its UTS namespace gives it.
+fn host_name(_unused: u8) -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default()
+}
+
+concurrent_futures_mpi::remote_fn!(host_name);
+
+/// On rank 0 of a cluster launch: asserts that rank 0 does not run on the workers' host and
+/// that the workers answer from it, so the suite that follows really crosses hosts.
+pub fn assert_workers_on_the_other_host(session: &concurrent_futures_mpi::Session) {
+    use concurrent_futures_core::{Executor, Shutdown};
+
+    let expected = std::env::var(CLUSTER_HOST_OF_WORKERS)
+        .expect("launched on a cluster, which names the workers' host");
+    let here = host_name(0);
+    assert_ne!(here, expected, "rank 0 must not share the workers' host");
+    let pool = session.pool();
+    // Several calls in flight at once, so more than one worker is likely to answer; whichever
+    // does, it must answer from the other host.
+    let calls: Vec<_> = (0..4 * session.workers())
+        .map(|_| pool.call(host_name, 0).expect("accepted"))
+        .collect();
+    for call in calls {
+        assert_eq!(call.result(), Ok(expected.clone()));
+    }
+    pool.shutdown(Shutdown::default());
+}
+
+/// Not under MPI: runs this binary under `mpirun` and reports its status.
+fn launch(name: &str, how: Launch) -> ExitCode {
+    let Some(mpirun) = find_on_path("mpirun") else {
+        return skip(name, MPIRUN_MISSING);
+    };
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    let mut command = mpirun_command(mpirun, how);
+    command.arg(exe).args(name_filters()).env(UNDER_MPI, "1");
+    run_bounded(name, command, &format!("mpirun -n {}", how.ranks))
+}
+
+/// Why a test is skipped without `mpirun`, and how to get it.
+const MPIRUN_MISSING: &str =
+    "`mpirun` is not installed (Debian: apt-get install openmpi-bin libopenmpi-dev)";
+
+/// Reports the test binary as skipped, in libtest's format, saying why.
+fn skip(name: &str, why: &str) -> ExitCode {
+    println!("notice: the MPI tests of `{name}` are skipped: {why}");
+    println!("test mpi::{name} ... ignored ({why})");
+    println!("\ntest result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out");
+    ExitCode::SUCCESS
+}
+
+/// Runs `command` (an `mpirun` of this binary, `how` in words) under [`SUITE_TIMEOUT`] and
+/// reports its status.
+fn run_bounded(name: &str, mut command: Command, how: &str) -> ExitCode {
     let child = command.spawn().expect("mpirun starts");
-    let status = wait_bounded(child, SUITE_TIMEOUT);
-    drop(cluster);
-    match status {
+    match wait_bounded(child, SUITE_TIMEOUT) {
         Some(status) if status.success() => ExitCode::SUCCESS,
         Some(status) => {
-            eprintln!("mpirun across two simulated hosts on `{name}` failed: {status}");
+            eprintln!("{how} on `{name}` failed: {status}");
             ExitCode::FAILURE
         }
         None => {
             eprintln!(
-                "`{name}` across two simulated hosts did not finish within {}s",
+                "`{name}` ({how}) did not finish within {}s; mpirun was killed",
                 SUITE_TIMEOUT.as_secs()
             );
             ExitCode::FAILURE
@@ -168,34 +223,16 @@ fn launch_on_cluster(name: &str, how: Launch) -> ExitCode {
     }
 }
 
-/// Not under MPI: runs this binary under `mpirun` and reports its status.
-fn launch(name: &str, how: Launch) -> ExitCode {
-    let Some(mpirun) = find_on_path("mpirun") else {
-        println!(
-            "notice: `mpirun` is not installed; the MPI tests of `{name}` are skipped \
-             (Debian: apt-get install openmpi-bin libopenmpi-dev)"
-        );
-        println!("test mpi::{name} ... ignored (mpirun is not installed)");
-        println!("\ntest result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out");
-        return ExitCode::SUCCESS;
-    };
-    let filters = name_filters();
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    let mut command = mpirun_command(mpirun, how);
-    command.arg(exe).args(&filters).env(UNDER_MPI, "1");
-    let child = command.spawn().expect("mpirun starts");
-    let Some(status) = wait_bounded(child, SUITE_TIMEOUT) else {
-        eprintln!(
-            "`{name}` under MPI did not finish within {}s; mpirun was killed",
-            SUITE_TIMEOUT.as_secs()
-        );
-        return ExitCode::FAILURE;
-    };
-    if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("mpirun -n {} on `{name}` failed: {status}", how.ranks);
-        ExitCode::FAILURE
+/// OpenMPI's settings for this machine, wherever the ranks run: CI runs as root, which
+/// OpenMPI refuses unless told twice; single-copy shared memory needs ptrace rights that
+/// containers often lack (a value already in the environment wins).
+fn allow_this_machine(command: &mut Command) {
+    command
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    let single_copy = "OMPI_MCA_btl_vader_single_copy_mechanism";
+    if std::env::var_os(single_copy).is_none() {
+        command.env(single_copy, "none");
     }
 }
 
@@ -205,19 +242,11 @@ pub fn mpirun_command(mpirun: PathBuf, how: Launch) -> Command {
     let mut command = Command::new(mpirun);
     command
         .args(["-n", how.ranks, "--oversubscribe"])
-        .args(how.args)
-        // CI runs as root; OpenMPI refuses that unless told twice.
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-    // One machine: OpenMPI's default launcher wants `ssh` even for local ranks, and its
-    // single-copy shared memory needs ptrace rights that containers often lack.
-    for (name, value) in [
-        ("OMPI_MCA_plm", "isolated"),
-        ("OMPI_MCA_btl_vader_single_copy_mechanism", "none"),
-    ] {
-        if std::env::var_os(name).is_none() {
-            command.env(name, value);
-        }
+        .args(how.args);
+    allow_this_machine(&mut command);
+    // One machine: OpenMPI's default launcher wants `ssh` even for local ranks.
+    if std::env::var_os("OMPI_MCA_plm").is_none() {
+        command.env("OMPI_MCA_plm", "isolated");
     }
     command
 }
