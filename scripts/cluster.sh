@@ -8,6 +8,7 @@
 #   cluster.sh check                  whether namespaces can be made here (exit 0) or why not
 #   cluster.sh up NAME                make cluster NAME: hosts NAMEa (10.77.0.1), NAMEb (10.77.0.2)
 #   cluster.sh down NAME              kill what runs on its hosts, remove it; never fails
+#   cluster.sh pids NAME              what still runs on its hosts: "pid host command" per line
 #   cluster.sh run NAME CMD...        run CMD on NAMEa (as mpirun's host)
 #   cluster.sh on NAME HOST CMD...    run CMD on HOST (NAMEa or NAMEb)
 #   cluster.sh agent HOST CMD...      plm_rsh_agent: run the shell command CMD on HOST
@@ -63,6 +64,10 @@ up)
     ip -n "$ns" link set lo up
     ip -n "$ns" addr add "10.77.0.$i/24" dev veth0
     ip -n "$ns" link set veth0 up
+    # A cut-off peer must fail a TCP connection in seconds, not in TCP's default quarter of an
+    # hour of retransmissions: mpirun and its daemons only learn of a lost host that way.
+    # These are the namespace's own settings, not the machine's.
+    ip netns exec "$ns" sysctl -qw net.ipv4.tcp_retries2=3 net.ipv4.tcp_syn_retries=1
     # `ip netns exec` bind-mounts these over /etc for commands in the namespace.
     mkdir -p "/etc/netns/$ns"
     printf '127.0.0.1 localhost\n10.77.0.1 %s\n10.77.0.2 %s\n' "$a" "$b" >"/etc/netns/$ns/hosts"
@@ -83,6 +88,14 @@ down)
   done
   # `up` made /etc/netns if it was missing; an empty one is all that would be left of it.
   rmdir /etc/netns 2>/dev/null || true
+  ;;
+pids)
+  name=${2:?cluster.sh pids NAME}
+  for host in "${name}a" "${name}b"; do
+    for pid in $(ip netns pids "$(netns_of "$host")" 2>/dev/null); do
+      echo "$pid $host $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+    done
+  done
   ;;
 run)
   name=${2:?cluster.sh run NAME CMD...}

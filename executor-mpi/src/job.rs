@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use concurrent_futures_core::{
-    BackendError, BrokenExecutor, CodecError, CodecStage, TaskError,
+    BackendError, BrokenExecutor, CodecError, CodecStage, TaskError, WorkerExit,
     backend::{Promise, Start},
 };
 
@@ -19,8 +19,10 @@ pub(crate) struct Job {
     pub(crate) id: u64,
     /// Registry index of its type.
     pub(crate) entry: u32,
-    /// The encoded task (taken when sent).
+    /// The encoded task (kept after it is sent: a lost worker's unstarted jobs are sent again).
     pub(crate) payload: Vec<u8>,
+    /// Its future was moved to running (it was sent once already).
+    pub(crate) started: bool,
     /// The pool that accepted it (told when it ends; sizes batches).
     pub(crate) pool: Arc<PoolState>,
     /// Completes its future.
@@ -35,6 +37,8 @@ pub(crate) enum Outcome {
     Cancelled,
     /// The session ended before it could finish.
     Broken(BrokenExecutor),
+    /// The worker running it was lost.
+    WorkerLost(WorkerExit),
 }
 
 impl Job {
@@ -97,6 +101,7 @@ impl<O: Send + 'static, E: Send + 'static> ErasedPromise for TypedPromise<O, E> 
         let result = match outcome {
             Outcome::Reply(reply) => self.decode(reply),
             Outcome::Broken(broken) => Err(TaskError::Broken(broken)),
+            Outcome::WorkerLost(exit) => Err(TaskError::WorkerLost(exit)),
             Outcome::Cancelled => {
                 // Fails only if the future is already done, which needs no action.
                 let _ = self.promise.set_cancelled();

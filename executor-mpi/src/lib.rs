@@ -74,14 +74,16 @@
 //!
 //! # Design
 //!
-//! MPI is initialised once per process, on a progress thread that makes every MPI call
-//! (`MPI_THREAD_FUNNELED`). On rank 0, submitting hands the encoded task to that thread over a
-//! channel; it blocks on that channel while nothing is in flight, and polls MPI with a short
-//! backoff (spinning, then sleeping up to 1 ms, waking at once for new work) while tasks run.
-//! Sends are non-blocking (`MPI_Isend`), so no two ranks can deadlock sending to each other.
-//! A worker's progress thread receives the tasks and runs them itself, one at a time (its main
-//! thread only waits for the end of the job). Pre-launched, the messages travel on
-//! `MPI_COMM_WORLD`; spawned, on the intercommunicator `MPI_Comm_spawn` returned.
+//! MPI is initialised once per process, on a progress thread that makes the MPI calls, taking
+//! turns with one keeper thread per rank that sends heartbeats while the progress thread is
+//! busy (`MPI_THREAD_SERIALIZED`). On rank 0, submitting hands the encoded task to the
+//! progress thread over a channel; it waits on that channel while nothing is in flight, and
+//! polls MPI with a short backoff (spinning, then sleeping up to 1 ms, waking at once for new
+//! work) while tasks run. Sends are non-blocking (`MPI_Isend`), so no two ranks can deadlock
+//! sending to each other. A worker's progress thread receives the tasks and runs them itself,
+//! one at a time, letting go of MPI meanwhile so its keeper can answer for it (its main thread
+//! only waits for the end of the job). Pre-launched, the messages travel on `MPI_COMM_WORLD`;
+//! spawned, on the intercommunicator `MPI_Comm_spawn` returned.
 //!
 //! Only idle workers are fed, each with a batch sized to about a millisecond of the pool's
 //! measured task time (one task until one has finished), at most a fair share of the queue and
@@ -90,29 +92,46 @@
 //!
 //! # Fault model
 //!
-//! There is **no crash isolation**: a dead worker never gets replaced, and at best the session
-//! breaks cleanly. A task that panics or fails fails its own future (`TaskError::Panicked`,
-//! `TaskError::Failed`) and the worker carries on. A worker process that dies (abort,
-//! segfault, `exit`, killed):
+//! A task that panics or fails fails its own future (`TaskError::Panicked`,
+//! `TaskError::Failed`) and the worker carries on. A worker rank that is **lost** (its process
+//! dies: abort, segfault, `exit`, killed; it stops: `SIGSTOP`, a debugger; its host is cut off
+//! from the network) is noticed by rank 0, on any host:
 //!
-//! - by default, makes the MPI runtime end the whole job, rank 0 included (OpenMPI: "mpirun
-//!   detected that one or more processes exited with non-zero status"), in both modes;
-//! - under `mpirun --enable-recovery` (OpenMPI), leaves rank 0 running. Rank 0 then notices
-//!   the death of a worker **on its own host** (it checks the worker's process id, every
-//!   5 ms while it waits for workers) and breaks the session: the dead worker's tasks and every
-//!   queued task fail with `TaskError::Broken` naming the rank and process id, tasks running on
-//!   live workers finish, later submits are refused with `Rejected::Broken`, and ending the
-//!   session does not wait for the dead worker (it skips `MPI_Comm_disconnect`, which would).
-//!   Measured with OpenMPI 4.1 in both modes; mpirun then exits with status 0. (`MPI_Finalize`
-//!   itself sometimes waits minutes for the dead peer: after a death it gets 5 seconds, then
-//!   is left behind, and workers exit anyway.)
-//! - on another host than rank 0 cannot be checked: its tasks never finish (wait with a
-//!   timeout) and ending the session waits for it.
+//! - on rank 0's own host, a dead worker within milliseconds (rank 0 checks its process id);
+//! - anywhere, a worker silent for [`SessionBuilder::worker_timeout`] (default 3 s): rank 0
+//!   and the workers send each other heartbeats from their progress threads, which never run
+//!   tasks, so a long task is not silence.
 //!
-//! No future reports `WorkerLost`, tasks cannot be interrupted while running and have no time
-//! limits. Use `concurrent-futures-process` on each node if tasks may crash and the work must go on.
+//! What happens then is [`LostWorker`]'s choice. By default ([`LostWorker::Requeue`]) only the
+//! task the lost worker was running fails, with `TaskError::WorkerLost` naming the rank, its
+//! process id and host; the tasks it had been sent but not started run on the other workers,
+//! and the session goes on ([`Session::live_workers`] says how many are left). When no worker
+//! is left the session breaks: the rest fail with `TaskError::Broken` ("every MPI worker was
+//! lost"), submits are refused. [`LostWorker::BreakSession`] is mpi4py.futures' semantics:
+//! the first loss breaks the session.
+//!
+//! A silent worker is also *fenced*: killed with `SIGKILL` by rank 0 if it is on its host, else
+//! by another worker on its host, if there is one; a worker that hears nothing from rank 0 for
+//! the timeout ends its own process. So a stopped or cut-off process is not left behind.
+//!
+//! The MPI runtime must let the job survive a lost rank: by default OpenMPI ends the whole job
+//! (rank 0 included) when a rank dies; run `mpirun --enable-recovery` to keep it. After a loss,
+//! OpenMPI 4.1 can no longer end the job through `MPI_Finalize` (it returns, but `mpirun` never
+//! exits), so `finalize` skips it and rank 0's process ends the job with `MPI_Abort` when it
+//! exits, with its exit status as the code: `mpirun` prints MPI_Abort's notice and exits. Two
+//! cases remain where OpenMPI 4.1.4's `mpirun` does not exit by itself although every process
+//! of the program has: a host cut off from the network, and a spawned worker on another host
+//! that died (README, "Fault model"). On a real cluster, also lower the kernel's TCP
+//! retransmission limit (`net.ipv4.tcp_retries2`) so the launcher learns of a lost host in
+//! seconds rather than a quarter of an hour.
+//!
+//! There is no crash isolation otherwise: a lost worker is not replaced, tasks cannot be
+//! interrupted while running and have no time limits. Use `concurrent-futures-process` on each
+//! node if tasks may crash and the work must go on at full strength.
 
+mod builder;
 mod dynamic;
+mod heartbeat;
 mod initializer;
 mod job;
 mod liveness;
@@ -123,6 +142,7 @@ mod session;
 mod transport;
 mod worker;
 
+pub use crate::builder::{DEFAULT_WORKER_TIMEOUT, LostWorker, SessionBuilder, builder};
 pub use crate::pool::{MpiPoolBuilder, MpiPoolExecutor};
 pub use crate::session::{Session, init, spawn};
 pub use concurrent_futures_core::{BuildError, BuildErrorKind};

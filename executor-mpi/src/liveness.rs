@@ -33,6 +33,29 @@ fn is_zombie(pid: libc::pid_t) -> bool {
         .is_some_and(|state| state == "Z" || state == "X")
 }
 
+/// Kills process `pid` of this host with SIGKILL if it runs this same program (a worker of the
+/// job that stopped answering): `true` if it was killed. The program check keeps a stale pid
+/// from hitting an unrelated process; a stopped process keeps its pid, so it cannot have been
+/// reused while rank 0 waited for it.
+pub(crate) fn fence(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return false;
+    }
+    let Ok(target) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    let same_program = match (
+        std::fs::read_link(format!("/proc/{pid}/exe")),
+        std::fs::read_link("/proc/self/exe"),
+    ) {
+        (Ok(theirs), Ok(ours)) => theirs == ours,
+        _ => false,
+    };
+    // SAFETY: `kill` sends a signal and touches no memory of ours; `target` runs this program,
+    // checked just above.
+    same_program && unsafe { libc::kill(target, libc::SIGKILL) } == 0
+}
+
 /// This host's name as MPI reports it (`MPI_Get_processor_name`); workers send theirs in the
 /// hello, and rank 0 checks those with the same name.
 pub(crate) fn host_name() -> String {
@@ -75,6 +98,39 @@ mod tests {
         let pid = child.id();
         child.wait().expect("the child ends");
         assert!(!process_is_alive(pid));
+    }
+
+    #[test]
+    fn fencing_kills_a_copy_of_this_program_only() {
+        assert!(!fence(std::process::id()), "never itself");
+        let mut other = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .expect("`sleep` runs");
+        assert!(!fence(other.id()), "another program is left alone");
+        assert_eq!(other.try_wait().expect("waitable"), None);
+        other.kill().expect("killed");
+        other.wait().expect("reaped");
+        // A copy of this process that stops itself: it runs this program (its /proc/<pid>/exe
+        // is ours) and never answers, as a stopped worker.
+        // SAFETY: the child only calls async-signal-safe functions (`raise`, `_exit`) before it
+        // ends, as required after fork in a multithreaded process.
+        let copy = unsafe {
+            let pid = libc::fork();
+            if pid == 0 {
+                libc::raise(libc::SIGSTOP);
+                libc::_exit(0);
+            }
+            pid
+        };
+        assert!(copy > 0, "fork: {}", std::io::Error::last_os_error());
+        assert!(fence(copy as u32));
+        let mut status = 0;
+        // SAFETY: reaps our own child; `status` is a valid out-pointer.
+        let reaped = unsafe { libc::waitpid(copy, &mut status, 0) };
+        assert_eq!(reaped, copy);
+        assert!(libc::WIFSIGNALED(status));
+        assert_eq!(libc::WTERMSIG(status), libc::SIGKILL);
     }
 
     #[test]

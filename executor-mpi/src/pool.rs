@@ -334,6 +334,7 @@ impl<T: Task + Serialize> Submit<T> for MpiPoolExecutor {
             id,
             entry: registered.index,
             payload,
+            started: false,
             pool: self.state.clone(),
             promise: Box::new(TypedPromise::new(promise, registered.decode)),
         };

@@ -1,8 +1,13 @@
 //! Rank 0's progress thread: the only thread of rank 0 that calls MPI. It queues jobs, sends
 //! each to a worker rank with a free slot, and completes futures from the answers.
 //!
-//! With nothing in flight it blocks on its command channel (no CPU burn); while tasks run it
-//! polls MPI with a short backoff, waking at once for new commands.
+//! With nothing in flight it waits on its command channel (no CPU burn), waking every heartbeat
+//! interval; while tasks run it polls MPI with a short backoff, waking at once for new commands.
+//!
+//! It watches the workers (see `heartbeat`): one that dies on this host (by its process id) or
+//! stays silent for the timeout (any host) is lost. Under [`LostWorker::Requeue`] only the task
+//! it was running fails (`WorkerLost`) and the others it had go back to the front of the queue;
+//! under [`LostWorker::BreakSession`], or when no worker is left, the session breaks.
 //!
 //! Scheduling: only idle workers are fed, each with a batch whose size adapts to the measured
 //! task duration of the pool (about a millisecond of work, one task while unmeasured), at most a
@@ -10,13 +15,17 @@
 //! per message, long tasks one at a time.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use concurrent_futures_core::BrokenExecutor;
+use concurrent_futures_core::{BrokenExecutor, WorkerExit};
 use concurrent_futures_process::task_model::Registry;
 
+use crate::builder::{LostWorker, Settings};
+use crate::heartbeat::{self, Heartbeats, Pacer, StallGuard};
 use crate::job::{Job, Outcome};
 use crate::liveness::{self, CheckClock};
 use crate::pool::PoolState;
@@ -92,17 +101,12 @@ pub(crate) fn handshake(transport: &mut Transport) -> Result<Vec<WorkerProcess>,
     }
 }
 
-/// A job sent to a worker.
-struct InFlight {
-    worker: usize,
-    job: Job,
-}
-
-/// Whether the session broke (a worker died), shared by the progress thread, which sets it,
-/// and the pools, which refuse tasks once it is set.
+/// Whether the session broke, and how many workers it lost: shared by the progress thread,
+/// which sets them, and the pools and session, which read them.
 #[derive(Debug, Default)]
 pub(crate) struct Health {
     broken: Mutex<Option<BrokenExecutor>>,
+    lost: AtomicUsize,
 }
 
 impl Health {
@@ -112,6 +116,11 @@ impl Health {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// How many workers were lost.
+    pub(crate) fn lost(&self) -> usize {
+        self.lost.load(Ordering::Relaxed)
     }
 
     fn set_broken(&self, reason: BrokenExecutor) {
@@ -124,78 +133,186 @@ impl Health {
 
 /// What rank 0 knows of one worker.
 struct Worker {
-    /// Jobs sent and not ended.
-    load: usize,
+    /// Jobs sent and not ended, oldest first: the front is the one it runs.
+    sent: VecDeque<u64>,
     /// Its process, from its hello.
     process: WorkerProcess,
-    /// On rank 0's host, so its liveness can be checked.
+    /// On rank 0's host, so its liveness can be checked by process id.
     local: bool,
     /// It said `Bye`.
     said_bye: bool,
-    /// It died.
+    /// It was lost: nothing more is sent to it, and what it sends is ignored.
     lost: bool,
+    /// When anything last came from it.
+    last_heard: Instant,
     /// The pools whose initializer it ran successfully.
     initialized: HashSet<u64>,
     /// The pool whose initializer it runs now (it gets nothing else meanwhile).
     initializing: Option<Arc<PoolState>>,
 }
 
+impl Worker {
+    /// Can be given tasks (not lost, not stopping).
+    fn serves(&self) -> bool {
+        !self.lost && !self.said_bye
+    }
+}
+
+/// How a worker was found lost.
+enum Loss {
+    /// Its process on this host is gone.
+    Died,
+    /// Nothing came from it for the timeout.
+    Silent(Duration),
+}
+
+/// What rank 0's progress thread shares with its keeper thread, behind one mutex: the
+/// transport, and whom to send heartbeats to.
+struct RootLink {
+    transport: Transport,
+    /// Which workers were lost (they get nothing more).
+    lost: Vec<bool>,
+    /// When heartbeats to the workers are due.
+    pacer: Pacer,
+    /// Set when the progress thread is done with MPI: the keeper must stop.
+    closed: bool,
+}
+
+impl RootLink {
+    /// A heartbeat to every worker not lost (also those that said goodbye: they wait for
+    /// `End` and would give up on a silent rank 0), if one is due.
+    fn heartbeat(&mut self, beats: &Heartbeats) {
+        if !self.pacer.due(beats) {
+            return;
+        }
+        for worker in 0..self.lost.len() {
+            if !self.lost[worker] {
+                self.transport.send_to_worker(worker, &ToWorker::Heartbeat);
+            }
+        }
+        self.pacer.sent();
+    }
+}
+
+fn lock(link: &Mutex<RootLink>) -> MutexGuard<'_, RootLink> {
+    link.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts rank 0's keeper thread: it sends the heartbeats due while the progress thread is
+/// busy elsewhere (a done-callback runs on it, and may run long). `None` if it cannot start:
+/// heartbeats then come from the progress thread alone.
+fn start_keeper(link: Arc<Mutex<RootLink>>, beats: Heartbeats) -> Option<JoinHandle<()>> {
+    let pause = heartbeat::keeper_pause(&beats);
+    std::thread::Builder::new()
+        .name("executor-mpi-keeper".into())
+        .spawn(move || {
+            loop {
+                {
+                    let mut link = lock(&link);
+                    if link.closed {
+                        return;
+                    }
+                    link.heartbeat(&beats);
+                    link.transport.poll_sends();
+                }
+                std::thread::sleep(pause);
+            }
+        })
+        .inspect_err(|error| {
+            eprintln!(
+                "concurrent_futures_mpi: rank 0 could not start its heartbeat thread ({error}); \
+                 a long done-callback may make workers give up on it"
+            );
+        })
+        .ok()
+}
+
 /// The state of rank 0's progress thread.
-struct Root<'t> {
-    transport: &'t mut Transport,
+struct Root {
+    /// Locked for each transport call only, so the keeper can send heartbeats in between and
+    /// while done-callbacks run (they run with no lock held).
+    link: Arc<Mutex<RootLink>>,
     queue: VecDeque<Job>,
-    in_flight: HashMap<u64, InFlight>,
+    /// Jobs sent to a worker (which one: its `sent`), by id.
+    in_flight: HashMap<u64, Job>,
     workers: Vec<Worker>,
     /// Set once `Finalize` arrived: workers were told to stop.
     stopping: bool,
-    /// Set once a worker died; shared with the pools.
+    /// Set once the session broke; shared with the pools.
     health: Arc<Health>,
+    settings: Settings,
     /// When workers' liveness is next checked.
     checks: CheckClock,
+    stalls: StallGuard,
 }
 
 /// Runs rank 0's progress thread until `Finalize` (or until every sender is gone), then stops
-/// the workers and returns once they all said goodbye or died. The caller ends the connection
-/// as the result says, and finalises MPI.
+/// the workers and returns once each said goodbye or was lost. The caller ends the connection
+/// as the result says, and finalises MPI. With `keeper` (MPI allows two threads to take turns),
+/// a keeper thread sends heartbeats while the progress thread runs done-callbacks.
 pub(crate) fn run_root(
-    transport: &mut Transport,
+    transport: Transport,
     processes: Vec<WorkerProcess>,
+    settings: Settings,
     health: Arc<Health>,
     commands: Receiver<Command>,
-) -> Ending {
+    keeper: bool,
+) -> (Transport, Ending) {
     let host = liveness::host_name();
+    let now = Instant::now();
     let workers = processes
         .into_iter()
         .map(|process| Worker {
-            load: 0,
+            sent: VecDeque::new(),
             local: process.host == host,
             process,
             said_bye: false,
             lost: false,
+            last_heard: now,
             initialized: HashSet::new(),
             initializing: None,
         })
         .collect();
-    let mut root = Root {
+    let workers: Vec<Worker> = workers;
+    let link = Arc::new(Mutex::new(RootLink {
         transport,
+        lost: vec![false; workers.len()],
+        pacer: Pacer::new(),
+        closed: false,
+    }));
+    let keeper = if keeper && !workers.is_empty() {
+        start_keeper(link.clone(), settings.beats)
+    } else {
+        None
+    };
+    let mut root = Root {
+        link,
         queue: VecDeque::new(),
         in_flight: HashMap::new(),
         workers,
         stopping: false,
         health,
+        settings,
         checks: CheckClock::new(),
+        stalls: StallGuard::new(),
     };
+    root.welcome();
+    let beats = settings.beats;
     let mut backoff = Backoff::new();
     loop {
         let idle = root.queue.is_empty() && root.in_flight.is_empty() && !root.stopping;
         let mut progressed = false;
-        if idle && !root.transport.sending() {
-            // Nothing in flight: block until there is something to do.
-            match commands.recv() {
-                Ok(command) => root.command(command),
-                Err(_) => root.stop(),
+        if idle && !root.link().transport.sending() {
+            // Nothing in flight: wait for something to do, but not past the next heartbeat.
+            let until_due = root.link().pacer.until_due(&beats);
+            match commands.recv_timeout(until_due) {
+                Ok(command) => {
+                    root.command(command);
+                    progressed = true;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => root.stop(),
             }
-            progressed = true;
         }
         loop {
             match commands.try_recv() {
@@ -213,16 +330,26 @@ pub(crate) fn run_root(
             }
         }
         root.dispatch();
-        while let Some((worker, answer)) = root.transport.try_receive_from_worker::<ToRoot>() {
+        // Receive before judging silences: what arrived while this thread was busy counts.
+        loop {
+            let received = root.link().transport.try_receive_from_worker::<ToRoot>();
+            let Some((worker, answer)) = received else {
+                break;
+            };
             progressed = true;
             root.answer(worker, answer);
         }
-        root.transport.poll_sends();
+        root.link().transport.poll_sends();
         if root.stopping && root.workers.iter().all(|w| w.said_bye || w.lost) {
             break;
         }
-        // Work is out (or workers are stopping): are they all still alive? Rate-limited, and
-        // not only when idle, so a busy live worker cannot hide a dead one.
+        root.link().heartbeat(&beats);
+        if root.stalls.stalled(&beats) {
+            // This thread did not listen for a while (a long done-callback, a stopped or
+            // starved process): the workers' silence may be its own.
+            root.forgive_silences();
+        }
+        // Rate-limited, and not only when idle, so a busy live worker cannot hide a lost one.
         if root.checks.due() {
             root.check_workers();
         }
@@ -230,7 +357,10 @@ pub(crate) fn run_root(
             backoff.reset();
             continue;
         }
-        match commands.recv_timeout(backoff.next_pause()) {
+        let pause = backoff
+            .next_pause()
+            .min(root.link().pacer.until_due(&beats));
+        match commands.recv_timeout(pause) {
             Ok(command) => {
                 backoff.reset();
                 root.command(command);
@@ -244,11 +374,11 @@ pub(crate) fn run_root(
         }
     }
     let broken = BrokenExecutor::new("the MPI session ended while the task ran");
-    for (_, InFlight { job, .. }) in root.in_flight.drain() {
+    for (_, job) in root.in_flight.drain() {
         job.finish(Outcome::Broken(broken.clone()));
     }
-    // After a death the live workers must not disconnect either: the disconnect waits for
-    // every peer of the intercommunicator, the dead one included.
+    // After a loss the live workers must not disconnect either: the disconnect waits for
+    // every peer of the intercommunicator, the lost one included.
     let ending = if root.workers.iter().any(|worker| worker.lost) {
         Ending::Abandon
     } else {
@@ -256,16 +386,52 @@ pub(crate) fn run_root(
     };
     let disconnect = ending == Ending::Clean;
     for worker in 0..root.workers.len() {
-        if root.workers[worker].said_bye {
-            root.transport
+        if root.workers[worker].said_bye && !root.workers[worker].lost {
+            root.link()
+                .transport
                 .send_to_worker(worker, &ToWorker::End { disconnect });
         }
     }
-    root.transport.flush();
-    ending
+    let Root { link, .. } = root;
+    {
+        let mut link = lock(&link);
+        link.transport.flush();
+        link.closed = true;
+    }
+    (heartbeat::reclaim(link, keeper).transport, ending)
 }
 
-impl Root<'_> {
+impl Root {
+    /// The link, locked for one transport call (never hold it across a job's `finish`: that
+    /// runs done-callbacks).
+    fn link(&self) -> MutexGuard<'_, RootLink> {
+        lock(&self.link)
+    }
+
+    /// Tells every worker the heartbeat settings.
+    fn welcome(&mut self) {
+        let beats = self.settings.beats;
+        let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        let mut link = self.link();
+        for worker in 0..self.workers.len() {
+            link.transport.send_to_worker(
+                worker,
+                &ToWorker::Welcome {
+                    heartbeat_nanos: nanos(beats.interval),
+                    timeout_nanos: nanos(beats.timeout),
+                },
+            );
+        }
+        link.pacer.sent();
+    }
+
+    fn forgive_silences(&mut self) {
+        let now = Instant::now();
+        for worker in &mut self.workers {
+            worker.last_heard = now;
+        }
+    }
+
     fn command(&mut self, command: Command) {
         match command {
             Command::Submit(job) if self.stopping => job.finish(Outcome::Broken(
@@ -296,7 +462,9 @@ impl Root<'_> {
         }
         for worker in 0..self.workers.len() {
             if !self.workers[worker].lost {
-                self.transport.send_to_worker(worker, &ToWorker::Stop);
+                self.link()
+                    .transport
+                    .send_to_worker(worker, &ToWorker::Stop);
             }
         }
     }
@@ -304,13 +472,13 @@ impl Root<'_> {
     /// Gives each idle worker a batch from the front of the queue. Every job of a batch is
     /// running from now on (as in CPython's call queue); cancelled ones are dropped.
     fn dispatch(&mut self) {
-        let workers = self.workers.len();
+        let workers = self.workers.iter().filter(|worker| worker.serves()).count();
         for worker in 0..self.workers.len() {
             if self.queue.is_empty() {
                 return;
             }
             let state = &self.workers[worker];
-            if state.load > 0 || state.lost || state.initializing.is_some() {
+            if !state.sent.is_empty() || !state.serves() || state.initializing.is_some() {
                 continue;
             }
             let pool = self
@@ -323,7 +491,7 @@ impl Root<'_> {
                 && !self.workers[worker].initialized.contains(&pool.id())
             {
                 // Its first task of this pool: initialise first, send tasks once that worked.
-                self.transport.send_to_worker(
+                self.link().transport.send_to_worker(
                     worker,
                     &ToWorker::Initialize {
                         pool: pool.id(),
@@ -350,34 +518,44 @@ impl Root<'_> {
                     break;
                 }
                 let mut job = self.queue.pop_front().expect("the queue has a front");
-                if !job.promise.start() {
-                    job.finish(Outcome::Cancelled);
-                    continue;
+                if !job.started {
+                    if !job.promise.start() {
+                        job.finish(Outcome::Cancelled);
+                        continue;
+                    }
+                    job.started = true;
                 }
                 batch.push(WireJob {
                     id: job.id,
                     entry: job.entry,
-                    payload: std::mem::take(&mut job.payload),
+                    payload: job.payload.clone(),
                 });
                 jobs.push(job);
             }
             if batch.is_empty() {
                 continue;
             }
-            self.transport.send_to_worker(worker, &ToWorker::Run(batch));
-            self.workers[worker].load = jobs.len();
+            self.link()
+                .transport
+                .send_to_worker(worker, &ToWorker::Run(batch));
             for job in jobs {
-                self.in_flight.insert(job.id, InFlight { worker, job });
+                self.workers[worker].sent.push_back(job.id);
+                self.in_flight.insert(job.id, job);
             }
         }
     }
 
     fn answer(&mut self, worker: usize, answer: ToRoot) {
+        if self.workers[worker].lost {
+            // Given up on (its jobs went elsewhere): whatever it still says is ignored.
+            return;
+        }
+        self.workers[worker].last_heard = Instant::now();
         match answer {
             ToRoot::Done { id, nanos, reply } => {
-                if let Some(in_flight) = self.end(id) {
-                    in_flight.job.pool.record_task_nanos(nanos);
-                    in_flight.job.finish(Outcome::Reply(reply));
+                if let Some(job) = self.end(worker, id) {
+                    job.pool.record_task_nanos(nanos);
+                    job.finish(Outcome::Reply(reply));
                 }
             }
             ToRoot::Initialized { pool: id, reply } => {
@@ -397,16 +575,20 @@ impl Root<'_> {
                 }
             }
             ToRoot::Bye => self.workers[worker].said_bye = true,
+            ToRoot::Heartbeat => {}
             ToRoot::Hello { .. } => {
                 debug_assert!(false, "worker {worker} said hello twice");
             }
         }
     }
 
-    fn end(&mut self, id: u64) -> Option<InFlight> {
-        let in_flight = self.in_flight.remove(&id)?;
-        self.workers[in_flight.worker].load -= 1;
-        Some(in_flight)
+    /// Job `id` ended on `worker`.
+    fn end(&mut self, worker: usize, id: u64) -> Option<Job> {
+        let sent = &mut self.workers[worker].sent;
+        // Answers come in send order: the job is at the front.
+        let position = sent.iter().position(|&sent_id| sent_id == id)?;
+        sent.remove(position);
+        self.in_flight.remove(&id)
     }
 
     /// `pool`'s initializer failed on `worker`: the pool is broken. Its queued jobs fail with
@@ -415,7 +597,7 @@ impl Root<'_> {
     fn break_pool(&mut self, pool: &Arc<PoolState>, worker: usize, reason: &str) {
         let broken = BrokenExecutor::new(format!(
             "the pool's initializer failed on MPI worker rank {}: {reason}",
-            self.transport.rank_of_worker(worker)
+            self.link().transport.rank_of_worker(worker)
         ));
         pool.set_broken(broken.clone());
         let (failed, kept): (VecDeque<Job>, VecDeque<Job>) = self
@@ -428,49 +610,126 @@ impl Root<'_> {
         }
     }
 
-    /// Checks that the workers on this host that have not said goodbye still run; a dead one
-    /// breaks the session.
+    /// Finds the workers lost since the last check: on this host, a process that is gone;
+    /// anywhere, one silent for the timeout.
     fn check_workers(&mut self) {
+        let timeout = self.settings.beats.timeout;
         for worker in 0..self.workers.len() {
             let state = &self.workers[worker];
-            if state.local
-                && !state.lost
-                && !state.said_bye
-                && !liveness::process_is_alive(state.process.pid)
-            {
-                self.lose(worker);
+            if state.lost {
+                continue;
+            }
+            let silence = state.last_heard.elapsed();
+            if state.local && !liveness::process_is_alive(state.process.pid) {
+                self.lose(worker, Loss::Died);
+            } else if silence > timeout {
+                self.lose(worker, Loss::Silent(silence));
             }
         }
     }
 
-    /// Worker `worker` died: the session is broken. Its jobs and every queued job fail with
-    /// `TaskError::Broken`, later submits are refused, and nothing more is sent to it. Jobs
-    /// running on live workers still finish.
-    fn lose(&mut self, worker: usize) {
-        let process = &self.workers[worker].process;
-        let broken = BrokenExecutor::new(format!(
-            "MPI worker rank {} (pid {} on {}) died; the pool is broken",
-            self.transport.rank_of_worker(worker),
-            process.pid,
-            process.host
-        ));
+    /// Worker `worker` is lost: nothing more is sent to it, and a silent one is killed where
+    /// that can be done (fenced). Its jobs are dealt with as the session's [`LostWorker`]
+    /// policy says.
+    fn lose(&mut self, worker: usize, loss: Loss) {
+        let rank = self.link().transport.rank_of_worker(worker);
+        let process = self.workers[worker].process.clone();
         self.workers[worker].lost = true;
-        self.workers[worker].load = 0;
         self.workers[worker].initializing = None;
-        self.health.set_broken(broken.clone());
-        self.transport.abandon_sends_to_worker(worker);
-        let lost: Vec<u64> = self
-            .in_flight
-            .iter()
-            .filter(|(_, in_flight)| in_flight.worker == worker)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in lost {
-            let in_flight = self.in_flight.remove(&id).expect("listed");
-            in_flight.job.finish(Outcome::Broken(broken.clone()));
+        self.health.lost.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut link = self.link();
+            link.lost[worker] = true;
+            link.transport.abandon_sends_to_worker(worker);
         }
-        for job in self.queue.drain(..) {
+        let how = match loss {
+            Loss::Died => "died".to_owned(),
+            Loss::Silent(silence) => {
+                let fenced = self.fence(worker);
+                format!(
+                    "stopped answering (nothing heard from it for {:.1}s{fenced})",
+                    silence.as_secs_f64()
+                )
+            }
+        };
+        let who = format!(
+            "MPI worker rank {rank} (pid {} on {})",
+            process.pid, process.host
+        );
+        eprintln!("concurrent_futures_mpi: {who} {how}");
+        let sent: Vec<Job> = std::mem::take(&mut self.workers[worker].sent)
+            .into_iter()
+            .filter_map(|id| self.in_flight.remove(&id))
+            .collect();
+        let survivors = self.workers.iter().filter(|w| w.serves()).count();
+        if self.settings.on_lost_worker == LostWorker::BreakSession {
+            let broken = BrokenExecutor::new(format!("{who} {how}; the pool is broken"));
+            self.break_session(broken, sent);
+            return;
+        }
+        let mut sent = sent.into_iter();
+        if let Some(running) = sent.next() {
+            let exit = WorkerExit::new(process.pid, None, None).with_reason(format!(
+                "{who} {how} while it ran the task (or before its answer arrived)"
+            ));
+            running.finish(Outcome::WorkerLost(exit));
+        }
+        if survivors == 0 {
+            let broken = BrokenExecutor::new(format!(
+                "every MPI worker was lost (the last: {who} {how}); the session is broken"
+            ));
+            self.break_session(broken, sent.collect());
+        } else if self.stopping {
+            // The others were told to stop: nothing can be sent to them any more.
+            let broken = BrokenExecutor::new(format!(
+                "the MPI session was finalised before the task could run again after {who} {how}"
+            ));
+            for job in sent {
+                job.finish(Outcome::Broken(broken.clone()));
+            }
+        } else {
+            // Not started: back to the front of the queue, in their order.
+            for job in sent.rev() {
+                self.queue.push_front(job);
+            }
+        }
+    }
+
+    /// The session is broken: `jobs` and every queued job fail with `broken`, later submits are
+    /// refused. Jobs running on live workers still finish.
+    fn break_session(&mut self, broken: BrokenExecutor, jobs: Vec<Job>) {
+        self.health.set_broken(broken.clone());
+        for job in jobs.into_iter().chain(self.queue.drain(..)) {
             job.finish(Outcome::Broken(broken.clone()));
+        }
+    }
+
+    /// Kills silent worker `worker` if anyone can: rank 0 itself on its own host, else a live
+    /// worker on the same host. A stopped process left behind would keep `mpirun` from ever
+    /// exiting. Says what was done, for the loss's message.
+    fn fence(&mut self, worker: usize) -> &'static str {
+        let process = &self.workers[worker].process;
+        if self.workers[worker].local {
+            return if liveness::fence(process.pid) {
+                "; rank 0 killed it"
+            } else {
+                ""
+            };
+        }
+        let buddy = (0..self.workers.len()).find(|&other| {
+            other != worker
+                && !self.workers[other].lost
+                && self.workers[other].process.host == process.host
+        });
+        match buddy {
+            Some(buddy) => {
+                let pid = process.pid;
+                self.link()
+                    .transport
+                    .send_to_worker(buddy, &ToWorker::Fence { pid });
+                "; a worker on its host was told to kill it"
+            }
+            None => "",
         }
     }
 }

@@ -9,7 +9,7 @@ use concurrent_futures_core::CodecError;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message changes; checked in the handshake with the registry fingerprint.
-pub(crate) const PROTOCOL_VERSION: u32 = 5;
+pub(crate) const PROTOCOL_VERSION: u32 = 6;
 
 /// The MPI tag of every message of this crate.
 pub(crate) const TAG: mpi::Tag = 7;
@@ -28,6 +28,23 @@ pub(crate) struct WireJob {
 /// From rank 0 to a worker rank.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
+    /// Sent once, after every worker's hello checked out: how often to show signs of life and
+    /// how long rank 0 may stay silent before the worker gives up on it.
+    Welcome {
+        /// Send something (a [`ToRoot::Heartbeat`] if nothing else) at least this often.
+        heartbeat_nanos: u64,
+        /// Rank 0 silent for this long means it is gone: the worker ends its process.
+        timeout_nanos: u64,
+    },
+    /// A sign of life from rank 0 (sent when nothing else was sent for a heartbeat interval).
+    Heartbeat,
+    /// Kill process `pid` of this worker's host with SIGKILL: it is a worker that stopped
+    /// answering, and rank 0 cannot reach it itself (fencing, so no stopped process of the
+    /// job stays behind).
+    Fence {
+        /// The process to kill.
+        pid: u32,
+    },
     /// Run these tasks, in order (sent only to an idle worker).
     Run(Vec<WireJob>),
     /// Run pool `pool`'s initializer (sent only to an idle worker, before that pool's first
@@ -82,6 +99,8 @@ pub(crate) enum ToRoot {
     },
     /// The worker stopped: nothing more will come from it.
     Bye,
+    /// A sign of life (sent when nothing else was sent for a heartbeat interval).
+    Heartbeat,
 }
 
 /// A failure in the worker around the task rather than in it.

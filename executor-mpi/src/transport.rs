@@ -106,6 +106,15 @@ impl Transport {
         }
     }
 
+    /// This process's MPI rank in the communicator its messages travel on.
+    pub(crate) fn own_rank(&self) -> Rank {
+        match &self.peers {
+            Peers::World(world) => world.rank(),
+            Peers::Parent(parent) => parent.rank(),
+            Peers::Children(_) => 0,
+        }
+    }
+
     /// The worker number of MPI rank `rank` (as `rank_of_worker` gives it).
     fn worker_of_rank(&self, rank: Rank) -> usize {
         let worker = match &self.peers {

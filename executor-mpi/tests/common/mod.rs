@@ -108,10 +108,8 @@ fn launch_on_cluster(name: &str, how: Launch) -> ExitCode {
     let Some(mpirun) = find_on_path("mpirun") else {
         return skip(name, MPIRUN_MISSING);
     };
-    match Command::new(cluster_script()).arg("check").output() {
-        Ok(output) if output.status.success() => {}
-        Ok(output) => return skip(name, String::from_utf8_lossy(&output.stderr).trim()),
-        Err(error) => return skip(name, &format!("cannot run scripts/cluster.sh: {error}")),
+    if let Err(why) = cluster_check() {
+        return skip(name, &why);
     }
     let cluster = match Cluster::up(format!("m{}", std::process::id())) {
         Ok(cluster) => cluster,
@@ -120,31 +118,283 @@ fn launch_on_cluster(name: &str, how: Launch) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let args = Command::new(cluster_script())
-        .args(["mpirun-args", &cluster.name])
-        .output()
-        .expect("cluster.sh prints the mpirun arguments");
-    let args = String::from_utf8_lossy(&args.stdout).into_owned();
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    let mut command = Command::new(cluster_script());
-    command
-        .args(["run", &cluster.name])
-        .arg(mpirun)
-        .args(["--host", &format!("{0}a:1,{0}b:2", cluster.name)])
-        .args(["-n", how.ranks])
-        .args(how.args)
-        .args(args.split_whitespace())
-        .arg(exe)
-        .args(name_filters())
-        .env(UNDER_MPI, "1")
-        .env(CLUSTER_HOST_OF_WORKERS, format!("{}b", cluster.name));
-    allow_this_machine(&mut command);
+    let mut command = cluster.mpirun(mpirun, how);
+    command.args(name_filters());
     run_bounded(
         name,
         command,
         &format!("mpirun -n {} across two simulated hosts", how.ranks),
     )
     // `cluster` is dropped here, after mpirun ended: the hosts go, with anything left on them.
+}
+
+/// Whether a cluster can be made here: `Err` says why not.
+fn cluster_check() -> Result<(), String> {
+    match Command::new(cluster_script()).arg("check").output() {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => Err(String::from_utf8_lossy(&output.stderr).trim().to_owned()),
+        Err(error) => Err(format!("cannot run scripts/cluster.sh: {error}")),
+    }
+}
+
+impl Cluster {
+    /// `mpirun` of this binary on the cluster as `how` says: one slot on host a (rank 0's),
+    /// two on host b (the workers'). Test-name filters and more environment come next.
+    fn mpirun(&self, mpirun: PathBuf, how: Launch) -> Command {
+        let args = Command::new(cluster_script())
+            .args(["mpirun-args", &self.name])
+            .output()
+            .expect("cluster.sh prints the mpirun arguments");
+        let args = String::from_utf8_lossy(&args.stdout).into_owned();
+        let exe = std::env::current_exe().expect("the test knows its own path");
+        let mut command = Command::new(cluster_script());
+        command
+            .args(["run", &self.name])
+            .arg(mpirun)
+            .args(["--host", &format!("{0}a:1,{0}b:2", self.name)])
+            .args(["-n", how.ranks])
+            .args(how.args)
+            .args(args.split_whitespace())
+            .arg(exe)
+            .env(UNDER_MPI, "1")
+            .env(CLUSTER_HOST_OF_WORKERS, format!("{}b", self.name));
+        allow_this_machine(&mut command);
+        command
+    }
+
+    /// What still runs on the cluster's hosts, a line per process.
+    fn leftovers(&self) -> Vec<String> {
+        let output = Command::new(cluster_script())
+            .args(["pids", &self.name])
+            .output()
+            .expect("cluster.sh lists the processes");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// One fault scenario of a test binary: its own `mpirun` (on its own cluster if
+/// `on_cluster`), and its checks, run on rank 0 (they panic on failure).
+pub struct Scenario {
+    pub name: &'static str,
+    pub how: Launch,
+    pub on_cluster: bool,
+    pub checks: fn(),
+    /// `mpirun` may not exit by itself after this scenario (OpenMPI 4.1.4, sometimes, once a
+    /// host was cut off or a spawned worker on another host died): if it has not 20 s after
+    /// rank 0 passed, the test checks that only the launcher's own processes are left
+    /// (`mpirun`, and `orted` daemons), and kills `mpirun`.
+    pub launcher_hangs: bool,
+}
+
+/// Whether a line of `cluster.sh pids` is a process of OpenMPI's launcher: `mpirun`, a host's
+/// `orted` daemon, or the shell the launch agent started it with.
+fn is_launcher(line: &str) -> bool {
+    let mut words = line.split_whitespace().skip(2);
+    let program = words.next().unwrap_or_default();
+    match program.rsplit('/').next() {
+        Some("mpirun" | "orted") => true,
+        Some("sh") => words.any(|word| word.rsplit('/').next() == Some("orted")),
+        _ => false,
+    }
+}
+
+/// Names the scenario a launch runs.
+const SCENARIO: &str = "EXECUTOR_MPI_TEST_SCENARIO";
+
+/// How long one scenario's `mpirun` may take, start to exit, before it counts as hung.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `main` of a test binary of scenarios. Not under MPI: launches each (filtered by name) and
+/// reports it in libtest's format: it passes if `mpirun` exits successfully within
+/// [`SCENARIO_TIMEOUT`] and, on a cluster, nothing of the job is left on either host once it
+/// has. Under MPI (rank 0): runs the scenario's checks.
+pub fn main_scenarios(binary: &str, scenarios: &[Scenario]) -> ExitCode {
+    if let Ok(wanted) = std::env::var(SCENARIO) {
+        let scenario = scenarios
+            .iter()
+            .find(|scenario| scenario.name == wanted)
+            .expect("the launcher names a scenario of this binary");
+        (scenario.checks)();
+        // mpirun's own status cannot say this: after MPI_Abort it is 0 whatever the code.
+        println!("{PASSED} {wanted}");
+        return ExitCode::SUCCESS;
+    }
+    let Some(mpirun) = find_on_path("mpirun") else {
+        return skip(binary, MPIRUN_MISSING);
+    };
+    let cluster_ok = cluster_check();
+    let filters = name_filters();
+    let started = Instant::now();
+    let (mut passed, mut failed, mut ignored) = (0, 0, 0);
+    println!("\nrunning {} tests", scenarios.len());
+    for scenario in scenarios {
+        if !filters.is_empty() && !filters.iter().any(|f| scenario.name.contains(f.as_str())) {
+            continue;
+        }
+        let name = scenario.name;
+        if scenario.on_cluster
+            && let Err(why) = &cluster_ok
+        {
+            println!("notice: `{name}` needs a simulated cluster and is skipped: {why}");
+            println!("test {name} ... ignored ({why})");
+            ignored += 1;
+            continue;
+        }
+        let outcome = if scenario.on_cluster {
+            run_scenario_on_cluster(&mpirun, scenario)
+        } else {
+            let mut command = mpirun_command(mpirun.clone(), scenario.how);
+            command
+                .arg(std::env::current_exe().expect("the test knows its own path"))
+                .env(UNDER_MPI, "1")
+                .env(SCENARIO, name);
+            scenario_status(command, name, None)
+        };
+        match outcome {
+            Ok(LauncherEnd::Exited(seconds)) => {
+                println!("test {name} ... ok (mpirun exited after {seconds:.1}s)");
+                passed += 1;
+            }
+            Ok(LauncherEnd::Hung(seconds)) => {
+                println!(
+                    "test {name} ... ok (rank 0 passed; mpirun had not exited {seconds:.1}s \
+                     after its start, with nothing but the launcher left: killed)"
+                );
+                passed += 1;
+            }
+            Err(why) => {
+                println!("test {name} ... FAILED\n    {why}");
+                failed += 1;
+            }
+        }
+    }
+    summary(passed, failed, ignored, started)
+}
+
+/// How a scenario's `mpirun` ended, and when (seconds after its start).
+pub enum LauncherEnd {
+    /// It exited successfully by itself.
+    Exited(f64),
+    /// It did not exit, as OpenMPI 4.1.4's `mpirun` does not in some scenarios, with nothing
+    /// but the launcher's processes left; it was killed.
+    Hung(f64),
+}
+
+/// What rank 0 prints, with the scenario's name, once its checks passed.
+const PASSED: &str = "executor-mpi-test: scenario passed:";
+
+/// Runs `command` (an `mpirun` of scenario `name`) under [`SCENARIO_TIMEOUT`], passing its
+/// output through: how long it took, or why it failed. It passed if rank 0 said so and
+/// `mpirun` then exited successfully.
+///
+/// With `hung_launcher`, `mpirun` may not exit by itself in this scenario (see
+/// `Scenario::launcher_hangs`): it passed if rank 0 said so and then `mpirun` exited
+/// successfully within 20 s, or had not but nothing but the launcher's processes was left on
+/// the cluster's hosts; `mpirun` is then killed.
+fn scenario_status(
+    mut command: Command,
+    name: &str,
+    hung_launcher: Option<&Cluster>,
+) -> Result<LauncherEnd, String> {
+    use std::io::{BufRead, BufReader};
+
+    let started = Instant::now();
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("mpirun: {error}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let expected = format!("{PASSED} {name}");
+    // Echoes as it comes (a hang still shows what happened), and passes on rank 0's word. It
+    // is not joined: a process left behind may keep the pipe open.
+    let (word, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            if line.trim() == expected {
+                let _ = word.send(());
+            }
+        }
+    });
+    if let Some(cluster) = hung_launcher {
+        if heard.recv_timeout(SCENARIO_TIMEOUT).is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("rank 0 did not finish its checks (see above)".to_owned());
+        }
+        // Bounded polling: mpirun may still exit by itself, and nothing signals the hosts'
+        // emptying.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return if status.success() {
+                    Ok(LauncherEnd::Exited(started.elapsed().as_secs_f64()))
+                } else {
+                    Err(format!("mpirun failed: {status}"))
+                };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let left = cluster.leftovers();
+        let _ = child.kill();
+        let _ = child.wait();
+        return if left.iter().all(|p| is_launcher(p)) {
+            Ok(LauncherEnd::Hung(started.elapsed().as_secs_f64()))
+        } else {
+            Err(format!(
+                "more than the launcher is left on the hosts 20s after rank 0 passed:\n      {}",
+                left.join("\n      ")
+            ))
+        };
+    }
+    let status = wait_bounded(child, SCENARIO_TIMEOUT);
+    // The line was read before mpirun's exit, or is about to be: its pipe has it.
+    let passed = heard.recv_timeout(Duration::from_secs(5)).is_ok();
+    match status {
+        Some(status) if status.success() && passed => {
+            Ok(LauncherEnd::Exited(started.elapsed().as_secs_f64()))
+        }
+        Some(status) if status.success() => Err(format!(
+            "rank 0 did not finish its checks (see its panic above); mpirun: {status}"
+        )),
+        Some(status) => Err(format!("mpirun failed: {status}")),
+        None => Err(format!(
+            "mpirun did not exit within {}s and was killed",
+            SCENARIO_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// One scenario on a cluster of its own; it also fails if anything of the job is still on
+/// either host 30 s after `mpirun` ended.
+fn run_scenario_on_cluster(
+    mpirun: &std::path::Path,
+    scenario: &Scenario,
+) -> Result<LauncherEnd, String> {
+    let cluster = Cluster::up(format!("s{}", std::process::id()))?;
+    let mut command = cluster.mpirun(mpirun.to_path_buf(), scenario.how);
+    command.env(SCENARIO, scenario.name);
+    let hung_launcher = scenario.launcher_hangs.then_some(&cluster);
+    let end = scenario_status(command, scenario.name, hung_launcher)?;
+    // A daemon may take a moment to notice its mpirun is gone: bounded polling, as nothing
+    // signals the hosts' emptying.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut left = cluster.leftovers();
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        left = cluster.leftovers();
+    }
+    if left.is_empty() {
+        Ok(end)
+    } else {
+        Err(format!(
+            "mpirun ended, but processes of the job are still on the hosts 30s later:\n      {}",
+            left.join("\n      ")
+        ))
+    }
 }
 
 /// Set for the ranks of a cluster launch: the host name every worker must report.
