@@ -3,6 +3,7 @@
 Launched by the harness as
     mpirun -n 3 PYTHON -m mpi4py.futures mpi4py_anchors.py round-trip OPS
     mpirun -n 3 PYTHON -m mpi4py.futures mpi4py_anchors.py throughput TASKS CHUNKSIZE
+    mpirun -n 3 --enable-recovery PYTHON -m mpi4py.futures mpi4py_anchors.py death TASKS LIMIT
 so rank 0 runs this script with an MPIPoolExecutor on the 2 other ranks (mpi4py's
 pre-launched mode, like ours). It times its own loops after a warm-up, so mpirun's start-up
 never enters a figure, and prints one line per metric in the format of
@@ -12,6 +13,7 @@ The task is the builtin `abs` on a small int: a tiny call whose pickle is a name
 registered `echo`.
 """
 
+import os
 import sys
 import time
 from concurrent.futures import wait
@@ -59,14 +61,43 @@ def throughput(executor, tasks, chunksize):
     report("map", tasks, mapped)
 
 
+def death(executor, tasks, limit):
+    # A worker aborts (os.abort pickles by name, like abs) with `tasks` queued behind it: the
+    # time until every future is done, or a line saying they were not, `limit` seconds later.
+    for i in range(20):
+        assert executor.submit(abs, i).result() == i
+    started = time.perf_counter()
+    fatal = executor.submit(os.abort)
+    futures = [executor.submit(abs, i) for i in range(tasks)]
+    _, not_done = wait([fatal] + futures, timeout=limit)
+    seconds = time.perf_counter() - started
+    if not_done:
+        # The figure is then the limit, a lower bound: say so on the side.
+        print(
+            f"mpi4py.futures: {len(not_done)} of {tasks + 1} futures were still not done "
+            f"{limit} s after a worker died",
+            file=sys.stderr,
+            flush=True,
+        )
+    report("death", 1, seconds)
+    if not_done:
+        # Shutting the executor down would wait for the dead worker forever.
+        os._exit(0)
+
+
 def main(args):
     with MPIPoolExecutor() as executor:
         if args[:1] == ["round-trip"] and len(args) == 2:
             round_trip(executor, int(args[1]))
         elif args[:1] == ["throughput"] and len(args) == 3:
             throughput(executor, int(args[1]), int(args[2]))
+        elif args[:1] == ["death"] and len(args) == 3:
+            death(executor, int(args[1]), float(args[2]))
         else:
-            sys.exit(f"usage: mpi4py_anchors.py round-trip OPS | throughput TASKS CHUNKSIZE (got {args})")
+            sys.exit(
+                "usage: mpi4py_anchors.py round-trip OPS | throughput TASKS CHUNKSIZE | "
+                f"death TASKS LIMIT (got {args})"
+            )
 
 
 if __name__ == "__main__":

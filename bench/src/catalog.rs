@@ -2,7 +2,7 @@
 
 use crate::context::Context;
 use crate::record::Figures;
-use crate::{memory, mpi, process, threads};
+use crate::{memory, mpi, mpi_hosts, process, threads};
 
 /// One runnable workload.
 #[derive(Debug)]
@@ -87,6 +87,21 @@ pub const WORKLOADS: &[Workload] = &[
         group: "mpi",
         run: mpi::mpi2,
     },
+    Workload {
+        name: "mpi3",
+        group: "mpi",
+        run: mpi_hosts::mpi3,
+    },
+    Workload {
+        name: "mpi4",
+        group: "mpi",
+        run: mpi_hosts::mpi4,
+    },
+    Workload {
+        name: "mpi5",
+        group: "mpi",
+        run: mpi_hosts::mpi5,
+    },
 ];
 
 /// The workloads `only` names: comma-separated workload names, group names (`threads`,
@@ -145,7 +160,7 @@ mod tests {
     fn selection_by_name_group_and_alias() {
         assert_eq!(names("T2,t1"), ["t1", "t2"]);
         assert_eq!(names("memory"), ["m1", "m2"]);
-        assert_eq!(names("mpi"), ["mpi1", "mpi2"]);
+        assert_eq!(names("mpi"), ["mpi1", "mpi2", "mpi3", "mpi4", "mpi5"]);
         assert_eq!(names("MPI2,m1"), ["m1", "mpi2"]);
         assert_eq!(names("c1"), ["c1-threads", "c1-process"]);
         assert_eq!(names("all").len(), WORKLOADS.len());

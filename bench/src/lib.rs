@@ -3,8 +3,8 @@
 //! same machine in the same run.
 //!
 //! - [`harness`] interleaves the contenders of a workload round by round;
-//! - [`threads`], [`process`], [`memory`] and [`mpi`] define the workloads of the issues (T1-T3,
-//!   P1-P5, C1, M1-M2, MPI1-MPI2), [`floors`] the raw floors, [`python`] drives
+//! - [`threads`], [`process`], [`memory`], [`mpi`] and [`mpi_hosts`] define the workloads of the
+//!   issues (T1-T3, P1-P5, C1, M1-M2, MPI1-MPI5), [`floors`] the raw floors, [`python`] drives
 //!   `python/anchors.py`;
 //! - [`record`] is what a run writes, [`report`] and [`chart`] turn it into `latest.md` and
 //!   `ratios.svg`;
@@ -24,6 +24,7 @@ pub mod harness;
 pub mod machine;
 pub mod memory;
 pub mod mpi;
+pub mod mpi_hosts;
 pub mod ours_process;
 pub mod peers;
 pub mod process;

@@ -33,13 +33,13 @@ const MPI1_PING_PONGS: usize = 20_000;
 const MPI1_MPI4PY_ROUND_TRIPS: usize = 300;
 /// The raw ping-pong's message: about the size of our encoded call of `echo(u64)` and of its
 /// encoded reply (postcard, each with a job number and a registry index).
-const PING_PONG_BYTES: usize = 24;
+pub(crate) const PING_PONG_BYTES: usize = 24;
 /// MPI2: tasks per measurement.
 const MPI2_TASKS: usize = 10_000;
 /// MPI2's `map` chunksize, ours and mpi4py's alike.
 const MPI2_CHUNKSIZE: usize = 100;
 /// Ranks of ours and of mpi4py.futures: rank 0 (the executor) and the workers.
-const RANKS: usize = WORKERS + 1;
+pub(crate) const RANKS: usize = WORKERS + 1;
 /// The mpi4py the bench installs into its venv.
 pub const MPI4PY_VERSION: &str = "4.1.2";
 /// One launch must end by then (the slowest, mpi4py's 10,000 submits, takes seconds).
@@ -224,7 +224,7 @@ fn launch(mpirun: &Path, ranks: usize, program: &[OsString]) -> Result<String, S
 }
 
 /// The last lines of `text`, on one line.
-fn tail(text: &str) -> String {
+pub(crate) fn tail(text: &str) -> String {
     let lines: Vec<&str> = text
         .lines()
         .filter(|line| !line.trim().is_empty())
@@ -269,9 +269,9 @@ fn run_bounded(command: &mut Command, limit: Duration) -> Result<std::process::O
 
 /// An interpreter that has mpi4py.
 #[derive(Debug, Clone)]
-struct Mpi4py {
-    python: PathBuf,
-    version: String,
+pub(crate) struct Mpi4py {
+    pub(crate) python: PathBuf,
+    pub(crate) version: String,
 }
 
 /// The venv the bench installs mpi4py into.
@@ -425,22 +425,22 @@ fn find_mpi4py(cx: &Context, notes: &mut Vec<String>) -> Option<Mpi4py> {
 }
 
 /// `python/mpi4py_anchors.py`, found next to this crate's sources.
-fn mpi4py_script() -> PathBuf {
+pub(crate) fn mpi4py_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/mpi4py_anchors.py")
 }
 
 // ---- the workloads --------------------------------------------------------------------------
 
 /// What an MPI workload can run on this machine.
-struct Setup {
-    mpirun: PathBuf,
-    program: Option<PathBuf>,
-    mpi4py: Option<Mpi4py>,
+pub(crate) struct Setup {
+    pub(crate) mpirun: PathBuf,
+    pub(crate) program: Option<PathBuf>,
+    pub(crate) mpi4py: Option<Mpi4py>,
 }
 
 impl Setup {
     /// Finds `mpirun`, our program and mpi4py; `None` (with the note) without `mpirun`.
-    fn find(cx: &Context, notes: &mut Vec<String>) -> Option<Setup> {
+    pub(crate) fn find(cx: &Context, notes: &mut Vec<String>) -> Option<Setup> {
         let mpirun = match mpirun() {
             Ok(mpirun) => mpirun,
             Err(note) => {
@@ -518,7 +518,7 @@ impl Setup {
 /// Operations per measurement: the sizes, except in the smoke test. `--quick` keeps
 /// them (it runs fewer rounds): a launch costs far more than the loop it times, and a shorter
 /// loop would measure one preemption rather than the executor.
-fn ops(cx: &Context, full: usize) -> usize {
+pub(crate) fn ops(cx: &Context, full: usize) -> usize {
     match cx.scale {
         Scale::Smoke => cx.scale.size(full),
         Scale::Full | Scale::Quick => full,

@@ -15,12 +15,13 @@ commands:
         run every loom_* test target under --cfg executor_loom, in release, in <target>/loom
         (LOOM_MAX_PREEMPTIONS=N, default 2)
   bench [--quick] [--only WORKLOAD[,...]] [--no-python]
-        build bench/ in release and run every workload (T1-T3, P1-P5, C1, M1-M2, MPI1-MPI2)
+        build bench/ in release and run every workload (T1-T3, P1-P5, C1, M1-M2, MPI1-MPI5)
         beside CPython, rayon, procspawn, mpi4py.futures and the raw floors; print the
         table; a full run waits for a quiet machine before each workload and, when it
         runs everything, writes docs/bench/latest.md and ratios.svg; others write
         <target>/bench/
-        (--only: t1 ... m2, mpi1, mpi2, threads, process, memory, mpi, c1)
+        (--only: t1 ... m2, mpi1 ... mpi5, threads, process, memory, mpi, c1;
+        mpi3-mpi5 run across a simulated two-host cluster, root only)
   fuzz [--iterations N] [--seed S]
         the hostile-worker fuzz of the process pool (executor-process/tests/hostile.rs) at
         length, in release: N randomly mutated result frames (default 100000), each of which

@@ -7,6 +7,8 @@
 //! mpirun -n 3 executor-bench-mpi round-trip OPS            ours: submit + result, one at a time
 //! mpirun -n 3 executor-bench-mpi throughput TASKS CHUNK    ours: submit each, wait all; map
 //! mpirun -n 2 executor-bench-mpi ping-pong OPS BYTES       raw MPI ping-pong (the floor)
+//! mpirun -n 3 --enable-recovery executor-bench-mpi death TASKS
+//!                                        ours: a worker killed with TASKS queued, until all done
 //! ```
 //!
 //! Built only with the `mpi` feature (it needs MPI and libclang); `cargo xtask bench` builds it
@@ -25,7 +27,12 @@ fn echo(x: u64) -> u64 {
     x
 }
 
-concurrent_futures_mpi::remote_fn!(echo);
+/// MPI5's fatal task: aborts the worker that runs it (SIGABRT, as mpi4py's `os.abort`).
+fn kill_own_worker(_unused: u8) -> u8 {
+    std::process::abort()
+}
+
+concurrent_futures_mpi::remote_fn!(echo, kill_own_worker);
 
 /// Round trips run before the clock starts.
 const WARM_UP_ROUND_TRIPS: u64 = 200;
@@ -39,9 +46,10 @@ fn main() -> ExitCode {
         (Some("round-trip"), Ok(&[ops])) => round_trip(ops),
         (Some("throughput"), Ok(&[tasks, chunksize])) => throughput(tasks, chunksize),
         (Some("ping-pong"), Ok(&[ops, bytes])) => ping_pong(ops, bytes),
+        (Some("death"), Ok(&[tasks])) => death(tasks),
         _ => Err(format!(
             "usage: executor-bench-mpi round-trip OPS | throughput TASKS CHUNKSIZE | \
-             ping-pong OPS BYTES (got {args:?})"
+             ping-pong OPS BYTES | death TASKS (got {args:?})"
         )),
     };
     match outcome {
@@ -131,6 +139,44 @@ fn throughput(tasks: u64, chunksize: u64) -> Result<(), String> {
     let mapped = map_all(tasks)?;
     println!("{}", Report::new("submit-wait", tasks, submitted));
     println!("{}", Report::new("map", tasks, mapped));
+    pool.shutdown(Shutdown::default());
+    session.finalize();
+    Ok(())
+}
+
+/// MPI5, ours: after a warm-up, a task that kills its worker and `tasks` echo tasks behind
+/// it; the time from that submit until every future is done (the loss noticed, the fatal task
+/// failed `WorkerLost`, the rest run on the surviving worker), with the session's defaults.
+fn death(tasks: u64) -> Result<(), String> {
+    let session = session()?;
+    let pool = session.pool();
+    for i in 0..WARM_UP_ROUND_TRIPS {
+        pool.call(echo, i)
+            .map_err(|error| error.to_string())?
+            .wait();
+    }
+    let started = Instant::now();
+    let fatal = pool
+        .call(kill_own_worker, 0)
+        .map_err(|error| error.to_string())?;
+    let futures = (0..tasks)
+        .map(|i| pool.call(echo, i).map_err(|error| error.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    fatal.wait();
+    for future in &futures {
+        future.wait();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    match fatal.result() {
+        Err(concurrent_futures_core::TaskError::WorkerLost(_)) => {}
+        other => return Err(format!("the fatal task gave {other:?}, not WorkerLost")),
+    }
+    for (i, future) in (0..tasks).zip(&futures) {
+        if future.result() != Ok(i) {
+            return Err(format!("echo({i}) gave {:?}", future.result()));
+        }
+    }
+    println!("{}", Report::new("death", 1, seconds));
     pool.shutdown(Shutdown::default());
     session.finalize();
     Ok(())
