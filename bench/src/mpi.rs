@@ -17,11 +17,12 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use crate::context::{Context, WORKERS, goal, thousands};
 use crate::harness::{Contender, Measurement, Scale};
+use crate::mpi_hosts::{Launch, SimCluster};
 use crate::python;
 use crate::record::{Figures, Unit};
 
@@ -470,12 +471,13 @@ impl Setup {
         })
     }
 
-    /// Ours (`executor-bench-mpi args...` on `ranks` ranks), one figure per `wanted` metric.
-    fn ours<'a>(
+    /// Ours (`executor-bench-mpi args...` launched as `launcher` says), one figure per
+    /// `wanted` metric.
+    pub(crate) fn ours<'a>(
         &self,
         key: &str,
         label: &str,
-        ranks: usize,
+        launcher: Launcher,
         args: Vec<String>,
         wanted: Vec<(&'static str, usize)>,
         anchor: bool,
@@ -484,7 +486,7 @@ impl Setup {
         let mpirun = self.mpirun.clone();
         let mut line: Vec<OsString> = vec![program.into()];
         line.extend(args.into_iter().map(OsString::from));
-        let run = move || -> Measurement { per_op(&launch(&mpirun, ranks, &line)?, &wanted) };
+        let run = move || -> Measurement { per_op(&launcher.run(&mpirun, &line)?, &wanted) };
         let contender = if anchor {
             Contender::anchor(key, label, run)
         } else {
@@ -494,9 +496,10 @@ impl Setup {
         Some(contender.without_warm_up())
     }
 
-    /// mpi4py.futures (`mpi4py_anchors.py args...` on [`RANKS`] ranks).
-    fn mpi4py<'a>(
+    /// mpi4py.futures (`mpi4py_anchors.py args...` launched as `launcher` says).
+    pub(crate) fn mpi4py<'a>(
         &self,
+        launcher: Launcher,
         args: Vec<String>,
         wanted: Vec<(&'static str, usize)>,
     ) -> Option<Contender<'a>> {
@@ -509,9 +512,39 @@ impl Setup {
             mpi4py_script().into(),
         ];
         line.extend(args.into_iter().map(OsString::from));
-        let label = format!("mpi4py.futures MPIPoolExecutor (mpi4py {})", mpi4py.version);
-        let run = move || -> Measurement { per_op(&launch(&mpirun, RANKS, &line)?, &wanted) };
+        let label = format!(
+            "mpi4py.futures MPIPoolExecutor (mpi4py {}){}",
+            mpi4py.version,
+            launcher.label_suffix()
+        );
+        let run = move || -> Measurement { per_op(&launcher.run(&mpirun, &line)?, &wanted) };
         Some(Contender::anchor("mpi4py", &label, run).without_warm_up())
+    }
+}
+
+/// Where and how an MPI program is launched.
+#[derive(Clone)]
+pub(crate) enum Launcher {
+    /// `mpirun -n ranks` on this machine.
+    Here { ranks: usize },
+    /// On a simulated two-host cluster (see `mpi_hosts`).
+    Across(Arc<SimCluster>, Launch),
+}
+
+impl Launcher {
+    fn run(&self, mpirun: &Path, program: &[OsString]) -> Result<String, String> {
+        match self {
+            Launcher::Here { ranks } => launch(mpirun, *ranks, program),
+            Launcher::Across(cluster, how) => cluster.launch(mpirun, *how, program),
+        }
+    }
+
+    /// What a series' label adds to say where it ran.
+    fn label_suffix(&self) -> &'static str {
+        match self {
+            Launcher::Here { .. } => "",
+            Launcher::Across(..) => ", across hosts",
+        }
     }
 }
 
@@ -550,7 +583,7 @@ pub fn mpi1(cx: &Context) -> Vec<Figures> {
         contenders.extend(setup.ours(
             "ours",
             &our_label(),
-            RANKS,
+            Launcher::Here { ranks: RANKS },
             vec!["round-trip".into(), ours_ops.to_string()],
             vec![("round-trip", ours_ops)],
             false,
@@ -558,7 +591,7 @@ pub fn mpi1(cx: &Context) -> Vec<Figures> {
         contenders.extend(setup.ours(
             "raw-mpi",
             "floor: raw MPI ping-pong (rsmpi), mpirun -n 2",
-            2,
+            Launcher::Here { ranks: 2 },
             vec![
                 "ping-pong".into(),
                 floor_ops.to_string(),
@@ -568,6 +601,7 @@ pub fn mpi1(cx: &Context) -> Vec<Figures> {
             true,
         ));
         contenders.extend(setup.mpi4py(
+            Launcher::Here { ranks: RANKS },
             vec!["round-trip".into(), mpi4py_ops.to_string()],
             vec![("round-trip", mpi4py_ops)],
         ));
@@ -611,12 +645,12 @@ pub fn mpi2(cx: &Context) -> Vec<Figures> {
         contenders.extend(setup.ours(
             "ours",
             &our_label(),
-            RANKS,
+            Launcher::Here { ranks: RANKS },
             args.clone(),
             wanted.clone(),
             false,
         ));
-        contenders.extend(setup.mpi4py(args, wanted));
+        contenders.extend(setup.mpi4py(Launcher::Here { ranks: RANKS }, args, wanted));
     }
     let per_task = Unit::PerOp {
         ops: 1.0,

@@ -16,8 +16,8 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use crate::context::{Context, WORKERS, thousands};
-use crate::harness::{Contender, Measurement, Scale};
-use crate::mpi::{PING_PONG_BYTES, RANKS, Setup, mpi4py_script, ops, per_op, tail};
+use crate::harness::Scale;
+use crate::mpi::{Launcher, PING_PONG_BYTES, RANKS, Setup, ops, tail};
 use crate::record::{Figures, Unit};
 
 /// MPI3: round trips per measurement of ours, of the ping-pong and of mpi4py.futures.
@@ -38,7 +38,7 @@ const LAUNCH_LIMIT: Duration = Duration::from_secs(120);
 const MPI5_MPI4PY_LAUNCH_LIMIT: Duration = Duration::from_secs(MPI5_MPI4PY_LIMIT_SECONDS + 25);
 
 /// A simulated two-host cluster, removed (with whatever still runs on it) when dropped.
-struct SimCluster {
+pub(crate) struct SimCluster {
     name: String,
     /// `cluster.sh mpirun-args`: how `mpirun` reaches the other host.
     mpirun_args: Vec<String>,
@@ -93,7 +93,7 @@ impl SimCluster {
     /// Runs `program` under `mpirun` with rank 0 on the first host and `ranks - 1` ranks on the
     /// second; its standard output, or why it failed. With `ends_after_report`, a run that printed its report
     /// counts even if `mpirun` then fails or must be killed at `limit` (after a lost worker).
-    fn launch(
+    pub(crate) fn launch(
         &self,
         mpirun: &Path,
         launch: Launch,
@@ -144,7 +144,7 @@ impl SimCluster {
 
 /// How one launch goes.
 #[derive(Debug, Clone, Copy)]
-struct Launch {
+pub(crate) struct Launch {
     /// `mpirun -n`: rank 0 on the first host, the others on the second.
     ranks: usize,
     /// `mpirun --enable-recovery`.
@@ -234,7 +234,7 @@ fn run_collecting(command: &mut Command, limit: Duration) -> Result<Run, String>
     })
 }
 
-/// The contenders across hosts: ours, mpi4py.futures and the raw ping-pong.
+/// What the workloads across hosts run on: MPI and our programs (`Setup`), and a cluster.
 struct Across {
     setup: Setup,
     cluster: Arc<SimCluster>,
@@ -263,53 +263,9 @@ impl Across {
         }
     }
 
-    fn ours<'a>(
-        &self,
-        key: &str,
-        label: &str,
-        launch: Launch,
-        args: Vec<String>,
-        wanted: Vec<(&'static str, usize)>,
-        anchor: bool,
-    ) -> Option<Contender<'a>> {
-        let program = self.setup.program.clone()?;
-        let mpirun = self.setup.mpirun.clone();
-        let cluster = self.cluster.clone();
-        let mut line: Vec<OsString> = vec![program.into()];
-        line.extend(args.into_iter().map(OsString::from));
-        let run =
-            move || -> Measurement { per_op(&cluster.launch(&mpirun, launch, &line)?, &wanted) };
-        let contender = if anchor {
-            Contender::anchor(key, label, run)
-        } else {
-            Contender::ours(key, label, run)
-        };
-        Some(contender.without_warm_up())
-    }
-
-    fn mpi4py<'a>(
-        &self,
-        launch: Launch,
-        args: Vec<String>,
-        wanted: Vec<(&'static str, usize)>,
-    ) -> Option<Contender<'a>> {
-        let mpi4py = self.setup.mpi4py.clone()?;
-        let mpirun = self.setup.mpirun.clone();
-        let cluster = self.cluster.clone();
-        let mut line: Vec<OsString> = vec![
-            mpi4py.python.into(),
-            "-m".into(),
-            "mpi4py.futures".into(),
-            mpi4py_script().into(),
-        ];
-        line.extend(args.into_iter().map(OsString::from));
-        let label = format!(
-            "mpi4py.futures MPIPoolExecutor (mpi4py {}), across hosts",
-            mpi4py.version
-        );
-        let run =
-            move || -> Measurement { per_op(&cluster.launch(&mpirun, launch, &line)?, &wanted) };
-        Some(Contender::anchor("mpi4py", &label, run).without_warm_up())
+    /// Launches on this cluster, as `launch` says.
+    fn here(&self, launch: Launch) -> Launcher {
+        Launcher::Across(self.cluster.clone(), launch)
     }
 }
 
@@ -336,18 +292,18 @@ pub fn mpi3(cx: &Context) -> Vec<Figures> {
             PING_PONG_BYTES,
             thousands(mpi4py_ops)
         ));
-        contenders.extend(across.ours(
+        contenders.extend(across.setup.ours(
             "ours",
             &our_label(),
-            plain(RANKS),
+            across.here(plain(RANKS)),
             vec!["round-trip".into(), ours_ops.to_string()],
             vec![("round-trip", ours_ops)],
             false,
         ));
-        contenders.extend(across.ours(
+        contenders.extend(across.setup.ours(
             "raw-mpi",
             "floor: raw MPI ping-pong (rsmpi) across the hosts",
-            plain(2),
+            across.here(plain(2)),
             vec![
                 "ping-pong".into(),
                 floor_ops.to_string(),
@@ -356,8 +312,8 @@ pub fn mpi3(cx: &Context) -> Vec<Figures> {
             vec![("ping-pong", floor_ops)],
             true,
         ));
-        contenders.extend(across.mpi4py(
-            plain(RANKS),
+        contenders.extend(across.setup.mpi4py(
+            across.here(plain(RANKS)),
             vec!["round-trip".into(), mpi4py_ops.to_string()],
             vec![("round-trip", mpi4py_ops)],
         ));
@@ -392,15 +348,15 @@ pub fn mpi4(cx: &Context) -> Vec<Figures> {
     let mut notes = Vec::new();
     let mut contenders = Vec::new();
     if let Some(across) = Across::find(cx, &mut notes) {
-        contenders.extend(across.ours(
+        contenders.extend(across.setup.ours(
             "ours",
             &our_label(),
-            plain(RANKS),
+            across.here(plain(RANKS)),
             args.clone(),
             wanted.clone(),
             false,
         ));
-        contenders.extend(across.mpi4py(plain(RANKS), args, wanted));
+        contenders.extend(across.setup.mpi4py(across.here(plain(RANKS)), args, wanted));
     }
     let per_task = Unit::PerOp {
         ops: 1.0,
@@ -446,15 +402,15 @@ pub fn mpi5(cx: &Context) -> Vec<Figures> {
              task fails WorkerLost, the {} others run on the surviving worker).",
             thousands(tasks)
         ));
-        contenders.extend(across.ours(
+        contenders.extend(across.setup.ours(
             "ours",
             &our_label(),
-            Launch {
+            across.here(Launch {
                 ranks: RANKS,
                 recovery: true,
                 limit: LAUNCH_LIMIT,
                 ends_after_report: false,
-            },
+            }),
             vec!["death".into(), tasks.to_string()],
             vec![("death", 1)],
             false,
@@ -470,13 +426,13 @@ pub fn mpi5(cx: &Context) -> Vec<Figures> {
                  {MPI5_MPI4PY_LIMIT_SECONDS} s, and a figure of {MPI5_MPI4PY_LIMIT_SECONDS} s \
                  means they were still not done then (a lower bound; its run prints how many)."
             ));
-            contenders.extend(across.mpi4py(
-                Launch {
+            contenders.extend(across.setup.mpi4py(
+                across.here(Launch {
                     ranks: RANKS,
                     recovery: true,
                     limit: MPI5_MPI4PY_LAUNCH_LIMIT,
                     ends_after_report: true,
-                },
+                }),
                 vec![
                     "death".into(),
                     tasks.to_string(),

@@ -14,6 +14,7 @@
 //! fair share of the queue and at most the pool's `tasks_per_worker`: no-op tasks travel many
 //! per message, long tasks one at a time.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -170,7 +171,8 @@ enum Loss {
 /// transport, and whom to send heartbeats to.
 struct RootLink {
     transport: Transport,
-    /// Which workers were lost (they get nothing more).
+    /// Which workers were lost (they get nothing more): the keeper's copy of `Worker::lost`,
+    /// set with it in `Root::lose` only (the progress thread reads its own without locking).
     lost: Vec<bool>,
     /// When heartbeats to the workers are due.
     pacer: Pacer,
@@ -508,9 +510,8 @@ impl Root {
                 pool.task_nanos(),
                 pool.tasks_per_worker(),
             );
-            let mut batch = Vec::with_capacity(limit);
             let mut jobs = Vec::with_capacity(limit);
-            while batch.len() < limit {
+            while jobs.len() < limit {
                 let Some(front) = self.queue.front() else {
                     break;
                 };
@@ -525,16 +526,19 @@ impl Root {
                     }
                     job.started = true;
                 }
-                batch.push(WireJob {
-                    id: job.id,
-                    entry: job.entry,
-                    payload: job.payload.clone(),
-                });
                 jobs.push(job);
             }
-            if batch.is_empty() {
+            if jobs.is_empty() {
                 continue;
             }
+            let batch = jobs
+                .iter()
+                .map(|job| WireJob {
+                    id: job.id,
+                    entry: job.entry,
+                    payload: Cow::Borrowed(&job.payload),
+                })
+                .collect();
             self.link()
                 .transport
                 .send_to_worker(worker, &ToWorker::Run(batch));

@@ -5,6 +5,8 @@
 //! the task and its outcome inside are already encoded by their registry entry (the task model
 //! of `concurrent_futures_process::task_model`, shared with the process pool).
 
+use std::borrow::Cow;
+
 use concurrent_futures_core::CodecError;
 use serde::{Deserialize, Serialize};
 
@@ -14,20 +16,21 @@ pub(crate) const PROTOCOL_VERSION: u32 = 6;
 /// The MPI tag of every message of this crate.
 pub(crate) const TAG: mpi::Tag = 7;
 
-/// One task as it travels to a worker.
+/// One task as it travels to a worker. Rank 0 sends its payload borrowed from the queued job
+/// (which keeps it, to send it again if the worker is lost); a worker receives it owned.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct WireJob {
+pub(crate) struct WireJob<'a> {
     /// The job's number, echoed in its answer.
     pub(crate) id: u64,
     /// Registry index of the task type.
     pub(crate) entry: u32,
     /// The encoded task.
-    pub(crate) payload: Vec<u8>,
+    pub(crate) payload: Cow<'a, [u8]>,
 }
 
-/// From rank 0 to a worker rank.
+/// From rank 0 to a worker rank (`'static` as received: nothing borrowed).
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum ToWorker {
+pub(crate) enum ToWorker<'a> {
     /// Sent once, after every worker's hello checked out: how often to show signs of life and
     /// how long rank 0 may stay silent before the worker gives up on it.
     Welcome {
@@ -46,7 +49,7 @@ pub(crate) enum ToWorker {
         pid: u32,
     },
     /// Run these tasks, in order (sent only to an idle worker).
-    Run(Vec<WireJob>),
+    Run(Vec<WireJob<'a>>),
     /// Run pool `pool`'s initializer (sent only to an idle worker, before that pool's first
     /// task), and answer [`ToRoot::Initialized`].
     Initialize {

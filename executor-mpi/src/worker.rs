@@ -31,7 +31,7 @@ struct Link {
     transport: Transport,
     /// Messages from rank 0 the progress thread has not handled yet (the keeper may receive
     /// them).
-    inbox: VecDeque<ToWorker>,
+    inbox: VecDeque<ToWorker<'static>>,
     /// Rank 0's heartbeat settings, from its welcome.
     beats: Option<Heartbeats>,
     /// When rank 0 was last heard from.
@@ -46,7 +46,10 @@ impl Link {
     /// Receives everything that arrived into the inbox; `true` if something did.
     fn pump(&mut self) -> bool {
         let mut received = false;
-        while let Some(message) = self.transport.try_receive_from_leader::<ToWorker>() {
+        while let Some(message) = self
+            .transport
+            .try_receive_from_leader::<ToWorker<'static>>()
+        {
             received = true;
             self.last_heard = Instant::now();
             match message {
@@ -127,7 +130,7 @@ pub(crate) fn serve(transport: Transport, keeper: bool) -> (Transport, Ending) {
                     job: WireJob {
                         id: 0,
                         entry,
-                        payload,
+                        payload: payload.into(),
                     },
                 }),
                 ToWorker::Fence { pid } => fence(pid),
@@ -139,6 +142,7 @@ pub(crate) fn serve(transport: Transport, keeper: bool) -> (Transport, Ending) {
                         Ending::Abandon
                     });
                 }
+                // `pump` handles these itself; they never reach the inbox.
                 ToWorker::Heartbeat | ToWorker::Welcome { .. } => {}
             }
         }
@@ -256,9 +260,9 @@ fn leave_silent_leader(transport: &Transport, beats: &Heartbeats) -> ! {
 /// What a worker has to do next.
 enum Work {
     /// A task.
-    Task(WireJob),
+    Task(WireJob<'static>),
     /// A pool's initializer (its `id` unused).
-    Initialize { pool: u64, job: WireJob },
+    Initialize { pool: u64, job: WireJob<'static> },
 }
 
 /// Runs `work` and makes its answer.
@@ -282,7 +286,7 @@ fn run_work(registry: &Registry, work: Work) -> ToRoot {
 }
 
 /// Runs `job` through the registry: its encoded outcome, or why it could not run.
-fn run(registry: &Registry, job: &WireJob) -> Result<Vec<u8>, RemoteFailure> {
+fn run(registry: &Registry, job: &WireJob<'_>) -> Result<Vec<u8>, RemoteFailure> {
     match registry.runner(job.entry) {
         Some(run) => run(&job.payload)
             .into_result()

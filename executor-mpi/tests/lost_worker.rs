@@ -189,12 +189,17 @@ fn local_exit_fails_only_the_running_task() {
     });
 }
 
-/// Heartbeats come from the keeper threads, not from the thread running the task.
-fn long_task_is_not_a_loss() {
-    let session = concurrent_futures_mpi::builder()
+/// A spawned session whose workers are lost after [`SHORT_TIMEOUT`] of silence.
+fn spawn_with_short_timeout() -> Session {
+    concurrent_futures_mpi::builder()
         .worker_timeout(SHORT_TIMEOUT)
         .spawn(common::SPAWNED_WORKERS)
-        .expect("MPI spawns the worker processes");
+        .expect("MPI spawns the worker processes")
+}
+
+/// Heartbeats come from the keeper threads, not from the thread running the task.
+fn long_task_is_not_a_loss() {
+    let session = spawn_with_short_timeout();
     let pool = session.pool();
     let long = 5 * SHORT_TIMEOUT.as_millis() as u64;
     // Both workers busy at once, so neither can cover for the other.
@@ -214,10 +219,7 @@ fn long_task_is_not_a_loss() {
 /// keeps the workers from giving up on rank 0, and rank 0 forgives the silence it did not
 /// listen to.
 fn long_callback_is_not_a_loss() {
-    let session = concurrent_futures_mpi::builder()
-        .worker_timeout(SHORT_TIMEOUT)
-        .spawn(common::SPAWNED_WORKERS)
-        .expect("MPI spawns the worker processes");
+    let session = spawn_with_short_timeout();
     let pool = session.pool();
     let (ran, callback_ran) = std::sync::mpsc::channel();
     let first = pool.call(echo, 1).expect("accepted");
