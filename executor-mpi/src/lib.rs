@@ -110,6 +110,34 @@
 //! lost"), submits are refused. [`LostWorker::BreakSession`] is mpi4py.futures' semantics:
 //! the first loss breaks the session.
 //!
+//! ```no_run
+//! use std::time::Duration;
+//! use concurrent_futures_core::{Executor, Shutdown, TaskError};
+//!
+//! fn square(x: u64) -> u64 { x * x }
+//! concurrent_futures_mpi::remote_fn!(square);
+//!
+//! fn main() {
+//!     // mpirun -n 1 --oversubscribe --enable-recovery ./app
+//!     let session = concurrent_futures_mpi::builder()
+//!         .worker_timeout(Duration::from_secs(2))
+//!         .spawn(2)
+//!         .expect("MPI spawns 2 workers");
+//!     let pool = session.pool();
+//!     let futures: Vec<_> = (0..100).map(|x| pool.call(square, x).unwrap()).collect();
+//!     for future in futures {
+//!         match future.result() {
+//!             Ok(squared) => println!("{squared}"),
+//!             // Its worker was lost while running it: the others still run.
+//!             Err(TaskError::WorkerLost(exit)) => eprintln!("lost: {exit}"),
+//!             Err(other) => eprintln!("failed: {other}"),
+//!         }
+//!     }
+//!     println!("{} of {} workers left", session.live_workers(), session.workers());
+//!     pool.shutdown(Shutdown::default());
+//! }
+//! ```
+//!
 //! A silent worker is also *fenced*: killed with `SIGKILL` by rank 0 if it is on its host, else
 //! by another worker on its host, if there is one; a worker that hears nothing from rank 0 for
 //! the timeout ends its own process. So a stopped or cut-off process is not left behind.

@@ -213,10 +213,11 @@ impl fmt::Debug for MpiPoolBuilder {
 /// ([`remote_fn!`](crate::remote_fn)), encoded with postcard. Every pool of a session shares
 /// the worker ranks (queued first come, first served); each pool has its own shutdown.
 ///
-/// No crash isolation: in plain MPI a rank that dies (abort, segfault, `exit`) takes the whole
-/// job down, rank 0 included; under `mpirun --enable-recovery` a dead worker on rank 0's host
-/// breaks the session instead (see the crate's fault model). A task's panic is caught and
-/// fails only its own future.
+/// A task's panic is caught and fails only its own future. In plain MPI a rank that dies
+/// (abort, segfault, `exit`) takes the whole job down, rank 0 included; under `mpirun
+/// --enable-recovery` a lost worker (dead, stopped or cut off, on any host) fails only the task
+/// it ran, with `TaskError::WorkerLost`, and the session goes on without it (see the crate's
+/// fault model and [`LostWorker`](crate::LostWorker)).
 ///
 /// ```no_run
 /// use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit};

@@ -600,8 +600,8 @@ impl Root {
     /// still run. Other pools are not affected.
     fn break_pool(&mut self, pool: &Arc<PoolState>, worker: usize, reason: &str) {
         let broken = BrokenExecutor::new(format!(
-            "the pool's initializer failed on MPI worker rank {}: {reason}",
-            self.link().transport.rank_of_worker(worker)
+            "the pool's initializer failed on {}: {reason}",
+            self.link().transport.worker_name(worker)
         ));
         pool.set_broken(broken.clone());
         let (failed, kept): (VecDeque<Job>, VecDeque<Job>) = self
@@ -636,7 +636,7 @@ impl Root {
     /// that can be done (fenced). Its jobs are dealt with as the session's [`LostWorker`]
     /// policy says.
     fn lose(&mut self, worker: usize, loss: Loss) {
-        let rank = self.link().transport.rank_of_worker(worker);
+        let name = self.link().transport.worker_name(worker);
         let process = self.workers[worker].process.clone();
         self.workers[worker].lost = true;
         self.workers[worker].initializing = None;
@@ -656,10 +656,7 @@ impl Root {
                 )
             }
         };
-        let who = format!(
-            "MPI worker rank {rank} (pid {} on {})",
-            process.pid, process.host
-        );
+        let who = format!("{name} (pid {} on {})", process.pid, process.host);
         eprintln!("concurrent_futures_mpi: {who} {how}");
         let sent: Vec<Job> = std::mem::take(&mut self.workers[worker].sent)
             .into_iter()
@@ -673,8 +670,10 @@ impl Root {
         }
         let mut sent = sent.into_iter();
         if let Some(running) = sent.next() {
+            // The exit names the pid already.
             let exit = WorkerExit::new(process.pid, None, None).with_reason(format!(
-                "{who} {how} while it ran the task (or before its answer arrived)"
+                "{name} on {} {how} (while it ran the task, or with its answer)",
+                process.host
             ));
             running.finish(Outcome::WorkerLost(exit));
         }

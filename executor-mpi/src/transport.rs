@@ -106,6 +106,17 @@ impl Transport {
         }
     }
 
+    /// Worker `worker` as messages name it: "MPI worker rank R", where R is its rank in its own
+    /// `MPI_COMM_WORLD`, said to be a spawned job's rank in spawned mode (where rank 0 of the
+    /// spawned workers is not the rank 0 that leads them).
+    pub(crate) fn worker_name(&self, worker: usize) -> String {
+        let rank = self.rank_of_worker(worker);
+        match &self.peers {
+            Peers::World(_) => format!("MPI worker rank {rank}"),
+            Peers::Children(_) | Peers::Parent(_) => format!("spawned MPI worker rank {rank}"),
+        }
+    }
+
     /// This process's MPI rank in the communicator its messages travel on.
     pub(crate) fn own_rank(&self) -> Rank {
         match &self.peers {
