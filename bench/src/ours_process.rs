@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use concurrent_futures_core::{Executor, MapOptions, Shutdown, Submit};
 use concurrent_futures_process::{Bytes, Call, ProcessPool};
 
-use crate::context::WORKERS;
+use crate::context::{WORKERS, thousands};
 use crate::cpu;
 use crate::harness::{Contender, Measurement};
 
@@ -111,18 +111,33 @@ pub fn p2(rounds: usize, _notes: &mut Vec<String>) -> Vec<Contender<'static>> {
 }
 
 /// P3: `map` over `items` integers with `chunksize`.
-pub fn p3(items: usize, chunksize: usize, _notes: &mut Vec<String>) -> Vec<Contender<'static>> {
-    ours(move || {
-        let pool = started_pool()?;
-        let started = Instant::now();
-        let mut sum = 0u64;
-        let calls = (0..items as u64).map(|item| Call::new(trivial, item));
-        for outcome in pool.map(calls, MapOptions::new().chunksize(chunksize)) {
-            sum = sum.wrapping_add(outcome.map_err(failed)?);
+pub fn p3(items: usize, chunksize: usize, notes: &mut Vec<String>) -> Vec<Contender<'static>> {
+    notes.push(format!(
+        "P3: `ProcessPool, default options` is the same map without a chunk size: it adapts to \
+         the measured pace of the items (CPython's default is one item per task; the anchors \
+         pass chunksize {}).",
+        thousands(chunksize)
+    ));
+    let map_with = move |options: MapOptions| {
+        move || {
+            let pool = started_pool()?;
+            let started = Instant::now();
+            let mut sum = 0u64;
+            let calls = (0..items as u64).map(|item| Call::new(trivial, item));
+            for outcome in pool.map(calls, options) {
+                sum = sum.wrapping_add(outcome.map_err(failed)?);
+            }
+            black_box(sum);
+            finish(pool, started)
         }
-        black_box(sum);
-        finish(pool, started)
-    })
+    };
+    let mut contenders = ours(map_with(MapOptions::new().chunksize(chunksize)));
+    contenders.push(Contender::ours(
+        "ours-adaptive",
+        "ProcessPool, default options",
+        map_with(MapOptions::new()),
+    ));
+    contenders
 }
 
 /// P4: construct to first result, and to shutdown complete (two figures).

@@ -24,11 +24,12 @@
 //! assert_eq!(run_on_new_thread(|| 6 * 7).join(), Ok(42));
 //! ```
 
+pub use crate::chunk::{Chunk, ChunkOutput, Outcomes, OutcomesIter};
 pub use crate::error::InvalidStateError;
 pub use crate::job::Job;
 pub use crate::panic::{catch_panic, payload_message};
 pub use crate::promise::Promise;
 pub use crate::state::Start;
-pub use crate::task::{Chunk, ChunkOutput, run_caught};
+pub use crate::task::run_caught;
 #[doc(hidden)]
 pub use crate::waiter::WatchHandle;

@@ -6,8 +6,11 @@
 
 use crate::error::SubmitError;
 use crate::future::Future;
+use std::num::NonZeroUsize;
+
+use crate::chunk::Chunk;
 use crate::map::{Map, MapOptions};
-use crate::task::{Chunk, Task};
+use crate::task::Task;
 
 /// How [`Executor::shutdown`] behaves: CPython's `shutdown(wait, cancel_futures)`.
 ///
@@ -127,6 +130,21 @@ pub trait Executor: Send + Sync {
 
     /// `true` once `shutdown` was called (or the executor broke).
     fn is_shutdown(&self) -> bool;
+
+    /// How many tasks it runs at once, if it knows: its workers. [`Submit::map`]'s adaptive
+    /// chunk size uses it to keep every worker busy to the end of the input; without it, `map`
+    /// assumes the machine's available parallelism.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPool};
+    ///
+    /// let pool = ThreadPool::builder().max_workers(3).build()?;
+    /// assert_eq!(pool.parallelism().map(|n| n.get()), Some(3));
+    /// # Ok::<(), concurrent_futures::BuildError>(())
+    /// ```
+    fn parallelism(&self) -> Option<NonZeroUsize> {
+        None
+    }
 }
 
 /// An executor that accepts tasks of type `T`.
@@ -171,16 +189,19 @@ pub trait Submit<T: Task>: Executor {
     /// Runs every task of `tasks` and yields their outcomes in input order.
     ///
     /// Tasks are submitted during this call (all of them, or `buffersize` chunks, refilled as
-    /// results are taken), `chunksize` at a time as one [`Chunk`]. The `timeout` counts from this
-    /// call. Each item yields its own outcome; a failing item does not end the iteration, but a
-    /// deadline does (that item yields [`TaskError::Timeout`](crate::TaskError) and the rest are
-    /// cancelled). Dropping the iterator cancels the tasks that have not started.
+    /// results are taken), several at a time as one [`Chunk`]: a fixed `chunksize`, or by
+    /// default a size adapted to the pace of the work (see [`MapOptions::chunksize`]). The
+    /// `timeout` counts from this call. Each item yields its own outcome; a failing item does
+    /// not end the iteration, but a deadline does (that item yields
+    /// [`TaskError::Timeout`](crate::TaskError) and the rest are cancelled). Dropping the
+    /// iterator cancels the tasks that have not started.
     ///
-    /// Semantics are per item whatever the `chunksize`: a backend's per-task time limit applies
+    /// Semantics are per item whatever the chunk size: a backend's per-task time limit applies
     /// to each item of a chunk, and a backend that isolates crashes fails only the item that was
-    /// running, not its chunk (see [`MapOptions::chunksize`]). A chunk is still one
-    /// [`Future`] inside the map, so cancelling (dropping the map, the `timeout`) acts on
-    /// whole chunks that have not started.
+    /// running, not its chunk (see [`MapOptions::chunksize`]). Cancelling (dropping the map,
+    /// the `timeout`) cancels the chunks that have not started and, on backends that run
+    /// chunks in this process (threads, rayon), the items of a running chunk that have not
+    /// started; a chunk already sent to another process runs to its end.
     fn map<I>(&self, tasks: I, options: MapOptions) -> Map<'_, Self, T, I::IntoIter>
     where
         Self: Submit<Chunk<T>> + Sized,

@@ -33,6 +33,7 @@
 mod as_completed;
 pub mod backend;
 mod callback;
+mod chunk;
 mod error;
 mod executor;
 mod future;

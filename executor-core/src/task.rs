@@ -89,36 +89,6 @@ impl<F> fmt::Debug for Fallible<F> {
     }
 }
 
-/// Several tasks run one after another as one unit: how [`Map`](crate::Map) implements
-/// `chunksize` (one queue item, or one message, per chunk).
-///
-/// Each item keeps its own outcome: a panicking or failing item does not affect the others.
-/// A backend with per-task time limits or crash isolation must keep them per item too (see
-/// [`MapOptions::chunksize`](crate::MapOptions::chunksize)): `concurrent-futures-process` runs a chunk
-/// item by item in its worker instead of calling [`run`](Task::run) on the whole.
-///
-/// ```
-/// use concurrent_futures::{Task, backend::Chunk};
-///
-/// let results = Chunk(vec![|| 1, || 2]).run().unwrap();
-/// assert_eq!(results, vec![Ok(1), Ok(2)]);
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct Chunk<T>(pub Vec<T>);
-
-/// What a [`Chunk`] of `T` produces: one outcome per item, in order.
-pub type ChunkOutput<T> = Vec<Result<<T as Task>::Output, TaskError<<T as Task>::Error>>>;
-
-impl<T: Task> Task for Chunk<T> {
-    type Output = ChunkOutput<T>;
-    type Error = Infallible;
-
-    fn run(self) -> Result<Self::Output, Infallible> {
-        Ok(self.0.into_iter().map(run_caught).collect())
-    }
-}
-
 /// Runs `task`, turning its error and any panic into a [`TaskError`].
 ///
 /// ```

@@ -382,11 +382,12 @@ fn the_deadline_yields_timeout_then_ends_and_cancels_the_rest() {
         gate.open.send(()).unwrap();
         drop(results);
         executor.shutdown(Shutdown::default());
-        // With chunksize 2 the second task shares the running chunk and still runs.
+        // With chunksize 2 the second task shares the running chunk: the chunk runs in this
+        // process, sees the map's stop flag and skips it.
         assert_eq!(
             ran.load(Ordering::SeqCst),
-            chunksize - 1,
-            "chunksize {chunksize}"
+            0,
+            "chunksize {chunksize}: an item of a cancelled map ran"
         );
     }
 }
@@ -452,4 +453,141 @@ fn an_empty_input_yields_nothing() {
     );
     assert_eq!(results.next(), None);
     assert_eq!(executor.submitted.load(Ordering::SeqCst), 0);
+}
+
+/// Runs each task inside `submit`, on the caller's thread, and numbers the submissions, so a
+/// task can tell which submission (which chunk) carried it.
+#[derive(Default)]
+struct Inline {
+    submits: Arc<AtomicUsize>,
+}
+
+impl Executor for Inline {
+    fn shutdown(&self, _how: Shutdown) {}
+    fn is_shutdown(&self) -> bool {
+        false
+    }
+    fn parallelism(&self) -> Option<std::num::NonZeroUsize> {
+        std::num::NonZeroUsize::new(2)
+    }
+}
+
+impl<T: Task> Submit<T> for Inline {
+    fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
+        self.submits.fetch_add(1, Ordering::SeqCst);
+        let (promise, future) = Future::pending();
+        if let Ok(Start::Run) = promise.start() {
+            let _ = promise.set_outcome(run_caught(task));
+        }
+        Ok(future)
+    }
+}
+
+#[test]
+fn adaptive_chunks_start_at_one_and_at_most_double_as_items_finish() {
+    const N: usize = 100_000;
+    let executor = Inline::default();
+    let tasks = (0..N).map(|i| {
+        let submits = executor.submits.clone();
+        move || (i, submits.load(Ordering::SeqCst))
+    });
+    let carried_by: Vec<usize> = executor
+        .map(tasks, MapOptions::new())
+        .enumerate()
+        .map(|(i, result)| {
+            let (item, submission) = result.unwrap();
+            assert_eq!(item, i, "input order");
+            submission
+        })
+        .collect();
+    // Lengths of the runs of equal submission numbers: the chunk sizes, in order.
+    let mut sizes: Vec<usize> = Vec::new();
+    for (i, submission) in carried_by.iter().enumerate() {
+        if i > 0 && carried_by[i - 1] == *submission {
+            *sizes.last_mut().unwrap() += 1;
+        } else {
+            sizes.push(1);
+        }
+    }
+    assert_eq!(
+        sizes[0], 1,
+        "nothing measured before the first item: {sizes:?}"
+    );
+    let mut largest = 0;
+    for (k, &size) in sizes.iter().enumerate().skip(1) {
+        largest = largest.max(sizes[k - 1]);
+        assert!(
+            size <= 2 * largest,
+            "chunk {k} of {size} items after at most {largest}: {sizes:?}"
+        );
+    }
+    assert!(
+        sizes.len() <= N / 50,
+        "{} chunks for {N} trivial items: the size did not adapt: {:?}",
+        sizes.len(),
+        &sizes[..20]
+    );
+}
+
+/// Keeps every task until `run_all`: nothing finishes while `map` submits.
+#[derive(Default)]
+struct Deferred {
+    jobs: Mutex<Vec<Job>>,
+}
+
+impl Deferred {
+    fn run_all(&self) {
+        for job in std::mem::take(&mut *self.jobs.lock().unwrap()) {
+            job();
+        }
+    }
+}
+
+impl Executor for Deferred {
+    fn shutdown(&self, _how: Shutdown) {}
+    fn is_shutdown(&self) -> bool {
+        false
+    }
+}
+
+impl<T: Task> Submit<T> for Deferred {
+    fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
+        let (promise, future) = Future::pending();
+        self.jobs.lock().unwrap().push(Box::new(move || {
+            if let Ok(Start::Run) = promise.start() {
+                let _ = promise.set_outcome(run_caught(task));
+            }
+        }));
+        Ok(future)
+    }
+}
+
+#[test]
+fn adaptive_chunks_stay_single_while_nothing_has_finished() {
+    let executor = Deferred::default();
+    let results = executor.map((0..1000).map(|i| move || i), MapOptions::new());
+    assert_eq!(
+        executor.jobs.lock().unwrap().len(),
+        1000,
+        "items of unknown cost must go one by one"
+    );
+    executor.run_all();
+    assert_eq!(
+        results.map(Result::unwrap).collect::<Vec<_>>(),
+        (0..1000).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_buffersize_without_a_chunksize_keeps_items_single() {
+    let executor = Inline::default();
+    let results: Vec<_> = executor
+        .map(
+            (0..1000).map(|i| move || i),
+            MapOptions::new().buffersize(8),
+        )
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(results, (0..1000).collect::<Vec<_>>());
+    assert_eq!(executor.submits.load(Ordering::SeqCst), 1000);
 }

@@ -366,6 +366,10 @@ impl Executor for MpiPoolExecutor {
     fn is_shutdown(&self) -> bool {
         self.state.lock().shutdown
     }
+
+    fn parallelism(&self) -> Option<std::num::NonZeroUsize> {
+        std::num::NonZeroUsize::new(self.max_workers())
+    }
 }
 
 /// [`Executor::shutdown`] of a pool, also run by its last handle's drop.

@@ -298,6 +298,10 @@ impl Executor for ProcessPool {
     fn is_shutdown(&self) -> bool {
         self.shared.is_shutdown()
     }
+
+    fn parallelism(&self) -> Option<std::num::NonZeroUsize> {
+        std::num::NonZeroUsize::new(self.max_workers())
+    }
 }
 
 impl<T: Task + Serialize> Submit<T> for ProcessPool {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use concurrent_futures_core::{
     CodecError, CodecStage, PanicInfo, Task, TaskError, WorkerExit,
-    backend::{Chunk, ChunkOutput, catch_panic},
+    backend::{Chunk, ChunkOutput, Outcomes, catch_panic},
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -285,7 +285,7 @@ where
             .map_err(decode_failure)
             .and_then(|chunk| {
                 let outcomes: Vec<WireOutcome<T::Output, T::Error>> = chunk
-                    .0
+                    .into_tasks()
                     .into_iter()
                     .map(|task| {
                         WireOutcome::from_result(concurrent_futures_core::backend::run_caught(task))
@@ -431,7 +431,7 @@ where
     R: DeserializeOwned + Send + 'static,
 {
     let outcomes: Vec<WireOutcome<R, Never>> = codec::decode(bytes)?;
-    let results: Vec<Result<R, TaskError<Infallible>>> = outcomes
+    let results: Outcomes<R, Infallible> = outcomes
         .into_iter()
         .map(WireOutcome::into_infallible)
         .collect();

@@ -291,6 +291,10 @@ impl Executor for ThreadPool {
     fn is_shutdown(&self) -> bool {
         self.shared().lifecycle.is_closing()
     }
+
+    fn parallelism(&self) -> Option<std::num::NonZeroUsize> {
+        std::num::NonZeroUsize::new(self.max_workers())
+    }
 }
 
 impl<T: Task> Submit<T> for ThreadPool {

@@ -229,6 +229,10 @@ impl Executor for RayonExecutor {
     fn is_shutdown(&self) -> bool {
         self.handle.shared.lifecycle.is_closing()
     }
+
+    fn parallelism(&self) -> Option<std::num::NonZeroUsize> {
+        std::num::NonZeroUsize::new(self.current_num_threads())
+    }
 }
 
 impl<T: Task> Submit<T> for RayonExecutor {

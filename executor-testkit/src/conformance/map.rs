@@ -17,6 +17,7 @@ super::checks! { "map":
     order_ignores_completion_order [Requirement::Concurrent(2)],
     failing_item_does_not_end_iteration,
     chunksize_keeps_order_and_outcomes,
+    adaptive_chunks_keep_order_and_outcomes,
     buffersize_bounds_pulled_input,
     deadline_yields_timeout_then_ends [Requirement::Concurrent(1)],
     deadline_cancels_unstarted [Requirement::Saturable],
@@ -111,6 +112,41 @@ pub fn chunksize_keeps_order_and_outcomes<E: TestExecutor>(
                 ),
                 i => assert_eq!(*result, Ok(i), "chunksize {chunksize}: item {i}"),
             }
+        }
+    }
+}
+
+/// With the default, adaptive chunk size, a long map of quick items (which the map batches
+/// into growing chunks) still yields every item's own outcome, in order.
+pub fn adaptive_chunks_keep_order_and_outcomes<E: TestExecutor>(
+    make: Factory<'_, E>,
+    _caps: &Capabilities,
+) {
+    const N: u64 = 20_000;
+    let fx = Fixture::new(make);
+    let failing = |i: u64| i % 997 == 500;
+    let panicking = |i: u64| i % 1499 == 1000;
+    let task = move |i: u64| {
+        if failing(i) {
+            TestTask::Fail(format!("item {i}"))
+        } else if panicking(i) {
+            TestTask::Panic("deliberate panic in an adaptive map item (conformance check)".into())
+        } else {
+            TestTask::Return(i)
+        }
+    };
+    let results = map_all(&*fx.ex, (0..N).map(task), MapOptions::new());
+    assert_eq!(results.len(), N as usize, "adaptive map: item count");
+    for (i, result) in (0..).zip(&results) {
+        if failing(i) {
+            assert_eq!(*result, Err(TaskError::Failed(format!("item {i}"))));
+        } else if panicking(i) {
+            assert!(
+                result.as_ref().is_err_and(TaskError::is_panic),
+                "adaptive map: item {i} should have panicked: {result:?}"
+            );
+        } else {
+            assert_eq!(*result, Ok(i), "adaptive map: item {i}");
         }
     }
 }

@@ -54,7 +54,7 @@ pub fn submit_after_shutdown_hands_the_task_back<E: TestExecutor>(
             .expect_err("submit after shutdown must be refused");
         assert_eq!(refused.reason(), &Rejected::ShutDown, "after {how:?}");
         assert_eq!(refused.into_task(), task, "the refused task is handed back");
-        let chunk = Chunk(vec![TestTask::Return(1), TestTask::Return(2)]);
+        let chunk = Chunk::new(vec![TestTask::Return(1), TestTask::Return(2)]);
         let refused = Submit::<Chunk<TestTask>>::submit(&*fx.ex, chunk.clone())
             .expect_err("a chunk after shutdown must be refused");
         assert_eq!(

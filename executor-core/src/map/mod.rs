@@ -5,91 +5,26 @@
 //! (gh-155852); with `buffersize`, a refused refill yields a typed error instead of losing the
 //! buffered results (gh-146392).
 
+mod adaptive;
+mod options;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::num::NonZeroUsize;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use crate::chunk::{Chunk, ChunkOutput, OutcomesIter};
 use crate::error::{Rejected, TaskError};
 use crate::executor::Submit;
 use crate::future::Future;
-use crate::task::{Chunk, ChunkOutput, Task};
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::task::Task;
 use crate::wait::far_future;
 
-/// Options of [`Submit::map`].
-///
-/// ```
-/// use concurrent_futures::MapOptions;
-/// use std::time::Duration;
-///
-/// let options = MapOptions::new().chunksize(64).buffersize(4).timeout(Duration::from_secs(5));
-/// assert_eq!(options.get_chunksize(), 64);
-/// ```
-#[must_use = "options do nothing until passed to `map`"]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MapOptions {
-    timeout: Option<Duration>,
-    chunksize: NonZeroUsize,
-    buffersize: Option<NonZeroUsize>,
-}
-
-impl Default for MapOptions {
-    fn default() -> Self {
-        MapOptions {
-            timeout: None,
-            chunksize: NonZeroUsize::MIN,
-            buffersize: None,
-        }
-    }
-}
-
-impl MapOptions {
-    /// No deadline, one task per chunk, everything submitted at once.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A deadline for the whole iteration, counted from the `map` call.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// How many tasks travel together as one [`Chunk`](crate::backend::Chunk): one queue item
-    /// or one message, and one future, per chunk, so per-task overhead is paid once per chunk.
-    ///
-    /// The chunk size changes how tasks travel, not what happens to each of them: every task
-    /// yields its own outcome, in input order, and a failing or panicking task does not affect
-    /// the others. Backends with per-task time limits or crash isolation keep them per item
-    /// too: on the process pool a time limit applies to each item, and a crash or an expiry
-    /// fails only the item that was running (`WorkerLost`, `Expired`), while the chunk's
-    /// finished items keep their results and its remaining items still run. Backends without
-    /// either (threads, rayon, MPI) have nothing more to say.
-    ///
-    /// # Panics
-    /// If `chunksize` is zero.
-    pub fn chunksize(mut self, chunksize: usize) -> Self {
-        self.chunksize = NonZeroUsize::new(chunksize).expect("chunksize must be at least 1");
-        self
-    }
-
-    /// At most this many chunks are submitted ahead of the consumer, so endless input runs in
-    /// bounded memory.
-    ///
-    /// # Panics
-    /// If `buffersize` is zero.
-    pub fn buffersize(mut self, buffersize: usize) -> Self {
-        self.buffersize =
-            Some(NonZeroUsize::new(buffersize).expect("buffersize must be at least 1"));
-        self
-    }
-
-    /// The chunk size.
-    pub fn get_chunksize(&self) -> usize {
-        self.chunksize.get()
-    }
-}
+use self::adaptive::ChunkSizer;
+pub use self::options::MapOptions;
 
 /// The most slots [`Map::new`] reserves up front from the input's size hint.
 const MAX_RESERVED_SLOTS: usize = 1 << 20;
@@ -109,16 +44,26 @@ enum Slot<T: Task> {
     },
 }
 
+/// How [`Map`] sizes its chunks.
+#[derive(Debug)]
+enum Chunking {
+    Fixed(usize),
+    Adaptive(ChunkSizer),
+}
+
 /// The iterator returned by [`Submit::map`]: one outcome per task, in input order.
 #[must_use = "a map cancels the tasks it has not started when dropped; iterate it to get the results"]
 pub struct Map<'a, X: ?Sized, T: Task, I> {
     executor: &'a X,
     tasks: Option<I>,
-    chunksize: usize,
+    chunking: Chunking,
+    /// Set when the map ends early (dropped, or past its deadline): the chunks it submitted
+    /// skip their items that have not started, where the chunk runs in this process.
+    stop: Arc<AtomicBool>,
     buffersize: Option<usize>,
     deadline: Option<Instant>,
     slots: VecDeque<Slot<T>>,
-    current: std::vec::IntoIter<Result<T::Output, TaskError<T::Error>>>,
+    current: OutcomesIter<T::Output, T::Error>,
     /// Items of a failed chunk still to report, with the chunk's error.
     failing: Option<(TaskError<T::Error>, usize)>,
     finished: bool,
@@ -134,25 +79,42 @@ where
         let deadline = options
             .timeout
             .map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
-        let chunksize = options.chunksize.get();
         let buffersize = options.buffersize.map(NonZeroUsize::get);
+        let chunking = match (options.chunksize, buffersize) {
+            (Some(n), _) => Chunking::Fixed(n.get()),
+            // A bound in chunks of changing size would not be a bound in items.
+            (None, Some(_)) => Chunking::Fixed(1),
+            (None, None) => {
+                let workers = executor
+                    .parallelism()
+                    .or_else(|| std::thread::available_parallelism().ok())
+                    .map_or(1, NonZeroUsize::get);
+                let largest = adaptive::max_chunk(size_of::<T>(), size_of::<T::Output>());
+                Chunking::Adaptive(ChunkSizer::new(workers, largest))
+            }
+        };
         // The chunks that will be in flight at once, as far as the input tells: at least its
         // lower bound (capped against a size hint that lies), at most `buffersize`. Reserving
-        // them saves the buffer's regrowth while 100,000s of tasks are submitted.
-        let in_flight = tasks
-            .size_hint()
-            .0
-            .div_ceil(chunksize)
-            .min(buffersize.unwrap_or(usize::MAX))
-            .min(MAX_RESERVED_SLOTS);
+        // them saves the buffer's regrowth while 100,000s of tasks are submitted. Adaptive
+        // chunks are few: the buffer grows as needed.
+        let in_flight = match chunking {
+            Chunking::Fixed(chunksize) => tasks
+                .size_hint()
+                .0
+                .div_ceil(chunksize)
+                .min(buffersize.unwrap_or(usize::MAX))
+                .min(MAX_RESERVED_SLOTS),
+            Chunking::Adaptive(_) => 0,
+        };
         let mut map = Map {
             executor,
             tasks: Some(tasks),
-            chunksize,
+            chunking,
+            stop: Arc::new(AtomicBool::new(false)),
             buffersize,
             deadline,
             slots: VecDeque::with_capacity(in_flight),
-            current: Vec::new().into_iter(),
+            current: OutcomesIter::default(),
             failing: None,
             finished: false,
         };
@@ -163,20 +125,28 @@ where
 
     /// Submits the next chunk of input; returns `false` when the input is exhausted or refused.
     fn submit_next_chunk(&mut self) -> bool {
+        let submitted_at = self.now();
         let Some(tasks) = self.tasks.as_mut() else {
             return false;
         };
-        // With `chunksize` 1, no `Vec` is collected: the task is taken as itself.
+        let chunksize = match &self.chunking {
+            Chunking::Fixed(n) => *n,
+            Chunking::Adaptive(sizer) => sizer.next_len(tasks.size_hint().0),
+        };
+        // A chunk of one task goes as itself: no `Vec` is collected.
         let mut chunk = Vec::new();
-        let single = if self.chunksize == 1 {
+        let single = if chunksize == 1 {
             tasks.next()
         } else {
-            chunk.extend(tasks.by_ref().take(self.chunksize));
+            chunk.extend(tasks.by_ref().take(chunksize));
             if chunk.len() == 1 { chunk.pop() } else { None }
         };
         let submitted = match single {
             Some(task) => Submit::<T>::submit(self.executor, task)
-                .map(Slot::Single)
+                .map(|future| {
+                    self.measure(&future, submitted_at, 1);
+                    Slot::Single(future)
+                })
                 .map_err(|refused| (refused.into_parts().0, 1)),
             None if chunk.is_empty() => {
                 self.tasks = None;
@@ -184,8 +154,12 @@ where
             }
             None => {
                 let len = chunk.len();
-                Submit::<Chunk<T>>::submit(self.executor, Chunk(chunk))
-                    .map(|future| Slot::Submitted { future, len })
+                let chunk = Chunk::stoppable(chunk, self.stop.clone());
+                Submit::<Chunk<T>>::submit(self.executor, chunk)
+                    .map(|future| {
+                        self.measure(&future, submitted_at, len);
+                        Slot::Submitted { future, len }
+                    })
                     .map_err(|refused| (refused.into_parts().0, len))
             }
         };
@@ -200,6 +174,31 @@ where
                 self.tasks = None;
                 false
             }
+        }
+    }
+
+    /// The adaptive sizer's clock (0 with a fixed chunk size).
+    fn now(&self) -> u64 {
+        match &self.chunking {
+            Chunking::Adaptive(sizer) => sizer.pace.now(),
+            Chunking::Fixed(_) => 0,
+        }
+    }
+
+    /// With an adaptive chunk size, reports the chunk's completion to the sizer.
+    fn measure<A: Send + 'static, B: Send + 'static>(
+        &self,
+        future: &Future<A, B>,
+        submitted: u64,
+        len: usize,
+    ) {
+        if let Chunking::Adaptive(sizer) = &self.chunking {
+            let pace = sizer.pace.clone();
+            future.add_done_callback(move |done| {
+                if !done.cancelled() {
+                    pace.finished(submitted, len);
+                }
+            });
         }
     }
 
@@ -221,6 +220,7 @@ where
     }
 
     fn cancel_all(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         for slot in self.slots.drain(..) {
             slot.cancel();
         }
@@ -322,6 +322,7 @@ impl<T: Task> Slot<T> {
 
 impl<X: ?Sized, T: Task, I> Drop for Map<'_, X, T, I> {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         for slot in self.slots.drain(..) {
             slot.cancel();
         }
@@ -332,7 +333,7 @@ impl<X: ?Sized, T: Task, I> fmt::Debug for Map<'_, X, T, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
             .field("chunks_in_flight", &self.slots.len())
-            .field("chunksize", &self.chunksize)
+            .field("chunking", &self.chunking)
             .field("buffersize", &self.buffersize)
             .field("finished", &self.finished)
             .finish_non_exhaustive()
