@@ -111,6 +111,18 @@ impl<'a> Contender<'a> {
         Contender::new(key, label, Role::Anchor, run)
     }
 
+    /// Its key: `ours`, `rayon`, `cpython`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The same contender with `@suffix` after its key: the same series at another point of a
+    /// sweep, told apart in the progress lines.
+    pub fn at_point(mut self, suffix: &str) -> Self {
+        self.key = format!("{}@{suffix}", self.key);
+        self
+    }
+
     /// Skips the warm-up round: for contenders that are slow and start fresh every time anyway.
     pub fn without_warm_up(mut self) -> Self {
         self.warm_up = false;

@@ -8,6 +8,9 @@
 //!   `python/anchors.py`;
 //! - [`record`] is what a run writes, [`report`] and [`chart`] turn it into `latest.md` and
 //!   `ratios.svg`;
+//! - [`sweeps`] measures T1, M1 and P1 at several points of one parameter (submitting
+//!   threads, queued futures, worker processes), and [`sweep_report`] turns those into
+//!   `sweeps.md` and a line chart per sweep;
 //! - [`cli`] is the command line `cargo xtask bench` drives.
 //!
 //! The binary's `main` must call `procspawn::init()` and [`ours_process::worker_hook`] first:
@@ -32,4 +35,6 @@ pub mod python;
 pub mod record;
 pub mod report;
 pub mod stats;
+pub mod sweep_report;
+pub mod sweeps;
 pub mod threads;

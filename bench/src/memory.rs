@@ -2,6 +2,8 @@
 //! futures wait in a thread pool's queue (M1), and while `map` with `buffersize` runs over
 //! 10,000,000 items (M2).
 //!
+//! The M1 sweep (`crate::sweeps`, 1,000 to 10,000,000 queued) runs the same contenders.
+//!
 //! Each measurement runs in a fresh child process (`executor-bench __child m1 ...`), so one
 //! measurement's peak cannot hide the next one's, and the figure is the growth of the peak over
 //! the child's own baseline just before the workload.
@@ -155,10 +157,15 @@ fn current_rss() -> Result<f64, String> {
 fn status_kib(field: &str) -> Result<f64, String> {
     let status = std::fs::read_to_string("/proc/self/status")
         .map_err(|error| format!("reading /proc/self/status: {error}"))?;
-    let line = status
+    kib_field(&status, field)
+}
+
+/// The `kB` figure on the line of `text` that starts with `field`.
+fn kib_field(text: &str, field: &str) -> Result<f64, String> {
+    let line = text
         .lines()
         .find(|line| line.starts_with(field))
-        .ok_or_else(|| format!("no {field} line in /proc/self/status"))?;
+        .ok_or_else(|| format!("no {field} line"))?;
     line.split_whitespace()
         .nth(1)
         .and_then(|value| value.parse().ok())
@@ -200,16 +207,9 @@ fn bounded_map(items: usize, buffersize: Option<usize>) -> Result<f64, String> {
     Ok(peak)
 }
 
-/// M1: 1,000,000 queued no-op futures.
-pub fn m1(cx: &Context) -> Vec<Figures> {
-    let count = cx.scale.size(M1_FUTURES);
-    let mut notes = vec![
-        "M1: every measurement runs in a fresh process: the growth of VmHWM (peak RSS) from \
-         just before the first submit to just after the last, divided by the number of \
-         futures; the 2 workers are blocked meanwhile, so every task waits in the queue and the \
-         caller holds every future (rayon: every receiver)."
-            .to_owned(),
-    ];
+/// M1's contenders with `count` futures queued: ours, rayon, and CPython of version
+/// `python` if given; each measurement in a fresh process.
+pub fn m1_contenders<'a>(count: usize, python: Option<&str>) -> Vec<Contender<'a>> {
     let mut contenders = vec![
         Contender::ours("ours", "ThreadPool", move || {
             in_child(&["m1".into(), "ours".into(), count.to_string()])
@@ -220,8 +220,8 @@ pub fn m1(cx: &Context) -> Vec<Figures> {
         })
         .without_warm_up(),
     ];
-    match cx.python_version() {
-        Some(version) => contenders.push(
+    if let Some(version) = python {
+        contenders.push(
             Contender::anchor(
                 "cpython",
                 &format!("ThreadPoolExecutor (CPython {version})"),
@@ -232,9 +232,33 @@ pub fn m1(cx: &Context) -> Vec<Figures> {
                 },
             )
             .without_warm_up(),
-        ),
-        None => cx.note_missing(&mut notes),
+        );
     }
+    contenders
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes: what the memory sweep may use.
+pub fn mem_available() -> Result<f64, String> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
+        .map_err(|error| format!("reading /proc/meminfo: {error}"))?;
+    kib_field(&meminfo, "MemAvailable:").map(|kib| kib * 1024.0)
+}
+
+/// M1: 1,000,000 queued no-op futures.
+pub fn m1(cx: &Context) -> Vec<Figures> {
+    let count = cx.scale.size(M1_FUTURES);
+    let mut notes = vec![
+        "M1: every measurement runs in a fresh process: the growth of VmHWM (peak RSS) from \
+         just before the first submit to just after the last, divided by the number of \
+         futures; the 2 workers are blocked meanwhile, so every task waits in the queue and the \
+         caller holds every future (rayon: every receiver)."
+            .to_owned(),
+    ];
+    let python = cx.python_version();
+    if python.is_none() {
+        cx.note_missing(&mut notes);
+    }
+    let contenders = m1_contenders(count, python.as_deref());
     cx.measure(
         3,
         vec![(

@@ -49,11 +49,16 @@ pub fn worker_hook() {
 
 /// A 2-worker pool whose workers are running.
 fn started_pool() -> Result<ProcessPool, String> {
+    started_pool_of(WORKERS)
+}
+
+/// A pool of `workers` workers, all running.
+fn started_pool_of(workers: usize) -> Result<ProcessPool, String> {
     let pool = ProcessPool::builder()
-        .max_workers(WORKERS)
+        .max_workers(workers)
         .build()
         .map_err(|error| format!("building the pool: {error}"))?;
-    let warm: Vec<_> = (0..WORKERS)
+    let warm: Vec<_> = (0..workers)
         .map(|_| pool.call(pause, 20).map_err(|error| error.to_string()))
         .collect::<Result<_, _>>()?;
     for future in warm {
@@ -78,21 +83,31 @@ fn ours(run: impl FnMut() -> Measurement + 'static) -> Vec<Contender<'static>> {
 
 /// P1: submit `tasks` no-ops, then wait for all.
 pub fn p1(tasks: usize, _notes: &mut Vec<String>) -> Vec<Contender<'static>> {
-    ours(move || {
-        let pool = started_pool()?;
-        let started = Instant::now();
-        let futures: Vec<_> = (0..tasks)
-            .map(|_| pool.call(noop, ()).map_err(|error| error.to_string()))
-            .collect::<Result<_, _>>()?;
-        for future in &futures {
-            future.wait();
-        }
-        let figures = finish(pool, started);
-        for future in futures {
-            future.join().map_err(failed)?;
-        }
-        figures
+    ours(move || submit_noops(started_pool()?, tasks))
+}
+
+/// P1 on a pool of `workers` workers (the workers sweep).
+pub fn p1_on(tasks: usize, workers: usize) -> Contender<'static> {
+    Contender::ours("ours", "ProcessPool", move || {
+        submit_noops(started_pool_of(workers)?, tasks)
     })
+}
+
+/// P1's body: `tasks` no-ops submitted to the started `pool`, then all waited for; the pool is
+/// shut down after the clock stops.
+fn submit_noops(pool: ProcessPool, tasks: usize) -> Measurement {
+    let started = Instant::now();
+    let futures: Vec<_> = (0..tasks)
+        .map(|_| pool.call(noop, ()).map_err(|error| error.to_string()))
+        .collect::<Result<_, _>>()?;
+    for future in &futures {
+        future.wait();
+    }
+    let figures = finish(pool, started);
+    for future in futures {
+        future.join().map_err(failed)?;
+    }
+    figures
 }
 
 /// P2: `rounds` sequential submit + result.

@@ -2,7 +2,8 @@
 //! tokio's `spawn_blocking`, the `blocking` crate's `unblock` (smol's), and the `threadpool`
 //! crate with one crossbeam channel for the results. Each runs T1 (submit all, then wait), T2 (submit and
 //! wait, one at a time) and C1 (CPU-bound tasks) with 2 threads, warmed up before the clock
-//! starts, as our pools are.
+//! starts, as our pools are. T1 also runs from several submitting threads at once, for the
+//! submitters sweep (`crate::sweeps`).
 //!
 //! `blocking` has one global pool whose size is read from `BLOCKING_MAX_THREADS` when it is
 //! first used: the bench binary sets it to 2 first thing in `main` (see [`BLOCKING_THREADS_ENV`]).
@@ -13,8 +14,8 @@ use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 use crate::context::WORKERS;
-use crate::cpu;
-use crate::harness::Contender;
+use crate::harness::{Contender, Measurement};
+use crate::{cpu, threads};
 
 /// The environment variable that sizes `blocking`'s global pool.
 pub const BLOCKING_THREADS_ENV: &str = "BLOCKING_MAX_THREADS";
@@ -74,49 +75,72 @@ fn thread_pool() -> threadpool::ThreadPool {
 }
 
 /// The three peers as contenders of a workload, each running `job` (T1, T2 or C1's body) on
-/// its pool.
-fn contenders<'a>(job: PeerJob) -> Vec<Contender<'a>> {
+/// its pool: on the measuring thread, or split across `submitters` threads.
+fn contenders<'a>(job: PeerJob, submitters: Option<usize>) -> Vec<Contender<'a>> {
     vec![
         Contender::anchor("tokio", "tokio spawn_blocking + block_on", move || {
             let runtime = tokio_runtime();
-            let started = Instant::now();
-            job.run_tokio(&runtime)?;
-            Ok(vec![started.elapsed().as_secs_f64()])
+            timed(job, submitters, |job| job.run_tokio(&runtime))
         }),
         Contender::anchor("blocking", "blocking::unblock + block_on", move || {
             warm_blocking();
-            let started = Instant::now();
-            job.run_blocking()?;
-            Ok(vec![started.elapsed().as_secs_f64()])
+            timed(job, submitters, PeerJob::run_blocking)
         }),
         Contender::anchor(
             "threadpool",
             "threadpool + one crossbeam channel",
             move || {
                 let pool = thread_pool();
-                let started = Instant::now();
-                job.run_threadpool(&pool)?;
-                let elapsed = started.elapsed().as_secs_f64();
+                let figures = timed(job, submitters, |job| job.run_threadpool(&pool));
                 pool.join();
-                Ok(vec![elapsed])
+                figures
             },
         ),
     ]
 }
 
+/// The seconds `run(job)` takes on this thread, or, given `submitters`, with `job` split into
+/// that many shares run at once on as many threads (see [`threads::spread`]).
+fn timed(
+    job: PeerJob,
+    submitters: Option<usize>,
+    run: impl Fn(PeerJob) -> Result<(), String> + Sync,
+) -> Measurement {
+    match submitters {
+        Some(submitters) => {
+            let (total, ..) = job.shape();
+            let (elapsed, _) =
+                threads::spread(submitters, total, |share| run(job.with_total(share)))?;
+            Ok(vec![elapsed])
+        }
+        None => {
+            let started = Instant::now();
+            run(job)?;
+            Ok(vec![started.elapsed().as_secs_f64()])
+        }
+    }
+}
+
 /// T1's peers: `tasks` no-ops submitted, then all waited for.
 pub fn t1<'a>(tasks: usize) -> Vec<Contender<'a>> {
-    contenders(PeerJob::SubmitAll { tasks })
+    contenders(PeerJob::SubmitAll { tasks }, None)
+}
+
+/// T1's peers from `submitters` threads at once (the submitters sweep): each thread submits
+/// its share of the `tasks`, then waits for its own (the `threadpool` row: a result channel
+/// per thread).
+pub fn t1_from<'a>(tasks: usize, submitters: usize) -> Vec<Contender<'a>> {
+    contenders(PeerJob::SubmitAll { tasks }, Some(submitters))
 }
 
 /// T2's peers: `rounds` times, one no-op submitted and waited for.
 pub fn t2<'a>(rounds: usize) -> Vec<Contender<'a>> {
-    contenders(PeerJob::RoundTrips { rounds })
+    contenders(PeerJob::RoundTrips { rounds }, None)
 }
 
 /// C1's peers: `tasks` CPU-bound tasks of `iterations` each, submitted, then waited for.
 pub fn c1<'a>(tasks: usize, iterations: u64) -> Vec<Contender<'a>> {
-    contenders(PeerJob::Cpu { tasks, iterations })
+    contenders(PeerJob::Cpu { tasks, iterations }, None)
 }
 
 /// What a peer runs.
@@ -134,6 +158,18 @@ impl PeerJob {
             PeerJob::SubmitAll { tasks } => (tasks, tasks, 0),
             PeerJob::RoundTrips { rounds } => (rounds, 1, 0),
             PeerJob::Cpu { tasks, iterations } => (tasks, tasks, iterations),
+        }
+    }
+
+    /// The same job with `total` tasks (or rounds) instead: one submitting thread's share.
+    fn with_total(self, total: usize) -> PeerJob {
+        match self {
+            PeerJob::SubmitAll { .. } => PeerJob::SubmitAll { tasks: total },
+            PeerJob::RoundTrips { .. } => PeerJob::RoundTrips { rounds: total },
+            PeerJob::Cpu { iterations, .. } => PeerJob::Cpu {
+                tasks: total,
+                iterations,
+            },
         }
     }
 

@@ -18,7 +18,8 @@ use crate::ours_process;
 use crate::record::{Figures, Goal, Unit};
 use crate::threads::c1_shape;
 
-const P1_TASKS: usize = 20_000;
+/// P1's tasks, also the workers sweep's.
+pub(crate) const P1_TASKS: usize = 20_000;
 const P2_ROUNDS: usize = 2_000;
 const P3_ITEMS: usize = 1_000_000;
 const P3_CHUNKSIZE: usize = 1000;

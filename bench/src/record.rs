@@ -38,6 +38,47 @@ pub struct Figures {
     pub steal: Option<f64>,
 }
 
+/// The figures of one sweep (`cargo xtask bench --sweeps`): one workload measured at several
+/// sizes of one parameter, every series at every point, to show how its cost grows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepFigures {
+    /// The sweep that measured it, as `executor-bench sweep list` names it: `t1-submitters`.
+    pub sweep: String,
+    /// Short name: `T1 × submitters`.
+    pub id: String,
+    /// What was measured, in a few words.
+    pub title: String,
+    /// What the points are: `submitting threads`, `queued futures`.
+    pub axis: String,
+    /// How a sample is shown; the same at every point (a per-operation unit counts the same
+    /// operations at every point).
+    pub unit: Unit,
+    /// `full`, `quick` or `smoke`.
+    pub scale: String,
+    /// Rounds measured per series at each point.
+    pub rounds: usize,
+    /// The points, in increasing order of the parameter.
+    pub points: Vec<SweepPoint>,
+    /// Caveats, skipped points among them.
+    pub notes: Vec<String>,
+    /// Cores other processes kept busy while the sweep ran, on average (as in [`Figures`]).
+    #[serde(default)]
+    pub others: Option<f64>,
+    /// Cores the hypervisor stole while the sweep ran, on average.
+    #[serde(default)]
+    pub steal: Option<f64>,
+}
+
+/// One point of a sweep: the parameter's value and every series measured there (a series
+/// skipped at this point is absent, and a note says why).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// The parameter: 4 submitting threads, 1,000,000 queued futures.
+    pub at: usize,
+    /// The series measured at this point, ours first.
+    pub series: Vec<Series>,
+}
+
 /// Whose figure a series is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -137,8 +178,18 @@ impl Unit {
         )
     }
 
-    /// As [`Unit::show`], without the `/item` suffix (for ranges).
-    fn show_bare(&self, sample: f64) -> String {
+    /// A sample as the figure [`Unit::show`] displays, as a number (seconds per operation,
+    /// MB/s, bytes): what a chart plots.
+    pub fn displayed(&self, sample: f64) -> f64 {
+        match self {
+            Unit::PerOp { ops, .. } => sample / ops,
+            Unit::Throughput { bytes } => bytes / sample / 1e6,
+            Unit::Total | Unit::BytesEach { .. } | Unit::Bytes => sample,
+        }
+    }
+
+    /// As [`Unit::show`], without the `/item` suffix (for ranges and chart axes).
+    pub fn show_bare(&self, sample: f64) -> String {
         let shown = self.show(sample);
         match shown.split_once('/') {
             Some((value, _)) if !matches!(self, Unit::Throughput { .. }) => value.to_owned(),

@@ -5,6 +5,8 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
+
 use crate::catalog;
 use crate::machine::Machine;
 use crate::record::{Figures, Role, Series};
@@ -49,6 +51,13 @@ pub fn written(dir: &Path) -> Option<u64> {
 
 /// Reads every `*.json` file of `dir` (each a list of [`Figures`]), in report order.
 pub fn load(dir: &Path) -> Result<Vec<Figures>, String> {
+    let mut all: Vec<Figures> = read_all(dir)?;
+    all.sort_by_key(|figures| (catalog::position(&figures.workload), figures.id.clone()));
+    Ok(all)
+}
+
+/// Every item of every `*.json` file of `dir`, each file a list of `T`, in no set order.
+pub fn read_all<T: DeserializeOwned>(dir: &Path) -> Result<Vec<T>, String> {
     let entries =
         std::fs::read_dir(dir).map_err(|error| format!("reading {}: {error}", dir.display()))?;
     let mut all = Vec::new();
@@ -60,12 +69,11 @@ pub fn load(dir: &Path) -> Result<Vec<Figures>, String> {
         {
             let text = std::fs::read_to_string(&path)
                 .map_err(|error| format!("reading {}: {error}", path.display()))?;
-            let figures: Vec<Figures> = serde_json::from_str(&text)
+            let items: Vec<T> = serde_json::from_str(&text)
                 .map_err(|error| format!("{}: {error}", path.display()))?;
-            all.extend(figures);
+            all.extend(items);
         }
     }
-    all.sort_by_key(|figures| (catalog::position(&figures.workload), figures.id.clone()));
     Ok(all)
 }
 
@@ -140,24 +148,7 @@ pub fn markdown(all: &[Figures], machine: &Machine, load_before: Option<&str>) -
     let scales: Vec<String> = dedup(all.iter().map(|figures| figures.scale.clone()));
 
     let _ = writeln!(out, "# Benchmarks\n");
-    let _ = writeln!(
-        out,
-        "Measured {} with `cargo xtask bench`{} on:\n",
-        machine.date,
-        if scales == ["full"] {
-            String::new()
-        } else {
-            format!(" (scale: {}; not for publication)", scales.join(", "))
-        }
-    );
-    let _ = writeln!(out, "- `{}`", machine.uname);
-    let _ = writeln!(out, "- CPU: {}, {} cores", machine.cpu, machine.cores);
-    let _ = writeln!(
-        out,
-        "- load average (1, 5, 15 min): {} before the run, {} after",
-        load_before.unwrap_or("unknown"),
-        machine.load
-    );
+    measured_on(&mut out, "cargo xtask bench", &scales, machine, load_before);
     let _ = writeln!(
         out,
         "\nEvery contender of a workload runs once per round, in turn, after one unmeasured \
@@ -215,14 +206,58 @@ pub fn markdown(all: &[Figures], machine: &Machine, load_before: Option<&str>) -
         .map(|figures| format!("{} {}", figures.id, figures.rounds))
         .collect();
     let _ = writeln!(out, "\nRounds per series: {}.", rounds.join(", "));
-    let busy: Vec<String> = all
-        .iter()
-        .filter_map(|figures| {
-            let others = figures.others?;
-            let steal = figures.steal.unwrap_or(0.0);
+    busy_line(
+        &mut out,
+        "workload",
+        machine,
+        all.iter()
+            .map(|figures| (figures.id.as_str(), figures.others, figures.steal)),
+    );
+    out
+}
+
+/// The lines under a report's title: what measured it, at which scales, on which machine.
+pub fn measured_on(
+    out: &mut String,
+    command: &str,
+    scales: &[String],
+    machine: &Machine,
+    load_before: Option<&str>,
+) {
+    let _ = writeln!(
+        out,
+        "Measured {} with `{command}`{} on:\n",
+        machine.date,
+        if scales == ["full"] {
+            String::new()
+        } else {
+            format!(" (scale: {}; not for publication)", scales.join(", "))
+        }
+    );
+    let _ = writeln!(out, "- `{}`", machine.uname);
+    let _ = writeln!(out, "- CPU: {}, {} cores", machine.cpu, machine.cores);
+    let _ = writeln!(
+        out,
+        "- load average (1, 5, 15 min): {} before the run, {} after",
+        load_before.unwrap_or("unknown"),
+        machine.load
+    );
+}
+
+/// The paragraph of how many cores other processes kept busy during each `(id, others, steal)`
+/// (each a `what`: workload, sweep), if any was measured.
+pub fn busy_line<'a>(
+    out: &mut String,
+    what: &str,
+    machine: &Machine,
+    measured: impl Iterator<Item = (&'a str, Option<f64>, Option<f64>)>,
+) {
+    let busy: Vec<String> = measured
+        .filter_map(|(id, others, steal)| {
+            let others = others?;
+            let steal = steal.unwrap_or(0.0);
             Some(format!(
-                "{} {others:.2}{}",
-                figures.id,
+                "{id} {others:.2}{}",
                 if steal >= 0.01 {
                     format!(" (+{steal:.2} stolen)")
                 } else {
@@ -234,13 +269,12 @@ pub fn markdown(all: &[Figures], machine: &Machine, load_before: Option<&str>) -
     if !busy.is_empty() {
         let _ = writeln!(
             out,
-            "\nCores kept busy by other processes while each workload ran, on average (of {}; \
+            "\nCores kept busy by other processes while each {what} ran, on average (of {}; \
              our own processes excluded, near 0 on a quiet machine): {}.",
             machine.cores,
             busy.join(", ")
         );
     }
-    out
 }
 
 /// The rows of one workload: for each of ours, one row per anchor.
@@ -351,7 +385,8 @@ fn goal_cells<'a>(
     }
 }
 
-fn dedup(items: impl IntoIterator<Item = String>) -> Vec<String> {
+/// `items` without repeats, in first-seen order.
+pub fn dedup(items: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for item in items {
         if !out.contains(&item) {
@@ -362,11 +397,12 @@ fn dedup(items: impl IntoIterator<Item = String>) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::record::{Goal, Unit};
 
-    fn series(key: &str, role: Role, samples: &[f64]) -> Series {
+    /// A series keyed `key`, labelled in capitals.
+    pub(crate) fn series(key: &str, role: Role, samples: &[f64]) -> Series {
         Series {
             key: key.into(),
             label: key.to_uppercase(),
@@ -420,7 +456,7 @@ mod tests {
     }
 
     /// A machine description with nothing in it, for tests about other parts of the report.
-    fn blank_machine() -> Machine {
+    pub(crate) fn blank_machine() -> Machine {
         Machine {
             date: String::new(),
             uname: String::new(),

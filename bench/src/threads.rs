@@ -6,6 +6,7 @@
 //! and is shut down after it stops.
 
 use std::hint::black_box;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,8 @@ use crate::harness::{Contender, Measurement, Scale};
 use crate::peers;
 use crate::record::{Figures, Unit};
 
-const T1_TASKS: usize = 100_000;
+/// T1's tasks, also the submitters sweep's.
+pub(crate) const T1_TASKS: usize = 100_000;
 const T2_ROUNDS: usize = 10_000;
 const T3_ITEMS: usize = 200_000;
 /// The chunk size of the extra T3 series: what a user would pass for a trivial function.
@@ -97,6 +99,114 @@ fn submit_all<X: Submit<fn()>>(executor: X, tasks: usize) -> Measurement {
 }
 
 fn noop() {}
+
+/// T1 from `submitters` threads at once, for any of our executors: each submits its share of
+/// `tasks` no-ops, then waits for its futures.
+fn submit_all_from<X>(executor: X, tasks: usize, submitters: usize) -> Measurement
+where
+    X: Submit<fn()> + Sync,
+{
+    let (elapsed, futures) = spread(submitters, tasks, |share| {
+        let futures: Vec<_> = (0..share)
+            .map(|_| executor.submit(noop as fn()).expect("the pool is open"))
+            .collect();
+        for future in &futures {
+            future.wait();
+        }
+        Ok(futures)
+    })?;
+    executor.shutdown(Shutdown::default());
+    // As in `submit_all`: the futures are dropped after the clock stops.
+    drop(futures);
+    Ok(vec![elapsed])
+}
+
+/// Runs `body(share)` on `submitters` threads at once, the shares of `tasks` differing by at
+/// most one; returns the seconds from releasing the threads to the last one finishing, and
+/// what each returned (dropped by the caller, after the clock).
+///
+/// The threads are started and parked on a barrier before the clock starts, so thread creation
+/// is not measured; a panic in `body` becomes an error rather than a hang at the barrier.
+pub fn spread<R: Send>(
+    submitters: usize,
+    tasks: usize,
+    body: impl Fn(usize) -> Result<R, String> + Sync,
+) -> Result<(f64, Vec<R>), String> {
+    let submitters = submitters.max(1);
+    let start = Barrier::new(submitters + 1);
+    let end = Barrier::new(submitters + 1);
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..submitters)
+            .map(|index| {
+                let share = tasks / submitters + usize::from(index < tasks % submitters);
+                let (start, end, body) = (&start, &end, &body);
+                scope.spawn(move || {
+                    start.wait();
+                    let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(share)))
+                        .unwrap_or_else(|_| Err("a submitting thread panicked".to_owned()));
+                    end.wait();
+                    outcome
+                })
+            })
+            .collect();
+        start.wait();
+        let started = Instant::now();
+        end.wait();
+        let elapsed = started.elapsed().as_secs_f64();
+        let returned = threads
+            .into_iter()
+            .map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|_| Err("a submitting thread panicked".to_owned()))
+            })
+            .collect::<Result<Vec<R>, String>>()?;
+        Ok((elapsed, returned))
+    })
+}
+
+/// T1's rayon anchor: `tasks` spawns, each sending its result over its own channel, then every
+/// result received; the receivers are returned so the caller drops them after the clock.
+fn rayon_submit_all(
+    pool: &rayon::ThreadPool,
+    tasks: usize,
+) -> Result<Vec<crossbeam_channel::Receiver<()>>, String> {
+    let receivers: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (sender, receiver) = crossbeam_channel::bounded(1);
+            pool.spawn(move || {
+                let _ = sender.send(());
+            });
+            receiver
+        })
+        .collect();
+    for receiver in &receivers {
+        receiver.recv().map_err(|error| error.to_string())?;
+    }
+    Ok(receivers)
+}
+
+/// T1 from `submitters` threads at once (the submitters sweep): ours, `RayonExecutor`, rayon
+/// and the peers, the `tasks` split between the threads, each thread waiting for its own.
+pub fn t1_from<'a>(tasks: usize, submitters: usize) -> Vec<Contender<'a>> {
+    let mut contenders = vec![
+        Contender::ours("ours", "ThreadPool", move || {
+            submit_all_from(thread_pool(), tasks, submitters)
+        }),
+        Contender::ours("ours-rayon", "RayonExecutor", move || {
+            submit_all_from(rayon_executor(), tasks, submitters)
+        }),
+        Contender::anchor("rayon", "rayon spawn + crossbeam channel", move || {
+            let pool = rayon_pool();
+            let (elapsed, receivers) =
+                spread(submitters, tasks, |share| rayon_submit_all(&pool, share))?;
+            drop(receivers);
+            Ok(vec![elapsed])
+        }),
+    ];
+    contenders.extend(peers::t1_from(tasks, submitters));
+    contenders
+}
 
 /// T2 for any of our executors: `rounds` times, submit a no-op and wait for its result.
 fn round_trips<X: Submit<fn()>>(executor: X, rounds: usize) -> Measurement {
@@ -185,19 +295,10 @@ pub fn t1(cx: &Context) -> Vec<Figures> {
         Contender::anchor("rayon", "rayon spawn + crossbeam channel", || {
             let pool = rayon_pool();
             let started = Instant::now();
-            let receivers: Vec<_> = (0..tasks)
-                .map(|_| {
-                    let (sender, receiver) = crossbeam_channel::bounded(1);
-                    pool.spawn(move || {
-                        let _ = sender.send(());
-                    });
-                    receiver
-                })
-                .collect();
-            for receiver in &receivers {
-                receiver.recv().map_err(|error| error.to_string())?;
-            }
-            Ok(vec![started.elapsed().as_secs_f64()])
+            let receivers = rayon_submit_all(&pool, tasks)?;
+            let elapsed = started.elapsed().as_secs_f64();
+            drop(receivers);
+            Ok(vec![elapsed])
         }),
     ];
     contenders.extend(peers::t1(tasks));

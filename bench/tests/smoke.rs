@@ -1,12 +1,13 @@
-//! Every workload runs end to end at its smallest scale, and the report renders: proof that
-//! the harness works, with no timing assertion (speed is for `cargo xtask bench`).
+//! Every workload and every sweep runs end to end at its smallest scale, and the reports
+//! render: proof that the harness works, with no timing assertion (speed is for
+//! `cargo xtask bench`).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use executor_bench::record::{Figures, Role};
+use executor_bench::record::{Figures, Role, SweepFigures};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_executor-bench");
 /// The MPI programs, when this test is built with the `mpi` feature; otherwise the MPI rows of
@@ -159,4 +160,66 @@ fn without_mpirun_the_mpi_rows_are_skipped_with_a_notice() {
         "{:?}",
         figures[0].notes
     );
+}
+
+#[test]
+fn every_sweep_runs_and_its_report_renders() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let results = dir.path().join("results");
+    let names = bench(&["sweep", "list"]);
+    let names: Vec<&str> = names.lines().collect();
+    assert_eq!(names, ["t1-submitters", "m1-queued", "p1-workers"]);
+    for name in &names {
+        let out = results.join(format!("{name}.json"));
+        bench(&[
+            "sweep",
+            "run",
+            name,
+            "--scale",
+            "smoke",
+            "--out",
+            path(&out),
+        ]);
+        let text = std::fs::read_to_string(&out).expect("the sweep wrote its figures");
+        let sweeps: Vec<SweepFigures> = serde_json::from_str(&text).expect("valid figures");
+        assert_eq!(sweeps.len(), 1, "{name}");
+        let sweep = &sweeps[0];
+        assert_eq!(sweep.sweep, *name);
+        assert!(sweep.points.len() >= 2, "{name}: {:?}", sweep.points);
+        for point in &sweep.points {
+            assert!(
+                point.series.iter().any(|series| series.role == Role::Ours),
+                "{name} at {}: no series of ours",
+                point.at
+            );
+            for series in &point.series {
+                assert_eq!(series.error, None, "{name} {} failed", series.label);
+                assert_eq!(series.samples.len(), sweep.rounds, "{name} {}", series.key);
+            }
+        }
+    }
+
+    // A hand-written analysis at the end of the previous report survives a new one.
+    let markdown = dir.path().join("report/sweeps.md");
+    std::fs::create_dir_all(markdown.parent().unwrap()).unwrap();
+    std::fs::write(&markdown, "# old\n\n## Analysis\n\nWhy it grows.\n").unwrap();
+    let table = bench(&[
+        "sweep",
+        "report",
+        "--results",
+        path(&results),
+        "--md",
+        path(&markdown),
+    ]);
+    assert!(table.contains("## T1 × submitters"), "{table}");
+    assert!(table.contains("## M1 × queued"), "{table}");
+    assert!(table.contains("## P1 × workers"), "{table}");
+    assert!(
+        table.trim_end().ends_with("## Analysis\n\nWhy it grows."),
+        "{table}"
+    );
+    for name in &names {
+        let chart = dir.path().join(format!("report/sweep-{name}.svg"));
+        assert!(std::fs::read_to_string(&chart).unwrap().starts_with("<svg"));
+    }
 }

@@ -11,6 +11,11 @@
 //! `--quick` or `--only` runs are checks, not publications: they write under
 //! `<target>/bench/` and leave `docs/bench/` alone.
 //!
+//! `--sweeps` runs the sweeps instead (`executor-bench sweep ...`): T1 from 1-8 submitting
+//! threads, M1 from 1,000 to 10,000,000 queued futures, P1 on 1-8 worker processes, with the
+//! same waits for quiet and reruns; a full run of every sweep publishes `docs/bench/sweeps.md`
+//! and a chart per sweep beside it (the hand-written analysis at its end is kept).
+//!
 //! The MPI workloads (`--only mpi`) launch a second binary, `executor-bench-mpi`, under
 //! `mpirun`; it needs MPI and libclang to build, so it is built (feature `mpi`) only when
 //! `mpirun` is installed, and if it cannot be built the MPI rows of ours are skipped with a
@@ -66,11 +71,14 @@ impl flags::Bench {
         let workspace = Workspace::load()?;
         let binary = workspace.target_directory.join("release").join(PACKAGE);
         let scale = if self.quick { "quick" } else { "full" };
-        let results = workspace.target_directory.join("bench").join(scale);
+        let results = workspace
+            .target_directory
+            .join("bench")
+            .join(self.results_dir(scale));
         clear_results(&results)?;
 
         let only = self.only.as_deref().unwrap_or("all");
-        let names = workload_names(&binary, only)?;
+        let names = workload_names(&binary, self.subcommand(), only)?;
         let mpi_binary = if names.iter().any(|name| is_mpi(name)) {
             build_mpi_binary(&workspace.target_directory)
         } else {
@@ -82,7 +90,9 @@ impl flags::Bench {
                 wait_for_quiet(QUIET_WAIT);
             }
             let mut cmd = Command::new(&binary);
-            cmd.args(["run", name, "--scale", scale, "--out"]).arg(out);
+            cmd.args(self.subcommand())
+                .args(["run", name, "--scale", scale, "--out"])
+                .arg(out);
             if self.no_python {
                 cmd.arg("--no-python");
             }
@@ -126,25 +136,30 @@ impl flags::Bench {
 
         let (markdown, svg) = outputs(
             self.publishes(),
+            self.sweeps,
             &util::project_root(),
             &workspace.target_directory,
         );
         util::section("bench report");
-        util::run(
-            Command::new(&binary)
-                .arg("report")
-                .arg("--results")
-                .arg(&results)
-                .arg("--md")
-                .arg(&markdown)
-                .arg("--svg")
-                .arg(&svg)
-                .args(["--load-before", &load_before]),
-        )?;
+        let mut report = Command::new(&binary);
+        report
+            .args(self.subcommand())
+            .arg("report")
+            .arg("--results")
+            .arg(&results)
+            .arg("--md")
+            .arg(&markdown);
+        if let Some(svg) = &svg {
+            report.arg("--svg").arg(svg);
+        }
+        util::run(report.args(["--load-before", &load_before]))?;
         println!(
             "bench: wrote {} and {} in {}",
             markdown.display(),
-            svg.display(),
+            svg.map_or_else(
+                || "a chart per sweep beside it".to_owned(),
+                |svg| svg.display().to_string()
+            ),
             util::format_duration(started.elapsed())
         );
         if failed.is_empty() {
@@ -154,9 +169,24 @@ impl flags::Bench {
         }
     }
 
-    /// Whether this run's figures are the ones to publish: every workload, at full scale.
+    /// Whether this run's figures are the ones to publish: every workload (or sweep), at full
+    /// scale.
     fn publishes(&self) -> bool {
         !self.quick && self.only.is_none() && !self.no_python
+    }
+
+    /// The benchmark binary's command group: none for the workloads, `sweep` for the sweeps.
+    fn subcommand(&self) -> &'static [&'static str] {
+        if self.sweeps { &["sweep"] } else { &[] }
+    }
+
+    /// Where under `<target>/bench/` this run's figures go.
+    fn results_dir(&self, scale: &str) -> String {
+        if self.sweeps {
+            format!("sweeps-{scale}")
+        } else {
+            scale.to_owned()
+        }
     }
 }
 
@@ -204,20 +234,26 @@ fn on_path(name: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
-/// Where the report and the chart go.
-fn outputs(publish: bool, root: &Path, target: &Path) -> (PathBuf, PathBuf) {
+/// Where the report and the chart go; the sweeps' charts go beside their report, named by
+/// the benchmark binary.
+fn outputs(publish: bool, sweeps: bool, root: &Path, target: &Path) -> (PathBuf, Option<PathBuf>) {
     let dir = if publish {
         root.join("docs").join("bench")
     } else {
         target.join("bench")
     };
-    (dir.join("latest.md"), dir.join("ratios.svg"))
+    if sweeps {
+        (dir.join("sweeps.md"), None)
+    } else {
+        (dir.join("latest.md"), Some(dir.join("ratios.svg")))
+    }
 }
 
-/// The workloads `only` selects, as the benchmark binary names them.
-fn workload_names(binary: &Path, only: &str) -> Result<Vec<String>> {
+/// The workloads (or sweeps, with `subcommand` `sweep`) `only` selects, as the benchmark
+/// binary names them.
+fn workload_names(binary: &Path, subcommand: &[&str], only: &str) -> Result<Vec<String>> {
     let mut cmd = Command::new(binary);
-    cmd.args(["list", only]);
+    cmd.args(subcommand).args(["list", only]);
     let output = cmd
         .output()
         .map_err(|error| format!("cannot start `{}`: {error}", util::display(&cmd)))?;
@@ -353,16 +389,31 @@ mod tests {
         let bench = |quick, only: Option<&str>| flags::Bench {
             quick,
             only: only.map(str::to_owned),
-            no_python: false,
+            ..flags::Bench::default()
         };
         assert!(bench(false, None).publishes());
         assert!(!bench(true, None).publishes());
         assert!(!bench(false, Some("t1")).publishes());
-        let (markdown, svg) = outputs(true, Path::new("/w"), Path::new("/w/target"));
+        let (markdown, svg) = outputs(true, false, Path::new("/w"), Path::new("/w/target"));
         assert_eq!(markdown, Path::new("/w/docs/bench/latest.md"));
-        assert_eq!(svg, Path::new("/w/docs/bench/ratios.svg"));
-        let (markdown, _) = outputs(false, Path::new("/w"), Path::new("/w/target"));
+        assert_eq!(svg.as_deref(), Some(Path::new("/w/docs/bench/ratios.svg")));
+        let (markdown, _) = outputs(false, false, Path::new("/w"), Path::new("/w/target"));
         assert_eq!(markdown, Path::new("/w/target/bench/latest.md"));
+    }
+
+    #[test]
+    fn sweeps_run_apart_and_publish_sweeps_md() {
+        let sweeps = flags::Bench {
+            sweeps: true,
+            ..flags::Bench::default()
+        };
+        assert!(sweeps.publishes());
+        assert_eq!(sweeps.subcommand(), ["sweep"]);
+        assert_eq!(sweeps.results_dir("quick"), "sweeps-quick");
+        assert!(flags::Bench::default().subcommand().is_empty());
+        let (markdown, svg) = outputs(true, true, Path::new("/w"), Path::new("/w/target"));
+        assert_eq!(markdown, Path::new("/w/docs/bench/sweeps.md"));
+        assert_eq!(svg, None);
     }
 
     #[test]

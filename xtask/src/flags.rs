@@ -14,7 +14,7 @@ commands:
   loom [--preemptions N]
         run every loom_* test target under --cfg executor_loom, in release, in <target>/loom
         (LOOM_MAX_PREEMPTIONS=N, default 2)
-  bench [--quick] [--only WORKLOAD[,...]] [--no-python]
+  bench [--quick] [--only WORKLOAD[,...]] [--no-python] [--sweeps]
         build bench/ in release and run every workload (T1-T3, P1-P5, C1, M1-M2, MPI1-MPI5)
         beside CPython, rayon, procspawn, mpi4py.futures and the raw floors; print the
         table; a full run waits for a quiet machine before each workload and, when it
@@ -22,6 +22,11 @@ commands:
         <target>/bench/
         (--only: t1 ... m2, mpi1 ... mpi5, threads, process, memory, mpi, c1;
         mpi3-mpi5 run across a simulated two-host cluster, root only)
+        --sweeps: how cost grows with work instead: T1 from 1, 2, 4, 8 submitting threads,
+        M1 from 1,000 to 10,000,000 queued futures, P1 on 1, 2, 4, 8 worker processes;
+        a full run of all three writes docs/bench/sweeps.md and a chart per sweep,
+        keeping its hand-written analysis (--only: t1-submitters, m1-queued, p1-workers;
+        --quick: under two minutes, up to 1,000,000 queued)
   fuzz [--iterations N] [--seed S]
         the hostile-worker fuzz of the process pool (executor-process/tests/hostile.rs) at
         length, in release: N randomly mutated result frames (default 100000), each of which
@@ -143,6 +148,8 @@ pub(crate) struct Bench {
     pub(crate) only: Option<String>,
     /// Skip the CPython anchors.
     pub(crate) no_python: bool,
+    /// Run the sweeps (`docs/bench/sweeps.md`) instead of the workloads.
+    pub(crate) sweeps: bool,
 }
 
 /// `cargo xtask ci`.
@@ -203,6 +210,7 @@ impl Xtask {
                         "--quick" => cmd.quick = true,
                         "--only" => cmd.only = Some(args.value(&flag)?),
                         "--no-python" => cmd.no_python = true,
+                        "--sweeps" => cmd.sweeps = true,
                         _ => return Err(unknown(&command, &flag)),
                     }
                 }
@@ -357,9 +365,14 @@ mod tests {
         let Ok(Xtask::Bench(cmd)) = parse(&["bench", "--quick", "--only=t1,p2"]) else {
             panic!("expected a bench command");
         };
-        assert!(cmd.quick && !cmd.no_python);
+        assert!(cmd.quick && !cmd.no_python && !cmd.sweeps);
         assert_eq!(cmd.only.as_deref(), Some("t1,p2"));
         assert!(parse(&["bench", "--only"]).is_err());
+        let Ok(Xtask::Bench(cmd)) = parse(&["bench", "--sweeps", "--only", "m1-queued"]) else {
+            panic!("expected a bench command");
+        };
+        assert!(cmd.sweeps && !cmd.quick);
+        assert_eq!(cmd.only.as_deref(), Some("m1-queued"));
     }
 
     #[test]
