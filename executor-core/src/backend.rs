@@ -25,6 +25,7 @@
 //! ```
 
 pub use crate::chunk::{Chunk, ChunkOutput, Outcomes, OutcomesIter};
+pub use crate::drive::Drive;
 pub use crate::error::InvalidStateError;
 pub use crate::job::Job;
 pub use crate::panic::{catch_panic, payload_message};

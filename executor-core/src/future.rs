@@ -11,9 +11,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::drive::Drive;
 use crate::error::TaskError;
 use crate::promise::Promise;
-use crate::state::{Inner, State};
+use crate::state::{Driven, Inner, State};
 use crate::sync::Arc;
 use crate::waiter::{Waitable, Waiter, Watch, WatchHandle, sealed};
 
@@ -83,6 +84,13 @@ impl<T: Send + 'static, E: Send + 'static> Future<T, E> {
     /// A new pending future and the [`Promise`] that completes it (for backends and tests).
     pub fn pending() -> (Promise<T, E>, Future<T, E>) {
         let inner: Arc<Inner<T, E>> = Arc::new(Inner::new(()));
+        (Promise::from_inner(inner.clone()), Future { inner })
+    }
+
+    /// A new pending future whose blocking waits let `driver` make the backend's progress on
+    /// the waiting thread first (see [`Drive`](crate::backend::Drive)).
+    pub fn pending_driven(driver: Arc<dyn Drive>) -> (Promise<T, E>, Future<T, E>) {
+        let inner: Arc<Inner<T, E>> = Arc::new(Inner::new(Driven(driver)));
         (Promise::from_inner(inner.clone()), Future { inner })
     }
 

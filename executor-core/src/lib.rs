@@ -34,6 +34,7 @@ mod as_completed;
 pub mod backend;
 mod callback;
 mod chunk;
+mod drive;
 mod error;
 mod executor;
 mod future;

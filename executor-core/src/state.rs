@@ -29,6 +29,7 @@ use std::fmt;
 use std::task::Waker;
 
 use crate::callback;
+use crate::drive::Drive;
 use crate::error::{InvalidStateError, TaskError};
 use crate::future::Future;
 use crate::sync::atomic::{AtomicU8, Ordering};
@@ -119,10 +120,27 @@ enum Outcome<T, E> {
 }
 
 /// What a cell carries besides the future's state: the task of a [`Job`](crate::backend::Job) (an
-/// `Option` of it, emptied when the job takes it), or nothing (`()`) for [`Future::pending`].
-pub(crate) trait TaskSlot: Send {}
+/// `Option` of it, emptied when the job takes it), nothing (`()`) for [`Future::pending`], or
+/// the backend's [`Drive`] for [`Future::pending_driven`].
+pub(crate) trait TaskSlot: Send {
+    /// What a thread about to block on this future may drive.
+    fn driver(&self) -> Option<&Arc<dyn Drive>> {
+        None
+    }
+}
 
-impl<S: Send> TaskSlot for S {}
+impl TaskSlot for () {}
+
+impl<T: Send> TaskSlot for Option<T> {}
+
+/// The slot of a driven future.
+pub(crate) struct Driven(pub(crate) Arc<dyn Drive>);
+
+impl TaskSlot for Driven {
+    fn driver(&self) -> Option<&Arc<dyn Drive>> {
+        Some(&self.0)
+    }
+}
 
 /// The shared cell behind one future. Futures and promises hold it as `Inner<T, E>`, with the
 /// type of its task erased.
@@ -222,7 +240,22 @@ impl<T, E, S: ?Sized> Inner<T, E, S> {
     ///
     /// It first spins briefly (see [`spin_until_done`]), since waking a blocked thread costs
     /// tens of microseconds and many tasks finish sooner than that.
-    pub(crate) fn wait_until(&self, deadline: Option<std::time::Instant>) -> bool {
+    pub(crate) fn wait_until(&self, deadline: Option<std::time::Instant>) -> bool
+    where
+        S: TaskSlot,
+    {
+        if self.state().is_done() {
+            return true;
+        }
+        // The task lock is never held long (see `task`), and never with `guarded`'s.
+        let driver = self.task.lock().driver().cloned();
+        if let Some(driver) = driver {
+            let phase = &self.phase;
+            driver.drive(
+                &|| State::from_u8(phase.load(Ordering::Acquire)).is_done(),
+                deadline,
+            );
+        }
         if self.state().is_done() || spin_until_done(&self.phase, deadline) {
             return true;
         }

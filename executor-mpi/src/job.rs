@@ -1,6 +1,7 @@
 //! [`Job`]: one submitted task as rank 0's progress thread holds it, with its promise's type
 //! erased behind [`ErasedPromise`] (which decodes the outcome through the registry entry).
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use concurrent_futures_core::{
@@ -41,11 +42,32 @@ pub(crate) enum Outcome {
     WorkerLost(WorkerExit),
 }
 
+thread_local! {
+    /// How many [`Job::finish`]es this thread is inside (callbacks can finish other jobs).
+    static FINISHING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Whether this thread is running a job's done-callbacks: a pool's `shutdown(wait)` from there
+/// must not wait, since the job ends only after its callbacks.
+pub(crate) fn finishing() -> bool {
+    FINISHING.with(Cell::get) > 0
+}
+
 impl Job {
     /// Completes the future with `outcome`, then tells the pool. Runs done-callbacks: call
     /// with no lock held.
     pub(crate) fn finish(self, outcome: Outcome) {
+        /// Leaves the finishing state however `finish` leaves.
+        struct Finishing;
+        impl Drop for Finishing {
+            fn drop(&mut self) {
+                FINISHING.with(|depth| depth.set(depth.get() - 1));
+            }
+        }
+        FINISHING.with(|depth| depth.set(depth.get() + 1));
+        let finishing = Finishing;
         self.promise.finish(outcome);
+        drop(finishing);
         self.pool.job_ended(self.id);
     }
 }

@@ -74,12 +74,15 @@
 //!
 //! # Design
 //!
-//! MPI is initialised once per process, on a progress thread that makes the MPI calls, taking
-//! turns with one keeper thread per rank that sends heartbeats while the progress thread is
-//! busy (`MPI_THREAD_SERIALIZED`). On rank 0, submitting hands the encoded task to the
-//! progress thread over a channel; it waits on that channel while nothing is in flight, and
-//! polls MPI with a short backoff (spinning, then sleeping up to 1 ms, waking at once for new
-//! work) while tasks run. Sends are non-blocking (`MPI_Isend`), so no two ranks can deadlock
+//! MPI is initialised once per process, on a progress thread; the threads that call MPI take
+//! turns (`MPI_THREAD_SERIALIZED`), with one keeper thread per rank sending heartbeats while
+//! the others are busy. On rank 0 the thread that needs progress makes it: a submitter sends
+//! its own task when rank 0's state is free (else the progress thread sends it), and a thread
+//! that blocks on a future of the session (`result`, `join`, `wait_timeout`...) polls MPI for
+//! the answers itself for up to 200 µs before it sleeps, so a round trip crosses no thread
+//! hand-off. The progress thread looks after what nobody waits for (done-callbacks, `wait` and
+//! `as_completed` over many futures), heartbeats and liveness: it naps while others drive,
+//! polls with a short backoff while tasks run, and parks when idle. Sends are non-blocking (`MPI_Isend`), so no two ranks can deadlock
 //! sending to each other. A worker's progress thread receives the tasks and runs them itself,
 //! one at a time, letting go of MPI meanwhile so its keeper can answer for it (its main thread
 //! only waits for the end of the job). Pre-launched, the messages travel on `MPI_COMM_WORLD`;

@@ -13,7 +13,7 @@ use serde::Serialize;
 use concurrent_futures_process::task_model::{Call, RemoteFn, prepare};
 
 use crate::initializer::Initializer;
-use crate::job::{Job, TypedPromise};
+use crate::job::{self, Job, TypedPromise};
 use crate::session::Link;
 
 /// What a pool shares with the progress thread: which of its jobs have not ended.
@@ -35,6 +35,9 @@ struct PoolInner {
     /// Set when its initializer failed: the pool refuses tasks.
     broken: Option<BrokenExecutor>,
     outstanding: HashMap<u64, CancelHandle>,
+    /// Threads blocked on `ended`: a notify is a system call even with nobody waiting, and a
+    /// round trip ends a job every few microseconds.
+    waiting: usize,
 }
 
 impl PoolState {
@@ -75,7 +78,7 @@ impl PoolState {
         }
     }
 
-    /// Adds a task's run time to the average (only the progress thread writes it).
+    /// Adds a task's run time to the average (written under rank 0's state lock only).
     pub(crate) fn record_task_nanos(&self, nanos: u64) {
         let nanos = nanos.max(1);
         let average = match self.task_nanos() {
@@ -88,7 +91,10 @@ impl PoolState {
     /// Job `id` of this pool ended (its future is done).
     pub(crate) fn job_ended(&self, id: u64) {
         let mut inner = self.lock();
-        if inner.outstanding.remove(&id).is_some() && inner.outstanding.is_empty() {
+        if inner.outstanding.remove(&id).is_some()
+            && inner.outstanding.is_empty()
+            && inner.waiting > 0
+        {
             self.ended.notify_all();
         }
     }
@@ -188,6 +194,7 @@ impl MpiPoolBuilder {
                     shutdown: false,
                     broken,
                     outstanding: HashMap::new(),
+                    waiting: 0,
                 }),
                 ended: Condvar::new(),
                 tasks_per_worker: self.tasks_per_worker,
@@ -321,7 +328,7 @@ impl<T: Task + Serialize> Submit<T> for MpiPoolExecutor {
             Ok(prepared) => prepared,
             Err(error) => return Ok(Future::failed(error)),
         };
-        let (promise, future) = Future::pending();
+        let (promise, future) = Future::pending_driven(self.link.driver());
         let id = self.link.next_id();
         let canceller = future.cancel_handle();
         {
@@ -393,13 +400,17 @@ fn shut_down(link: &Link, state: &PoolState, how: Shutdown) {
             state.job_ended(id);
         }
     }
-    if how.wait && !link.on_progress_thread() {
+    // A done-callback (on the progress thread, or on any thread that finished a job) would
+    // wait for its own job, which ends after it returns.
+    if how.wait && !link.on_progress_thread() && !job::finishing() {
         let mut inner = state.lock();
         while !inner.outstanding.is_empty() {
+            inner.waiting += 1;
             inner = state
                 .ended
                 .wait(inner)
                 .unwrap_or_else(PoisonError::into_inner);
+            inner.waiting -= 1;
         }
     }
 }

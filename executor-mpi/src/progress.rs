@@ -1,8 +1,11 @@
-//! Rank 0's progress thread: the only thread of rank 0 that calls MPI. It queues jobs, sends
-//! each to a worker rank with a free slot, and completes futures from the answers.
+//! Rank 0's state ([`RootCell`]) and its progress thread. Whoever holds the state queues jobs,
+//! sends each to a worker rank with a free slot, and completes futures from the answers: a
+//! submitter sends its own job when the state is free, and a thread waiting on a future polls
+//! for the answers itself ([`Drive`]); the progress thread looks after the rest.
 //!
-//! With nothing in flight it waits on its command channel (no CPU burn), waking every heartbeat
-//! interval; while tasks run it polls MPI with a short backoff, waking at once for new commands.
+//! With nothing in flight the progress thread parks on its command channel (no CPU burn),
+//! waking every heartbeat interval; while threads drive it naps; while tasks run unwatched it
+//! polls MPI with a short backoff, waking at once for new commands.
 //!
 //! It watches the workers (see `heartbeat`): one that dies on this host (by its process id) or
 //! stays silent for the timeout (any host) is lost. Under [`LostWorker::Requeue`] only the task
@@ -16,12 +19,13 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
+use concurrent_futures_core::backend::Drive;
 use concurrent_futures_core::{BrokenExecutor, WorkerExit};
 use concurrent_futures_process::task_model::Registry;
 
@@ -39,6 +43,9 @@ pub(crate) enum Command {
     Submit(Job),
     /// Stop the workers and finalise MPI.
     Finalize,
+    /// Nothing: a job was dispatched directly while the progress thread was parked, and it
+    /// must look after the answer.
+    Wake,
 }
 
 /// Why the handshake with the workers failed.
@@ -246,6 +253,182 @@ struct Root {
     /// When workers' liveness is next checked.
     checks: CheckClock,
     stalls: StallGuard,
+    /// Jobs ended under the lock, to finish (run their done-callbacks) once it is released.
+    finished: Vec<(Job, Outcome)>,
+}
+
+/// Rank 0's state, shared by the progress thread and every thread that makes progress for
+/// itself: a submitter dispatches its own job when the lock is free, and a thread waiting on a
+/// future of the session polls for the answers ([`Drive`]), so a round trip needs no hand-off
+/// to the progress thread and back. The progress thread then only looks after what nobody
+/// waits for (callbacks, `wait` over many futures), heartbeats and liveness.
+///
+/// Lock order: `root`, then the link inside it. Jobs are finished (done-callbacks run) with
+/// neither held.
+pub(crate) struct RootCell {
+    /// `None` before the progress thread starts serving and after it ends.
+    root: Mutex<Option<Root>>,
+    /// Threads inside [`Drive::drive`]: while there are any, the progress thread does not spin.
+    drivers: AtomicUsize,
+    /// The progress thread is parked with nothing in flight: a job dispatched directly must
+    /// wake it.
+    deep_parked: AtomicBool,
+    /// The progress thread, once it serves.
+    progress_thread: OnceLock<ThreadId>,
+    /// Wakes the progress thread when a waiting thread gives up driving: its job still runs
+    /// and the progress thread must look after the answer at once. Emptied when it ends.
+    waker: Mutex<Option<Sender<Command>>>,
+}
+
+impl RootCell {
+    /// `waker` reaches the progress thread's command channel.
+    pub(crate) fn new(waker: Sender<Command>) -> Arc<RootCell> {
+        Arc::new(RootCell {
+            root: Mutex::new(None),
+            drivers: AtomicUsize::new(0),
+            deep_parked: AtomicBool::new(false),
+            progress_thread: OnceLock::new(),
+            waker: Mutex::new(Some(waker)),
+        })
+    }
+
+    /// Drops the waker's sender: with the session's own gone too, the progress thread sees its
+    /// command channel close and ends.
+    pub(crate) fn drop_waker(&self) {
+        self.waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// Queues and dispatches `job` on this thread if rank 0's state is free, so it is sent
+    /// at once; gives it back otherwise (the caller hands it to the progress thread). `Ok`
+    /// says whether the progress thread is parked and must be woken, and holds the jobs that
+    /// ended meanwhile (cancelled ones), for the caller to finish once it holds no lock.
+    pub(crate) fn submit_here(&self, job: Job) -> Result<(bool, Ended), Job> {
+        let mut guard = match self.root.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Err(job),
+        };
+        let Some(root) = guard.as_mut() else {
+            return Err(job);
+        };
+        root.command(Command::Submit(job));
+        root.dispatch();
+        let ended = Ended(std::mem::take(&mut root.finished));
+        drop(guard);
+        Ok((self.deep_parked.load(Ordering::SeqCst), ended))
+    }
+
+    /// One round of progress under the lock; `None` when the session is over.
+    fn step_here(&self, commands: &mut dyn FnMut(&mut Root) -> bool) -> Option<Step> {
+        let mut guard = self.root.lock().unwrap_or_else(PoisonError::into_inner);
+        let root = guard.as_mut()?;
+        let mut progressed = commands(root);
+        progressed |= root.step();
+        let step = Step {
+            progressed,
+            busy: root.busy(),
+            over: root.over(),
+        };
+        let finished = std::mem::take(&mut root.finished);
+        drop(guard);
+        finish(finished);
+        Some(step)
+    }
+}
+
+/// What one round of progress found.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    /// Something happened: poll again at once.
+    progressed: bool,
+    /// Jobs are queued or in flight.
+    busy: bool,
+    /// Stopping, and every worker said goodbye or was lost.
+    over: bool,
+}
+
+/// Jobs that ended, to be finished (their done-callbacks run) by a thread holding no lock.
+#[must_use = "the jobs' futures complete only when `finish` is called"]
+pub(crate) struct Ended(Vec<(Job, Outcome)>);
+
+impl Ended {
+    pub(crate) fn finish(self) {
+        finish(self.0);
+    }
+}
+
+fn finish(finished: Vec<(Job, Outcome)>) {
+    for (job, outcome) in finished {
+        job.finish(outcome);
+    }
+}
+
+/// How long a waiting thread keeps polling without progress before it blocks and leaves the
+/// rest to the progress thread (a worker's answer to a short task takes a few microseconds).
+const DRIVE_SPIN: Duration = Duration::from_micros(200);
+
+/// How long the progress thread sleeps between rounds while other threads drive, or while it
+/// has been idle for less than [`LIGHT_IDLE`]. A job dispatched directly by a submitter that
+/// never waits for it (it uses callbacks, or `wait` over many futures) is looked after within
+/// this time; a waiting thread that gives up wakes the progress thread at once. Rounds every
+/// 50 µs instead cost a round trip about 1 µs of its 3-4 µs, in lock and core contention.
+const LIGHT_SLEEP: Duration = Duration::from_micros(500);
+
+/// How long after its last work the progress thread parks for good (until woken).
+const LIGHT_IDLE: Duration = Duration::from_millis(2);
+
+impl Drive for RootCell {
+    fn drive(&self, done: &dyn Fn() -> bool, deadline: Option<Instant>) {
+        // On the progress thread (a done-callback waits for another task), nobody else would
+        // make the progress: drive until done, pausing as the progress thread does.
+        let alone = self.progress_thread.get() == Some(&std::thread::current().id());
+        self.drivers.fetch_add(1, Ordering::SeqCst);
+        let mut last_progress = Instant::now();
+        let mut backoff = Backoff::new();
+        while !done() {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) || (!alone && now - last_progress > DRIVE_SPIN) {
+                break;
+            }
+            let mut guard = match self.root.try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    std::hint::spin_loop();
+                    continue;
+                }
+            };
+            let Some(root) = guard.as_mut() else {
+                break;
+            };
+            let progressed = root.step();
+            let finished = std::mem::take(&mut root.finished);
+            drop(guard);
+            finish(finished);
+            if progressed {
+                last_progress = Instant::now();
+                backoff.reset();
+            } else if alone {
+                std::thread::sleep(backoff.next_pause());
+            }
+        }
+        self.drivers.fetch_sub(1, Ordering::SeqCst);
+        if !alone && !done() {
+            // The task outlasted the spin: the progress thread, which sleeps while threads
+            // drive, takes over now rather than at the end of its nap.
+            if let Some(waker) = self
+                .waker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+            {
+                let _ = waker.send(Command::Wake);
+            }
+        }
+    }
 }
 
 /// Runs rank 0's progress thread until `Finalize` (or until every sender is gone), then stops
@@ -253,6 +436,7 @@ struct Root {
 /// as the result says, and finalises MPI. With `keeper` (MPI allows two threads to take turns),
 /// a keeper thread sends heartbeats while the progress thread runs done-callbacks.
 pub(crate) fn run_root(
+    cell: &RootCell,
     transport: Transport,
     processes: Vec<WorkerProcess>,
     settings: Settings,
@@ -297,84 +481,108 @@ pub(crate) fn run_root(
         settings,
         checks: CheckClock::new(),
         stalls: StallGuard::new(),
+        finished: Vec::new(),
     };
     root.welcome();
+    let _ = cell.progress_thread.set(std::thread::current().id());
+    *cell.root.lock().unwrap_or_else(PoisonError::into_inner) = Some(root);
     let beats = settings.beats;
     let mut backoff = Backoff::new();
+    let mut last_work = Instant::now();
+    let mut disconnected = false;
     loop {
-        let idle = root.queue.is_empty() && root.in_flight.is_empty() && !root.stopping;
-        let mut progressed = false;
-        if idle && !root.link().transport.sending() {
-            // Nothing in flight: wait for something to do, but not past the next heartbeat.
-            let until_due = root.link().pacer.until_due(&beats);
-            match commands.recv_timeout(until_due) {
-                Ok(command) => {
-                    root.command(command);
-                    progressed = true;
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => root.stop(),
-            }
-        }
-        loop {
-            match commands.try_recv() {
-                Ok(command) => {
-                    progressed = true;
-                    root.command(command);
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    if !root.stopping {
-                        root.stop();
+        let mut drain = |root: &mut Root| {
+            let mut progressed = false;
+            loop {
+                match commands.try_recv() {
+                    Ok(command) => {
+                        progressed = true;
+                        root.command(command);
                     }
-                    break;
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
+                    }
                 }
             }
-        }
-        root.dispatch();
-        // Receive before judging silences: what arrived while this thread was busy counts.
-        loop {
-            let received = root.link().transport.try_receive_from_worker::<ToRoot>();
-            let Some((worker, answer)) = received else {
-                break;
-            };
-            progressed = true;
-            root.answer(worker, answer);
-        }
-        root.link().transport.poll_sends();
-        if root.stopping && root.workers.iter().all(|w| w.said_bye || w.lost) {
+            if disconnected && !root.stopping {
+                root.stop();
+                progressed = true;
+            }
+            progressed
+        };
+        let step = cell
+            .step_here(&mut drain)
+            .expect("only the progress thread ends the session");
+        if step.over {
             break;
         }
-        root.link().heartbeat(&beats);
-        if root.stalls.stalled(&beats) {
-            // This thread did not listen for a while (a long done-callback, a stopped or
-            // starved process): the workers' silence may be its own.
-            root.forgive_silences();
+        if step.busy {
+            last_work = Instant::now();
         }
-        // Rate-limited, and not only when idle, so a busy live worker cannot hide a lost one.
-        if root.checks.due() {
-            root.check_workers();
-        }
-        if progressed {
+        let driven = cell.drivers.load(Ordering::SeqCst) > 0;
+        if step.progressed && !driven {
             backoff.reset();
             continue;
         }
-        let pause = backoff
-            .next_pause()
-            .min(root.link().pacer.until_due(&beats));
-        match commands.recv_timeout(pause) {
+        let until_due = cell
+            .root
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(Duration::ZERO, |root| root.link().pacer.until_due(&beats));
+        let pause = if driven {
+            // Waiting threads poll for their answers: leave them the cores (and the answers:
+            // the one that finishes a job runs its callbacks, where it waits anyway).
+            LIGHT_SLEEP
+        } else if step.busy {
+            backoff.next_pause()
+        } else if last_work.elapsed() < LIGHT_IDLE {
+            LIGHT_SLEEP
+        } else {
+            // Idle for a while: park until a command, a direct dispatch's wake-up, or the next
+            // heartbeat. Announce it first, then look again: a submitter dispatches under the
+            // lock and then reads the flag, so either it sees the flag or this sees its job.
+            cell.deep_parked.store(true, Ordering::SeqCst);
+            let busy = cell
+                .root
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .is_some_and(Root::busy);
+            if busy {
+                cell.deep_parked.store(false, Ordering::SeqCst);
+                continue;
+            }
+            until_due
+        };
+        let received = commands.recv_timeout(pause.min(until_due));
+        cell.deep_parked.store(false, Ordering::SeqCst);
+        match received {
             Ok(command) => {
                 backoff.reset();
-                root.command(command);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                if !root.stopping {
-                    root.stop();
+                if let Some(root) = cell
+                    .root
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_mut()
+                {
+                    root.command(command);
                 }
             }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => disconnected = true,
         }
     }
+    cell.drop_waker();
+    let mut root = cell
+        .root
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .expect("the progress thread put it there");
+    finish(std::mem::take(&mut root.finished));
     let broken = BrokenExecutor::new("the MPI session ended while the task ran");
     for (_, job) in root.in_flight.drain() {
         job.finish(Outcome::Broken(broken.clone()));
@@ -404,6 +612,54 @@ pub(crate) fn run_root(
 }
 
 impl Root {
+    /// Ends `job` with `outcome` once the lock is released (see [`RootCell`]).
+    fn complete(&mut self, job: Job, outcome: Outcome) {
+        self.finished.push((job, outcome));
+    }
+
+    /// Jobs are queued or in flight.
+    fn busy(&self) -> bool {
+        !self.queue.is_empty() || !self.in_flight.is_empty() || self.link().transport.sending()
+    }
+
+    /// Stopping, and every worker said goodbye or was lost.
+    fn over(&self) -> bool {
+        self.stopping && self.workers.iter().all(|w| w.said_bye || w.lost)
+    }
+
+    /// One round: dispatch, receive every answer that arrived, heartbeats and liveness.
+    /// Returns whether anything happened.
+    fn step(&mut self) -> bool {
+        let beats = self.settings.beats;
+        let mut progressed = false;
+        self.dispatch();
+        // Receive before judging silences: what arrived while nobody polled counts.
+        loop {
+            let received = self.link().transport.try_receive_from_worker::<ToRoot>();
+            let Some((worker, answer)) = received else {
+                break;
+            };
+            progressed = true;
+            self.answer(worker, answer);
+        }
+        self.link().transport.poll_sends();
+        self.link().heartbeat(&beats);
+        if self.stalls.stalled(&beats) {
+            // Nobody listened for a while (a long done-callback, a stopped or starved
+            // process): the workers' silence may be rank 0's own.
+            self.forgive_silences();
+        }
+        // Rate-limited, and not only when idle, so a busy live worker cannot hide a lost one.
+        if self.checks.due() {
+            self.check_workers();
+        }
+        // Answers can free workers for queued jobs.
+        if progressed {
+            self.dispatch();
+        }
+        progressed
+    }
+
     /// The link, locked for one transport call (never hold it across a job's `finish`: that
     /// runs done-callbacks).
     fn link(&self) -> MutexGuard<'_, RootLink> {
@@ -436,19 +692,21 @@ impl Root {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Submit(job) if self.stopping => job.finish(Outcome::Broken(
-                BrokenExecutor::new("the MPI session was finalised"),
-            )),
+            Command::Submit(job) if self.stopping => self.complete(
+                job,
+                Outcome::Broken(BrokenExecutor::new("the MPI session was finalised")),
+            ),
             Command::Submit(job) if self.health.broken().is_some() => {
                 let broken = self.health.broken().expect("checked");
-                job.finish(Outcome::Broken(broken));
+                self.complete(job, Outcome::Broken(broken));
             }
             Command::Submit(job) if job.pool.broken().is_some() => {
                 let broken = job.pool.broken().expect("checked");
-                job.finish(Outcome::Broken(broken));
+                self.complete(job, Outcome::Broken(broken));
             }
             Command::Submit(job) => self.queue.push_back(job),
             Command::Finalize => self.stop(),
+            Command::Wake => {}
         }
     }
 
@@ -459,8 +717,8 @@ impl Root {
         }
         self.stopping = true;
         let broken = BrokenExecutor::new("the MPI session was finalised");
-        for job in self.queue.drain(..) {
-            job.finish(Outcome::Broken(broken.clone()));
+        for job in std::mem::take(&mut self.queue) {
+            self.complete(job, Outcome::Broken(broken.clone()));
         }
         for worker in 0..self.workers.len() {
             if !self.workers[worker].lost {
@@ -521,7 +779,7 @@ impl Root {
                 let mut job = self.queue.pop_front().expect("the queue has a front");
                 if !job.started {
                     if !job.promise.start() {
-                        job.finish(Outcome::Cancelled);
+                        self.complete(job, Outcome::Cancelled);
                         continue;
                     }
                     job.started = true;
@@ -559,7 +817,7 @@ impl Root {
             ToRoot::Done { id, nanos, reply } => {
                 if let Some(job) = self.end(worker, id) {
                     job.pool.record_task_nanos(nanos);
-                    job.finish(Outcome::Reply(reply));
+                    self.complete(job, Outcome::Reply(reply));
                 }
             }
             ToRoot::Initialized { pool: id, reply } => {
@@ -610,7 +868,7 @@ impl Root {
             .partition(|job| Arc::ptr_eq(&job.pool, pool));
         self.queue = kept;
         for job in failed {
-            job.finish(Outcome::Broken(broken.clone()));
+            self.complete(job, Outcome::Broken(broken.clone()));
         }
     }
 
@@ -675,7 +933,7 @@ impl Root {
                 "{name} on {} {how} (while it ran the task, or with its answer)",
                 process.host
             ));
-            running.finish(Outcome::WorkerLost(exit));
+            self.complete(running, Outcome::WorkerLost(exit));
         }
         if survivors == 0 {
             let broken = BrokenExecutor::new(format!(
@@ -688,7 +946,7 @@ impl Root {
                 "the MPI session was finalised before the task could run again after {who} {how}"
             ));
             for job in sent {
-                job.finish(Outcome::Broken(broken.clone()));
+                self.complete(job, Outcome::Broken(broken.clone()));
             }
         } else {
             // Not started: back to the front of the queue, in their order.
@@ -702,8 +960,9 @@ impl Root {
     /// refused. Jobs running on live workers still finish.
     fn break_session(&mut self, broken: BrokenExecutor, jobs: Vec<Job>) {
         self.health.set_broken(broken.clone());
-        for job in jobs.into_iter().chain(self.queue.drain(..)) {
-            job.finish(Outcome::Broken(broken.clone()));
+        let queued = std::mem::take(&mut self.queue);
+        for job in jobs.into_iter().chain(queued) {
+            self.complete(job, Outcome::Broken(broken.clone()));
         }
     }
 

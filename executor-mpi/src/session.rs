@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
+use concurrent_futures_core::backend::Drive;
 use concurrent_futures_core::{BrokenExecutor, BuildError, BuildErrorKind};
 use mpi::Threading;
 
@@ -15,13 +16,15 @@ use crate::builder::{Settings, builder};
 use crate::dynamic;
 use crate::job::Job;
 use crate::pool::{MpiPoolBuilder, MpiPoolExecutor};
-use crate::progress::{self, Command, HandshakeError, Health};
+use crate::progress::{self, Command, HandshakeError, Health, RootCell};
 use crate::transport::{Ending, Peers, Transport};
 use crate::worker;
 
 /// What rank 0's handles share with its progress thread.
 pub(crate) struct Link {
     commands: Mutex<Option<Sender<Command>>>,
+    /// Rank 0's state, for submitters and waiting threads that make progress themselves.
+    cell: Arc<RootCell>,
     progress_thread: ThreadId,
     workers: usize,
     health: Arc<Health>,
@@ -33,18 +36,39 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// Hands a job to the progress thread; gives it back if the session has ended.
+    /// Dispatches a job on this thread if rank 0's state is free, else hands it to the
+    /// progress thread; gives it back if the session has ended.
     pub(crate) fn submit(&self, job: Job) -> Result<(), Job> {
         let commands = self.commands.lock().unwrap_or_else(PoisonError::into_inner);
-        match commands.as_ref() {
-            Some(sender) => sender
+        let Some(sender) = commands.as_ref() else {
+            return Err(job);
+        };
+        match self.cell.submit_here(job) {
+            Ok((wake, ended)) => {
+                if wake {
+                    // The progress thread parked with nothing to do: it must look after the
+                    // answer if nobody waits for it. It cannot have ended: `commands` is open.
+                    let _ = sender.send(Command::Wake);
+                }
+                drop(commands);
+                // Done-callbacks may submit: never under `commands`.
+                ended.finish();
+                Ok(())
+            }
+            Err(job) => sender
                 .send(Command::Submit(job))
                 .map_err(|error| match error.0 {
                     Command::Submit(job) => job,
-                    Command::Finalize => unreachable!("a submit command was sent"),
+                    Command::Finalize | Command::Wake => {
+                        unreachable!("a submit command was sent")
+                    }
                 }),
-            None => Err(job),
         }
+    }
+
+    /// What a thread waiting on one of this session's futures drives.
+    pub(crate) fn driver(&self) -> Arc<dyn Drive> {
+        self.cell.clone()
     }
 
     /// A fresh job number.
@@ -275,6 +299,8 @@ pub(crate) fn start(launch: Launch, settings: Settings) -> Result<Session, Build
     let (phase_sender, phases) = mpsc::channel::<Phase>();
     let health = Arc::new(Health::default());
     let shared_health = health.clone();
+    let cell = RootCell::new(command_sender.clone());
+    let shared_cell = cell.clone();
     let thread = std::thread::Builder::new()
         .name("executor-mpi-progress".into())
         .spawn(move || {
@@ -331,6 +357,7 @@ pub(crate) fn start(launch: Launch, settings: Settings) -> Result<Session, Build
                     }
                 };
                 let (served, ending) = progress::run_root(
+                    &shared_cell,
                     transport,
                     processes,
                     settings,
@@ -377,6 +404,7 @@ pub(crate) fn start(launch: Launch, settings: Settings) -> Result<Session, Build
         Ok(Ok(Role::Leader(workers))) => Ok(Session {
             link: Arc::new(Link {
                 commands: Mutex::new(Some(command_sender)),
+                cell,
                 progress_thread,
                 workers,
                 health,
@@ -395,11 +423,14 @@ pub(crate) fn start(launch: Launch, settings: Settings) -> Result<Session, Build
             std::process::exit(0);
         }
         Ok(Err(error)) => {
+            // Both senders go, so the progress thread sees the channel close and ends.
+            cell.drop_waker();
             drop(command_sender);
             let _ = thread.join();
             Err(error)
         }
         Err(_) => {
+            cell.drop_waker();
             drop(command_sender);
             let _ = thread.join();
             Err(BuildError::new(

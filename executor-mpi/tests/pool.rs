@@ -31,7 +31,18 @@ fn refuse(x: u64) -> u64 {
     panic!("refusing {x} {DELIBERATE}")
 }
 
-concurrent_futures_mpi::remote_fn!(add, square, refuse);
+/// Keeps the worker busy for `micros` microseconds, then returns them: long enough for a
+/// callback to be registered first, short enough for the waiting thread to still be polling
+/// for the answer when it comes.
+fn busy(micros: u64) -> u64 {
+    let until = Instant::now() + Duration::from_micros(micros);
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+    micros
+}
+
+concurrent_futures_mpi::remote_fn!(add, square, refuse, busy);
 
 /// What an initializer left on its worker.
 static PREPARED: AtomicU64 = AtomicU64::new(0);
@@ -281,6 +292,45 @@ fn clones_share_one_pool_and_the_last_drop_waits(_: &MpiPoolExecutor, session: &
     }
 }
 
+/// A done-callback may wait for another task of the session: the thread that runs it (the
+/// progress thread, or a thread that drove the first task to its end) makes the progress the
+/// second one needs. Before waiting threads drove MPI themselves, this waited forever on the
+/// progress thread.
+fn a_done_callback_can_wait_for_another_task(pool: &MpiPoolExecutor, _: &Session) {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let first = pool.call(square, 3).expect("accepted");
+    let inner = pool.clone();
+    first.add_done_callback(move |_| {
+        let second = inner.call(square, 4).expect("accepted").result();
+        let _ = sender.send(second);
+    });
+    assert_eq!(first.result(), Ok(9));
+    assert_eq!(
+        receiver.recv_timeout(PATIENCE).expect("the callback ran"),
+        Ok(16),
+        "the task the callback waited for"
+    );
+}
+
+/// A done-callback that shuts its pool down with `wait` returns at once, on whichever thread
+/// runs it (the task whose callback it is ends only after it). Each round's task outlasts the
+/// callback's registration, and its answer mostly comes while this thread still polls for it
+/// in `result()`, so the callback runs here rather than on the progress thread.
+fn a_done_callback_can_shut_its_pool_down(_: &MpiPoolExecutor, session: &Session) {
+    for _ in 0..20 {
+        let pool = session.pool();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let future = pool.call(busy, 50).expect("accepted");
+        let inner = pool.clone();
+        future.add_done_callback(move |_| {
+            inner.shutdown(Shutdown::default());
+            let _ = sender.send(inner.is_shutdown());
+        });
+        assert_eq!(future.result(), Ok(50));
+        assert_eq!(receiver.recv_timeout(PATIENCE), Ok(true));
+    }
+}
+
 type Check = fn(&MpiPoolExecutor, &Session);
 
 const CHECKS: &[(&str, Check)] = &[
@@ -326,6 +376,14 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "clones_share_one_pool_and_the_last_drop_waits",
         clones_share_one_pool_and_the_last_drop_waits,
+    ),
+    (
+        "a_done_callback_can_wait_for_another_task",
+        a_done_callback_can_wait_for_another_task,
+    ),
+    (
+        "a_done_callback_can_shut_its_pool_down",
+        a_done_callback_can_shut_its_pool_down,
     ),
 ];
 
