@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use concurrent_futures_core::{
@@ -23,6 +23,8 @@ pub(crate) struct PoolState {
     /// Run on each worker before the pool's first task reaches it.
     initializer: Option<Arc<Initializer>>,
     inner: Mutex<PoolInner>,
+    /// Mirrors `inner.broken.is_some()`.
+    is_broken: AtomicBool,
     ended: Condvar,
     /// The most tasks sent to a worker at once.
     tasks_per_worker: usize,
@@ -57,12 +59,17 @@ impl PoolState {
 
     /// Why the pool is broken (its initializer failed), if it is.
     pub(crate) fn broken(&self) -> Option<BrokenExecutor> {
+        // Asked on every submit and dispatch: the flag spares the lock while not broken.
+        if !self.is_broken.load(Ordering::Acquire) {
+            return None;
+        }
         self.lock().broken.clone()
     }
 
     /// Breaks the pool: it refuses tasks from now on.
     pub(crate) fn set_broken(&self, reason: BrokenExecutor) {
         self.lock().broken.get_or_insert(reason);
+        self.is_broken.store(true, Ordering::Release);
     }
 
     /// The most tasks a worker gets at once.
@@ -190,6 +197,7 @@ impl MpiPoolBuilder {
             Arc::new(PoolState {
                 id: self.link.next_id(),
                 initializer,
+                is_broken: AtomicBool::new(broken.is_some()),
                 inner: Mutex::new(PoolInner {
                     shutdown: false,
                     broken,
@@ -312,11 +320,14 @@ impl<T: Task + Serialize> Submit<T> for MpiPoolExecutor {
     /// Encodes the task and queues it for the progress thread. A task that cannot be encoded,
     /// or whose type is not registered, gives a future that has already failed.
     fn submit(&self, task: T) -> Result<Future<T::Output, T::Error>, SubmitError<T>> {
-        if let Some(broken) = self.state.broken() {
-            return Err(SubmitError::new(Rejected::Broken(broken), task));
-        }
-        if self.state.lock().shutdown {
-            return Err(SubmitError::new(Rejected::ShutDown, task));
+        {
+            let inner = self.state.lock();
+            if let Some(broken) = &inner.broken {
+                return Err(SubmitError::new(Rejected::Broken(broken.clone()), task));
+            }
+            if inner.shutdown {
+                return Err(SubmitError::new(Rejected::ShutDown, task));
+            }
         }
         if self.link.is_finalized() {
             return Err(SubmitError::new(finalized(), task));

@@ -114,12 +114,18 @@ pub(crate) fn handshake(transport: &mut Transport) -> Result<Vec<WorkerProcess>,
 #[derive(Debug, Default)]
 pub(crate) struct Health {
     broken: Mutex<Option<BrokenExecutor>>,
+    /// Mirrors `broken.is_some()`.
+    is_broken: AtomicBool,
     lost: AtomicUsize,
 }
 
 impl Health {
     /// Why the session is broken, if it is.
     pub(crate) fn broken(&self) -> Option<BrokenExecutor> {
+        // Asked on every submit: the flag spares the lock while the session is whole.
+        if !self.is_broken.load(Ordering::Acquire) {
+            return None;
+        }
         self.broken
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -136,6 +142,7 @@ impl Health {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get_or_insert(reason);
+        self.is_broken.store(true, Ordering::Release);
     }
 }
 
@@ -366,6 +373,10 @@ fn finish(finished: Vec<(Job, Outcome)>) {
     }
 }
 
+/// A driving thread runs the full round ([`Root::step`]) once every this many polls, and only
+/// [`Root::poll`] in between.
+const FULL_ROUND_EVERY: u32 = 64;
+
 /// How long a waiting thread keeps polling without progress before it blocks and leaves the
 /// rest to the progress thread (a worker's answer to a short task takes a few microseconds).
 const DRIVE_SPIN: Duration = Duration::from_micros(200);
@@ -388,6 +399,7 @@ impl Drive for RootCell {
         self.drivers.fetch_add(1, Ordering::SeqCst);
         let mut last_progress = Instant::now();
         let mut backoff = Backoff::new();
+        let mut polls: u32 = 0;
         while !done() {
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) || (!alone && now - last_progress > DRIVE_SPIN) {
@@ -404,7 +416,14 @@ impl Drive for RootCell {
             let Some(root) = guard.as_mut() else {
                 break;
             };
-            let progressed = root.step();
+            // The full round (heartbeats, liveness) every so often; in between, only what a
+            // round trip needs, so the answer is seen as soon as it arrives.
+            polls = polls.wrapping_add(1);
+            let progressed = if polls % FULL_ROUND_EVERY == 0 {
+                root.step()
+            } else {
+                root.poll()
+            };
             let finished = std::mem::take(&mut root.finished);
             drop(guard);
             finish(finished);
@@ -625,6 +644,34 @@ impl Root {
     /// Stopping, and every worker said goodbye or was lost.
     fn over(&self) -> bool {
         self.stopping && self.workers.iter().all(|w| w.said_bye || w.lost)
+    }
+
+    /// What a round trip needs: dispatch what is queued, and receive every answer that
+    /// arrived, under one lock of the link. Returns whether anything happened.
+    fn poll(&mut self) -> bool {
+        if !self.queue.is_empty() {
+            self.dispatch();
+        }
+        let mut progressed = false;
+        loop {
+            let received = {
+                let mut link = self.link();
+                let received = link.transport.try_receive_from_worker::<ToRoot>();
+                if received.is_none() {
+                    link.transport.poll_sends();
+                }
+                received
+            };
+            let Some((worker, answer)) = received else {
+                break;
+            };
+            progressed = true;
+            self.answer(worker, answer);
+        }
+        if progressed && !self.queue.is_empty() {
+            self.dispatch();
+        }
+        progressed
     }
 
     /// One round: dispatch, receive every answer that arrived, heartbeats and liveness.

@@ -179,14 +179,21 @@ impl Transport {
 
     /// Completes the sends that are done; `true` if some are still in flight.
     pub(crate) fn poll_sends(&mut self) -> bool {
-        let mut still = Vec::with_capacity(self.sends.len());
-        for send in self.sends.drain(..) {
+        // In place: this runs on every poll of a round trip, and a new `Vec` per poll with a
+        // send pending cost an allocation each time.
+        let mut index = 0;
+        while index < self.sends.len() {
+            let send = self.sends.swap_remove(index);
             match send.request.test() {
                 Ok(_) => PendingSend::release(send.buffer),
-                Err(request) => still.push(PendingSend { request, ..send }),
+                Err(request) => {
+                    self.sends.push(PendingSend { request, ..send });
+                    let last = self.sends.len() - 1;
+                    self.sends.swap(index, last);
+                    index += 1;
+                }
             }
         }
-        self.sends = still;
         !self.sends.is_empty()
     }
 
