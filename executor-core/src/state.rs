@@ -150,6 +150,9 @@ pub(crate) struct Inner<T, E, S: ?Sized = dyn TaskSlot> {
     done: Condvar,
     /// Mirror of `guarded.state` for lock-free reads.
     phase: AtomicU8,
+    /// The task slot holds a [`Drive`]: only then does a blocking wait take the task's lock to
+    /// find it (it sits in padding beside `phase`, so the cell does not grow).
+    driven: bool,
     /// The task of a [`Job`](crate::backend::Job): only that job (which is unique) and the cell's drop
     /// touch it, so its lock is never contended; it is never taken with `guarded`'s held.
     pub(crate) task: Mutex<S>,
@@ -171,10 +174,11 @@ struct Notifications<T, E> {
     failed: bool,
 }
 
-impl<T, E, S> Inner<T, E, S> {
+impl<T, E, S: TaskSlot> Inner<T, E, S> {
     /// A pending cell carrying `task`.
     pub(crate) fn new(task: S) -> Self {
         Inner {
+            driven: task.driver().is_some(),
             guarded: Mutex::new(Guarded {
                 state: State::Pending,
                 listeners: Vec::new(),
@@ -248,7 +252,11 @@ impl<T, E, S: ?Sized> Inner<T, E, S> {
             return true;
         }
         // The task lock is never held long (see `task`), and never with `guarded`'s.
-        let driver = self.task.lock().driver().cloned();
+        let driver = if self.driven {
+            self.task.lock().driver().cloned()
+        } else {
+            None
+        };
         if let Some(driver) = driver {
             let phase = &self.phase;
             driver.drive(
