@@ -313,19 +313,26 @@ impl RootCell {
     /// says whether the progress thread is parked and must be woken, and holds the jobs that
     /// ended meanwhile (cancelled ones), for the caller to finish once it holds no lock.
     pub(crate) fn submit_here(&self, job: Job) -> Result<(bool, Ended), Job> {
-        let mut guard = match self.root.try_lock() {
-            Ok(guard) => guard,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return Err(job),
+        let Some(mut guard) = self.try_lock() else {
+            return Err(job);
         };
         let Some(root) = guard.as_mut() else {
             return Err(job);
         };
         root.command(Command::Submit(job));
         root.dispatch();
-        let ended = Ended(std::mem::take(&mut root.finished));
+        let ended = root.take_ended();
         drop(guard);
         Ok((self.deep_parked.load(Ordering::SeqCst), ended))
+    }
+
+    /// The state, unless another thread holds it.
+    fn try_lock(&self) -> Option<MutexGuard<'_, Option<Root>>> {
+        match self.root.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     /// One round of progress under the lock; `None` when the session is over.
@@ -338,10 +345,11 @@ impl RootCell {
             progressed,
             busy: root.busy(),
             over: root.over(),
+            until_due: root.link().pacer.until_due(&root.settings.beats),
         };
-        let finished = std::mem::take(&mut root.finished);
+        let ended = root.take_ended();
         drop(guard);
-        finish(finished);
+        ended.finish();
         Some(step)
     }
 }
@@ -355,6 +363,8 @@ struct Step {
     busy: bool,
     /// Stopping, and every worker said goodbye or was lost.
     over: bool,
+    /// When the next heartbeat is due.
+    until_due: Duration,
 }
 
 /// Jobs that ended, to be finished (their done-callbacks run) by a thread holding no lock.
@@ -363,13 +373,9 @@ pub(crate) struct Ended(Vec<(Job, Outcome)>);
 
 impl Ended {
     pub(crate) fn finish(self) {
-        finish(self.0);
-    }
-}
-
-fn finish(finished: Vec<(Job, Outcome)>) {
-    for (job, outcome) in finished {
-        job.finish(outcome);
+        for (job, outcome) in self.0 {
+            job.finish(outcome);
+        }
     }
 }
 
@@ -405,13 +411,9 @@ impl Drive for RootCell {
             if deadline.is_some_and(|d| now >= d) || (!alone && now - last_progress > DRIVE_SPIN) {
                 break;
             }
-            let mut guard = match self.root.try_lock() {
-                Ok(guard) => guard,
-                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) => {
-                    std::hint::spin_loop();
-                    continue;
-                }
+            let Some(mut guard) = self.try_lock() else {
+                std::hint::spin_loop();
+                continue;
             };
             let Some(root) = guard.as_mut() else {
                 break;
@@ -424,9 +426,9 @@ impl Drive for RootCell {
             } else {
                 root.poll()
             };
-            let finished = std::mem::take(&mut root.finished);
+            let ended = root.take_ended();
             drop(guard);
-            finish(finished);
+            ended.finish();
             if progressed {
                 last_progress = Instant::now();
                 backoff.reset();
@@ -505,7 +507,6 @@ pub(crate) fn run_root(
     root.welcome();
     let _ = cell.progress_thread.set(std::thread::current().id());
     *cell.root.lock().unwrap_or_else(PoisonError::into_inner) = Some(root);
-    let beats = settings.beats;
     let mut backoff = Backoff::new();
     let mut last_work = Instant::now();
     let mut disconnected = false;
@@ -545,12 +546,7 @@ pub(crate) fn run_root(
             backoff.reset();
             continue;
         }
-        let until_due = cell
-            .root
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map_or(Duration::ZERO, |root| root.link().pacer.until_due(&beats));
+        let until_due = step.until_due;
         let pause = if driven {
             // Waiting threads poll for their answers: leave them the cores (and the answers:
             // the one that finishes a job runs its callbacks, where it waits anyway).
@@ -601,7 +597,7 @@ pub(crate) fn run_root(
         .unwrap_or_else(PoisonError::into_inner)
         .take()
         .expect("the progress thread put it there");
-    finish(std::mem::take(&mut root.finished));
+    root.take_ended().finish();
     let broken = BrokenExecutor::new("the MPI session ended while the task ran");
     for (_, job) in root.in_flight.drain() {
         job.finish(Outcome::Broken(broken.clone()));
@@ -634,6 +630,11 @@ impl Root {
     /// Ends `job` with `outcome` once the lock is released (see [`RootCell`]).
     fn complete(&mut self, job: Job, outcome: Outcome) {
         self.finished.push((job, outcome));
+    }
+
+    /// The jobs ended so far, to finish once the lock is released.
+    fn take_ended(&mut self) -> Ended {
+        Ended(std::mem::take(&mut self.finished))
     }
 
     /// Jobs are queued or in flight.
@@ -678,18 +679,8 @@ impl Root {
     /// Returns whether anything happened.
     fn step(&mut self) -> bool {
         let beats = self.settings.beats;
-        let mut progressed = false;
-        self.dispatch();
         // Receive before judging silences: what arrived while nobody polled counts.
-        loop {
-            let received = self.link().transport.try_receive_from_worker::<ToRoot>();
-            let Some((worker, answer)) = received else {
-                break;
-            };
-            progressed = true;
-            self.answer(worker, answer);
-        }
-        self.link().transport.poll_sends();
+        let progressed = self.poll();
         self.link().heartbeat(&beats);
         if self.stalls.stalled(&beats) {
             // Nobody listened for a while (a long done-callback, a stopped or starved
@@ -700,8 +691,8 @@ impl Root {
         if self.checks.due() {
             self.check_workers();
         }
-        // Answers can free workers for queued jobs.
-        if progressed {
+        // A lost worker's jobs go back to the queue.
+        if !self.queue.is_empty() {
             self.dispatch();
         }
         progressed
