@@ -26,7 +26,9 @@ use std::time::Instant;
 ///
 /// impl Drive for CompletesOnDrive {
 ///     fn drive(&self, done: &dyn Fn() -> bool, _deadline: Option<Instant>) {
-///         if let Some(promise) = self.0.lock().unwrap().take() {
+///         // Out of the lock first: completing runs the future's callbacks.
+///         let promise = self.0.lock().unwrap().take();
+///         if let Some(promise) = promise {
 ///             promise.set_result(42).unwrap();
 ///         }
 ///         assert!(done());

@@ -133,7 +133,8 @@ pub trait Executor: Send + Sync {
 
     /// How many tasks it runs at once, if it knows: its workers. [`Submit::map`]'s adaptive
     /// chunk size uses it to keep every worker busy to the end of the input; without it, `map`
-    /// assumes the machine's available parallelism.
+    /// assumes the machine's available parallelism. An executor without a fixed number of
+    /// workers (a thread per task, say) keeps the default, `None`.
     ///
     /// ```
     /// use concurrent_futures::{Executor, ThreadPool};
@@ -199,9 +200,13 @@ pub trait Submit<T: Task>: Executor {
     /// Semantics are per item whatever the chunk size: a backend's per-task time limit applies
     /// to each item of a chunk, and a backend that isolates crashes fails only the item that was
     /// running, not its chunk (see [`MapOptions::chunksize`]). Cancelling (dropping the map,
-    /// the `timeout`) cancels the chunks that have not started and, on backends that run
-    /// chunks in this process (threads, rayon), the items of a running chunk that have not
-    /// started; a chunk already sent to another process runs to its end.
+    /// the `timeout`) cancels the chunks that have not started and, where a chunk runs in this
+    /// process through [`Task::run`] (threads, rayon, an executor of your own), the items of a
+    /// running chunk that have not started; a chunk already sent to another process runs to its
+    /// end. Neither waits: tasks already running go on and finish after the drop returns.
+    ///
+    /// Implementors: `map` needs `Submit<Chunk<T>>` as well as `Submit<T>`; an executor that
+    /// implements `Submit` for every [`Task`] has both.
     fn map<I>(&self, tasks: I, options: MapOptions) -> Map<'_, Self, T, I::IntoIter>
     where
         Self: Submit<Chunk<T>> + Sized,
