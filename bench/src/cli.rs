@@ -20,7 +20,7 @@ use crate::catalog;
 use crate::context::Context;
 use crate::harness::Scale;
 use crate::machine::{CpuSnapshot, Interference, Machine};
-use crate::{chart, floors, memory, report, sweep_report, sweeps};
+use crate::{chart, floors, memory, report, shm_floor, sweep_report, sweeps};
 
 const USAGE: &str = "\
 usage: executor-bench list [WORKLOAD,GROUP,...]
@@ -265,12 +265,14 @@ fn report_command(args: Vec<String>) -> Result<(), String> {
     Ok(())
 }
 
-/// The internal child modes: `exit`, `ipc-echo SERVER`, `ipc-bytes SERVER`, `m1 ...`, `m2 ...`.
+/// The internal child modes: `exit`, `ipc-echo SERVER`, `ipc-bytes SERVER`, `shm-echo`, `m1 ...`,
+/// `m2 ...`.
 fn child(args: Vec<String>) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("exit") => Ok(()),
         Some("ipc-echo") => floors::echo_child(args.get(1).ok_or("ipc-echo needs a server")?),
         Some("ipc-bytes") => floors::bytes_child(args.get(1).ok_or("ipc-bytes needs a server")?),
+        Some("shm-echo") => shm_floor::echo_child(),
         Some("m1" | "m2") => memory::child_main(&args),
         _ => Err(format!("unknown child mode {args:?}")),
     }

@@ -34,6 +34,7 @@ pub mod process;
 pub mod python;
 pub mod record;
 pub mod report;
+pub mod shm_floor;
 pub mod stats;
 pub mod sweep_report;
 pub mod sweeps;

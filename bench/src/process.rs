@@ -16,6 +16,7 @@ use crate::floors;
 use crate::harness::{Contender, Measurement};
 use crate::ours_process;
 use crate::record::{Figures, Goal, Unit};
+use crate::shm_floor;
 use crate::threads::c1_shape;
 
 /// P1's tasks, also the workers sweep's.
@@ -223,6 +224,11 @@ pub fn p2(cx: &Context) -> Vec<Figures> {
         "floor: ipc-channel ping-pong, 2 processes",
         move || seconds(floors::ipc_ping_pong(rounds)),
     ));
+    contenders.push(Contender::anchor(
+        "shm-ping-pong",
+        "floor: shared-memory ping-pong, 2 processes (spin 50 µs, then futex)",
+        move || seconds(shm_floor::shm_ping_pong(rounds)),
+    ));
     contenders.extend(cpython_both(
         cx,
         json!({"workload": "p2", "size": rounds}),
@@ -230,6 +236,12 @@ pub fn p2(cx: &Context) -> Vec<Figures> {
     ));
     let mut goals = against_cpython(10.0, "≥ 10× CPython");
     goals.push(goal("ours", "ipc-ping-pong", 1.0, "≥ ipc ping-pong"));
+    goals.push(goal(
+        "ours",
+        "shm-ping-pong",
+        1.0 / 3.0,
+        "within 3× the shared-memory ping-pong",
+    ));
     cx.measure(
         20,
         vec![(

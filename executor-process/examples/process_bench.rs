@@ -135,7 +135,13 @@ fn main() {
     if std::env::var_os("ONLY_P2").is_some() {
         let start = Instant::now();
         let busy = std::env::var_os("BUSY_WAIT").is_some();
-        for i in 0..20_000 {
+        let rounds: u64 = std::env::var("ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(20_000);
+        let mut trips = Vec::with_capacity(rounds as usize);
+        for i in 0..rounds {
+            let trip = Instant::now();
             let f = pool.call(noop, i).unwrap();
             if busy {
                 while !f.done() {
@@ -143,10 +149,17 @@ fn main() {
                 }
             }
             f.result().unwrap();
+            trips.push(trip.elapsed());
         }
+        trips.sort();
+        let at = |q: f64| trips[((trips.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
         println!(
-            "P2 x20000: {:.1} us per round trip",
-            start.elapsed().as_secs_f64() * 1e6 / 20000.0
+            "P2 x{rounds}: {:.1} us per round trip (p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.0} us)",
+            start.elapsed().as_secs_f64() * 1e6 / rounds as f64,
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0)
         );
         pool.shutdown(Shutdown::default());
         return;

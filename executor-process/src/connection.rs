@@ -14,23 +14,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use concurrent_futures_core::backend::catch_panic;
-use concurrent_futures_core::{CodecError, CodecStage};
 
-use crate::arena::Arena;
-use crate::bytes::Bytes;
 use crate::fault;
-use crate::frame::{FrameReceiver, FrameSender, WireError};
+use crate::frame::{Attached, FrameReceiver, FrameSender, WhenFull, WireError};
 use crate::guard::ConnectionFailure;
+use crate::inbox::Inbox;
 use crate::link::Link;
 use crate::protocol::{
-    FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply, Setup,
-    ToWorker,
+    FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, Setup, ToWorker,
 };
 use crate::registry::Registry;
+use crate::ring::{End, RINGS_REGION, Rings};
 use crate::shared::Shared;
 use crate::spawn;
 use crate::supervisor::Command;
-use crate::sys::{self, ProcessHandle, Socket};
+use crate::sys::{self, ProcessHandle, Region, Socket};
 use crate::worker;
 
 thread_local! {
@@ -88,9 +86,13 @@ fn run(shared: Arc<Shared>, worker: u64, process: Arc<ProcessHandle>, socket: So
     let mut startup = None;
     let mut stage = "the handshake";
     let served = catch_panic(|| match handshake(&shared, worker, socket) {
-        Ok(mut results) => {
+        Ok(results) => {
             stage = "receiving results";
-            receive(&shared, worker, &process, &mut results);
+            let inbox = Arc::new(Inbox::new(worker, results));
+            shared.add_inbox(inbox.clone());
+            // Removed however serving ends: a panic must not leave drivers polling it.
+            let _visible = InboxVisible(&shared, &inbox);
+            inbox.serve(&shared, &process);
         }
         Err(failure) => {
             // A handshake that failed for lack of descriptors or memory is no sign of a bad
@@ -135,6 +137,12 @@ fn handshake(
     let mut receiver = FrameReceiver::<FromWorker>::new(socket);
     let progress =
         Progress::new().map_err(|e| ConnectionFailure::io("creating the progress page", &e))?;
+    let rings_region = Region::new(RINGS_REGION)
+        .map_err(|e| ConnectionFailure::io("creating the connection's rings", &e))?;
+    let rings_shared = rings_region
+        .share()
+        .map_err(|e| ConnectionFailure::io("sharing the connection's rings", &e))?;
+    let rings = Rings::from_region(rings_region);
     let initializer = match &shared.config.initializer {
         Some(init) => Some(JobMessage {
             id: 0,
@@ -151,6 +159,7 @@ fn handshake(
         progress: progress
             .share()
             .map_err(|e| ConnectionFailure::io("sharing the progress page", &e))?,
+        rings: Attached::Outgoing(rings_shared),
         initializer,
         spin_micros: shared.config.spin.as_micros() as u64,
     };
@@ -161,6 +170,14 @@ fn handshake(
     }
     match receiver.recv() {
         Ok(FromWorker::Ready { initializer, .. }) => {
+            // Everything after `Ready` goes through the rings (with the socket for what does
+            // not fit them, and for wake-ups).
+            let mut sender = sender;
+            if let Some(rings) = rings {
+                let (producer, consumer) = rings.split(End::Parent);
+                sender.use_ring(producer, WhenFull::Fail);
+                receiver.use_ring(consumer);
+            }
             shared.on_ready(worker, Link::new(sender, progress), initializer);
             Ok(receiver)
         }
@@ -183,65 +200,11 @@ fn handshake(
     }
 }
 
-fn receive(
-    shared: &Shared,
-    worker: u64,
-    process: &ProcessHandle,
-    results: &mut FrameReceiver<FromWorker>,
-) {
-    // The worker's result arena, as mapped here.
-    let mut arena: Option<Arena> = None;
-    loop {
-        let failure = match results.recv_spinning(shared.config.spin) {
-            Ok(FromWorker::Done {
-                id,
-                reply,
-                arena: fresh,
-            }) => {
-                fault::point("receive");
-                if let Some(region) = fresh.and_then(|fresh| fresh.into_region()) {
-                    arena = Some(Arena::from_region(region));
-                }
-                // Copy out of the arena now: once this result is processed the worker may be
-                // sent its next batch and reuse the space.
-                let reply = match reply {
-                    Reply::Value(payload @ Payload::Arena { .. }) => {
-                        match payload.bytes(arena.as_ref()) {
-                            Ok(bytes) => Reply::Value(Payload::Inline(Bytes(bytes.to_vec()))),
-                            Err(message) => Reply::Failed(RemoteFailure::Codec(CodecError {
-                                stage: CodecStage::DecodeResult,
-                                message,
-                            })),
-                        }
-                    }
-                    other => other,
-                };
-                match shared.on_result(worker, id, reply) {
-                    Ok(_) => continue,
-                    Err(violation) => ConnectionFailure::violation(violation),
-                }
-            }
-            Ok(FromWorker::Items { id, count, records }) => match records.bytes(None) {
-                Ok(bytes) => match shared.on_items(worker, id, count, bytes) {
-                    Ok(()) => continue,
-                    Err(violation) => ConnectionFailure::violation(violation),
-                },
-                Err(_) => ConnectionFailure::violation(
-                    "it sent a chunk's early outcomes in its arena, which the protocol forbids"
-                        .to_string(),
-                ),
-            },
-            Ok(FromWorker::Ready { .. } | FromWorker::Refused { .. }) => {
-                ConnectionFailure::violation(
-                    "it sent a second handshake message while serving".to_string(),
-                )
-            }
-            Err(WireError::Closed) => return,
-            Err(error) => ConnectionFailure::wire("", &error),
-        };
-        // The worker cannot be trusted any more.
-        shared.on_connection_failed(worker, failure);
-        process.signal(sys::SIGKILL);
-        return;
+/// Keeps an inbox visible to drivers while it lives.
+struct InboxVisible<'a>(&'a Shared, &'a Arc<Inbox>);
+
+impl Drop for InboxVisible<'_> {
+    fn drop(&mut self) {
+        self.0.remove_inbox(self.1);
     }
 }

@@ -7,6 +7,13 @@
 //! buffer) is spilled: the packet carries only the kind byte, and the encoding travels in a
 //! write-sealed region attached last.
 //!
+//! Once the handshake is done, each side also has a ring each way in shared memory
+//! (`ring.rs`): a message without descriptors that fits a ring record goes there instead, with
+//! no system call while the receiver polls; any other message still goes on the socket, with a
+//! record in the ring marking its place in the order. A receiver that stopped polling sleeps on
+//! the socket, which then carries a one-byte wake-up frame too, and which still reads
+//! end-of-file when the peer dies.
+//!
 //! What the receiver checks before it believes anything (the peer may be a worker whose memory
 //! is corrupt): the packet fits the fixed receive buffer; the kind is known; the message decodes
 //! and has no trailing bytes; every slot it names exists and is used once, and no descriptor is
@@ -16,12 +23,13 @@
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::ring::{Consumer, Kind, MAX_RECORD, Producer, PushError};
 use crate::sys::{self, Access, MAX_FRAME_DESCRIPTORS, Received, Region, Socket};
 
 /// The largest frame sent as one packet; larger messages are spilled to shared memory.
@@ -32,6 +40,8 @@ const MAX_SPILLED: usize = 1 << 30;
 
 const KIND_INLINE: u8 = 1;
 const KIND_SPILLED: u8 = 2;
+/// A ring producer's wake-up for a receiver that announced it sleeps (see `ring.rs`).
+const KIND_WAKE: u8 = 3;
 
 /// Why a frame could not be sent or received.
 #[derive(Debug)]
@@ -148,11 +158,37 @@ pub(crate) trait Message: Serialize + DeserializeOwned {
     fn attach(&mut self, received: &mut Descriptors) -> Result<(), String>;
 }
 
-/// Sends messages of type `T` on a socket.
+/// Sends messages of type `T` on a socket, and once the connection has rings (`ring.rs`), on
+/// its outgoing ring.
 #[derive(Debug)]
 pub(crate) struct FrameSender<T> {
     socket: Arc<Socket>,
+    ring: Option<Mutex<RingSender>>,
     message: PhantomData<fn(T)>,
+}
+
+/// What a sender does when its ring has no room for a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenFull {
+    /// Fail the send: the peer is not reading (the parent only ever sends to a worker that read
+    /// everything it was sent before, so a full ring is a protocol violation).
+    Fail,
+    /// Wait for room, as a blocking socket send would (a worker whose parent is slow to read
+    /// its results).
+    Wait,
+}
+
+struct RingSender {
+    producer: Producer,
+    when_full: WhenFull,
+}
+
+impl std::fmt::Debug for RingSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingSender")
+            .field("when_full", &self.when_full)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T: Message> FrameSender<T> {
@@ -160,8 +196,17 @@ impl<T: Message> FrameSender<T> {
     pub(crate) fn new(socket: Arc<Socket>) -> Self {
         FrameSender {
             socket,
+            ring: None,
             message: PhantomData,
         }
+    }
+
+    /// From now on, sends on `producer` what fits a ring record (see `ring.rs`).
+    pub(crate) fn use_ring(&mut self, producer: Producer, when_full: WhenFull) {
+        self.ring = Some(Mutex::new(RingSender {
+            producer,
+            when_full,
+        }));
     }
 
     /// Sends `message`.
@@ -169,8 +214,23 @@ impl<T: Message> FrameSender<T> {
         let mut descriptors = Vec::new();
         message.detach(&mut descriptors)?;
         let frame = encode_inline(&message).map_err(WireError::Io)?;
+        let Some(ring) = &self.ring else {
+            return self.send_on_socket(&frame, descriptors);
+        };
+        let mut ring = ring.lock().unwrap_or_else(|p| p.into_inner());
+        if descriptors.is_empty() && frame.len() - 1 <= MAX_RECORD {
+            ring.push(&self.socket, Kind::Data, &frame[1..])
+        } else {
+            // On the socket, then its place in the ring, both under the ring's lock, so the
+            // receiver takes it in the order it was sent.
+            self.send_on_socket(&frame, descriptors)?;
+            ring.push(&self.socket, Kind::Socket, &[])
+        }
+    }
+
+    fn send_on_socket(&self, frame: &[u8], mut descriptors: Vec<OwnedFd>) -> Result<(), WireError> {
         if frame.len() <= MAX_FRAME {
-            match self.send_raw(&frame, &descriptors) {
+            match self.send_packet(frame, &descriptors) {
                 Err(WireError::Io(error)) if error.raw_os_error() == Some(libc::EMSGSIZE) => {}
                 sent => return sent,
             }
@@ -178,23 +238,117 @@ impl<T: Message> FrameSender<T> {
         // Spilled: the encoding in a sealed region, attached after the message's own.
         let region = Region::sealed_copy(&frame[1..]).map_err(WireError::Io)?;
         descriptors.push(region);
-        self.send_raw(&[KIND_SPILLED], &descriptors)
+        self.send_packet(&[KIND_SPILLED], &descriptors)
     }
 
     /// Sends `bytes` as one packet with `descriptors`, as they are (the fault tests use this to
-    /// send what the protocol forbids).
+    /// send what the protocol forbids), with its place in the ring if there is one.
     pub(crate) fn send_raw(&self, bytes: &[u8], descriptors: &[OwnedFd]) -> Result<(), WireError> {
-        let borrowed: Vec<_> = descriptors.iter().map(AsFd::as_fd).collect();
-        self.socket.send(bytes, &borrowed).map_err(|error| {
-            if matches!(
-                error.kind(),
-                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-            ) {
-                WireError::Closed
-            } else {
-                WireError::Io(error)
+        let Some(ring) = &self.ring else {
+            return self.send_packet(bytes, descriptors);
+        };
+        let mut ring = ring.lock().unwrap_or_else(|p| p.into_inner());
+        self.send_packet(bytes, descriptors)?;
+        ring.push(&self.socket, Kind::Socket, &[])
+    }
+
+    /// Writes `bytes` as a ring record of kind `kind` (`1` data, `2` socket marker, anything
+    /// else too), publishing it or not: for the fault tests, which write what the protocol
+    /// forbids or die halfway through a record.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn ring_raw(&self, kind: u32, bytes: &[u8], publish: bool) -> bool {
+        match &self.ring {
+            Some(ring) => {
+                let mut ring = ring.lock().unwrap_or_else(|p| p.into_inner());
+                if ring.producer.push_raw(kind, bytes, publish) {
+                    let _ = send_packet(&self.socket, &[KIND_WAKE], &[]);
+                }
+                true
             }
-        })
+            None => false,
+        }
+    }
+
+    /// Writes and publishes only a record header claiming `len` bytes of `kind` (fault tests).
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn ring_header(&self, len: u32, kind: u32) -> bool {
+        match &self.ring {
+            Some(ring) => {
+                let mut ring = ring.lock().unwrap_or_else(|p| p.into_inner());
+                if ring.producer.push_header(len, kind) {
+                    let _ = send_packet(&self.socket, &[KIND_WAKE], &[]);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Publishes `tail` as the ring's write position, whatever was written (fault tests).
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn ring_tail(&self, tail: u64) -> bool {
+        match &self.ring {
+            Some(ring) => {
+                let ring = ring.lock().unwrap_or_else(|p| p.into_inner());
+                if ring.producer.publish_tail(tail) {
+                    let _ = send_packet(&self.socket, &[KIND_WAKE], &[]);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn send_packet(&self, bytes: &[u8], descriptors: &[OwnedFd]) -> Result<(), WireError> {
+        send_packet(&self.socket, bytes, descriptors)
+    }
+}
+
+fn send_packet(socket: &Socket, bytes: &[u8], descriptors: &[OwnedFd]) -> Result<(), WireError> {
+    let borrowed: Vec<_> = descriptors.iter().map(AsFd::as_fd).collect();
+    socket.send(bytes, &borrowed).map_err(|error| {
+        if matches!(
+            error.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        ) {
+            WireError::Closed
+        } else {
+            WireError::Io(error)
+        }
+    })
+}
+
+impl RingSender {
+    /// Writes one record, waking the receiver on the socket if it announced that it sleeps.
+    fn push(&mut self, socket: &Socket, kind: Kind, bytes: &[u8]) -> Result<(), WireError> {
+        let mut waiting = None;
+        loop {
+            match self.producer.push(kind, bytes) {
+                Ok(true) => return send_packet(socket, &[KIND_WAKE], &[]),
+                Ok(false) => return Ok(()),
+                Err(PushError::Corrupt) => {
+                    return Err(WireError::Malformed(
+                        "its ring's read position claims it read what was never written"
+                            .to_string(),
+                    ));
+                }
+                Err(PushError::Full) if self.when_full == WhenFull::Fail => {
+                    return Err(WireError::Malformed(
+                        "its ring is full: it does not read what it is sent".to_string(),
+                    ));
+                }
+                Err(PushError::Full) => {
+                    // The reader is busy elsewhere (a long done-callback, say): poll gently. The
+                    // parent-death signal ends this wait if the reader is gone for good.
+                    let since = *waiting.get_or_insert_with(Instant::now);
+                    if since.elapsed() < Duration::from_micros(100) {
+                        std::thread::yield_now();
+                    } else {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -204,11 +358,30 @@ pub(crate) fn encode_inline<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
         .map_err(|e| io::Error::other(format!("encoding a message failed: {e}")))
 }
 
-/// Receives messages of type `T` from a socket, into a buffer of its own.
+/// Receives messages of type `T` from a socket, into a buffer of its own, and once the
+/// connection has rings, from its incoming ring.
 pub(crate) struct FrameReceiver<T> {
     socket: Arc<Socket>,
     buffer: Box<[u8]>,
+    ring: Option<RingReceiver<T>>,
     message: PhantomData<fn() -> T>,
+}
+
+struct RingReceiver<T> {
+    consumer: Consumer,
+    /// The last record's bytes (reused).
+    record: Vec<u8>,
+    /// A message that came on the socket before the ring record that announces it was seen.
+    early: Option<T>,
+    /// The socket reached its end: once the ring is drained, the peer is gone.
+    closed: bool,
+}
+
+/// What one read of the socket gave.
+enum Event<T> {
+    Message(T),
+    /// A ring producer's wake-up (or nothing, when not waiting).
+    Nothing,
 }
 
 impl<T: Message> FrameReceiver<T> {
@@ -217,42 +390,154 @@ impl<T: Message> FrameReceiver<T> {
         FrameReceiver {
             socket,
             buffer: vec![0; MAX_FRAME].into_boxed_slice(),
+            ring: None,
             message: PhantomData,
         }
     }
 
+    /// From now on, receives from `consumer` too (see `ring.rs`).
+    pub(crate) fn use_ring(&mut self, consumer: Consumer) {
+        self.ring = Some(RingReceiver {
+            consumer,
+            record: Vec::new(),
+            early: None,
+            closed: false,
+        });
+    }
+
     /// The next message, waiting for it.
     pub(crate) fn recv(&mut self) -> Result<T, WireError> {
-        self.next(false)?
-            .ok_or_else(|| WireError::Io(io::Error::other("a blocking receive returned nothing")))
+        self.recv_spinning(Duration::ZERO)
     }
 
     /// The next message, polling for up to `spin` before blocking: a message that arrives
     /// within that time is picked up without a wake-up.
     pub(crate) fn recv_spinning(&mut self, spin: Duration) -> Result<T, WireError> {
-        if !spin.is_zero() {
-            let start = Instant::now();
-            loop {
-                if let Some(message) = self.next(true)? {
-                    return Ok(message);
-                }
-                if start.elapsed() >= spin {
-                    break;
-                }
-                std::thread::yield_now();
+        loop {
+            if let Some(message) = self.recv_yielding(spin, &|| false)? {
+                return Ok(message);
             }
         }
-        self.recv()
     }
 
-    fn next(&mut self, nonblocking: bool) -> Result<Option<T>, WireError> {
+    /// As [`recv_spinning`](Self::recv_spinning), but gives up (`None`) as soon as `yield_to()`
+    /// says so while polling: another thread wants to read (see `inbox.rs`). Once blocked it
+    /// waits for a message, a wake-up or the end.
+    pub(crate) fn recv_yielding(
+        &mut self,
+        spin: Duration,
+        yield_to: &dyn Fn() -> bool,
+    ) -> Result<Option<T>, WireError> {
+        let start = Instant::now();
+        let mut polls = 0u32;
+        loop {
+            if let Some(message) = self.try_recv()? {
+                return Ok(Some(message));
+            }
+            if yield_to() {
+                return Ok(None);
+            }
+            polls = polls.wrapping_add(1);
+            // A system call per poll (a yield, a clock read) would be most of a round trip's
+            // cost: pause the CPU instead, read the clock every 16 polls and let other threads
+            // run every 64.
+            if !spin.is_zero() && (polls % 16 != 0 || start.elapsed() < spin) {
+                if polls % 64 == 0 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+                continue;
+            }
+            match &mut self.ring {
+                None => {
+                    if let Event::Message(message) = self.next(false)? {
+                        return Ok(Some(message));
+                    }
+                }
+                Some(ring) => {
+                    if !ring.consumer.announce_sleep() {
+                        continue;
+                    }
+                    match self.next(false) {
+                        Ok(Event::Nothing) => {}
+                        Ok(Event::Message(message)) => self.arrived_early(message)?,
+                        // Records published before the end still count: look once more.
+                        Err(WireError::Closed) => self.ring.as_mut().expect("a ring").closed = true,
+                        Err(error) => return Err(error),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next message if one is there, without blocking (except for a message on the socket
+    /// that the ring says was sent before it).
+    pub(crate) fn try_recv(&mut self) -> Result<Option<T>, WireError> {
+        let Some(ring) = &self.ring else {
+            return match self.next(true)? {
+                Event::Message(message) => Ok(Some(message)),
+                Event::Nothing => Ok(None),
+            };
+        };
+        let closed = ring.closed;
+        match self.poll_ring()? {
+            Some(message) => Ok(Some(message)),
+            None if closed => Err(WireError::Closed),
+            None => Ok(None),
+        }
+    }
+
+    /// The next message from the ring, if a record is there.
+    fn poll_ring(&mut self) -> Result<Option<T>, WireError> {
+        let ring = self.ring.as_mut().expect("a ring");
+        match ring.consumer.pop(&mut ring.record) {
+            Ok(None) => Ok(None),
+            Ok(Some(Kind::Data)) => decode_body(&ring.record, Vec::new())
+                .map(Some)
+                .map_err(WireError::Malformed),
+            Ok(Some(Kind::Socket)) => {
+                if let Some(message) = ring.early.take() {
+                    return Ok(Some(message));
+                }
+                // Sent before its record was written: it is there, or the peer is gone.
+                loop {
+                    match self.next(false) {
+                        Ok(Event::Message(message)) => return Ok(Some(message)),
+                        Ok(Event::Nothing) => {}
+                        Err(WireError::Closed) => {
+                            self.ring.as_mut().expect("a ring").closed = true;
+                            return Err(WireError::Closed);
+                        }
+                        Err(error) => return Err(error),
+                    }
+                }
+            }
+            Err(what) => Err(WireError::Malformed(what)),
+        }
+    }
+
+    /// Keeps a socket message that arrived before the ring record announcing it. An honest
+    /// sender writes that record right after the message, so a second one cannot come first.
+    fn arrived_early(&mut self, message: T) -> Result<(), WireError> {
+        let ring = self.ring.as_mut().expect("a ring");
+        if ring.early.is_some() {
+            return Err(WireError::Malformed(
+                "two messages on its socket that its ring did not announce".to_string(),
+            ));
+        }
+        ring.early = Some(message);
+        Ok(())
+    }
+
+    fn next(&mut self, nonblocking: bool) -> Result<Event<T>, WireError> {
         let received = self
             .socket
             .recv(&mut self.buffer, nonblocking)
             .map_err(WireError::Io)?;
         let (len, descriptors) = match received {
             Received::Packet { len, descriptors } => (len, descriptors),
-            Received::Empty => return Ok(None),
+            Received::Empty => return Ok(Event::Nothing),
             Received::Closed => return Err(WireError::Closed),
             Received::TooLong => {
                 return Err(WireError::Malformed(format!(
@@ -265,8 +550,11 @@ impl<T: Message> FrameReceiver<T> {
                 )));
             }
         };
+        if self.buffer[..len] == [KIND_WAKE] && descriptors.is_empty() {
+            return Ok(Event::Nothing);
+        }
         decode(&self.buffer[..len], descriptors)
-            .map(Some)
+            .map(Event::Message)
             .map_err(WireError::Malformed)
     }
 }
@@ -288,6 +576,12 @@ fn decode<T: Message>(frame: &[u8], mut descriptors: Vec<OwnedFd>) -> Result<T, 
         Some((kind, _)) => return Err(format!("a frame of unknown kind {kind}")),
         None => return Err("an empty frame".to_string()),
     };
+    decode_body(body, descriptors)
+}
+
+/// Decodes a message's encoding (an inline frame's body, a spilled frame's region or a ring
+/// record) with the descriptors that came with it.
+fn decode_body<T: Message>(body: &[u8], descriptors: Vec<OwnedFd>) -> Result<T, String> {
     let (mut message, rest) = postcard::take_from_bytes::<T>(body)
         .map_err(|e| format!("it does not decode: {e} ({e:?})"))?;
     if !rest.is_empty() {
@@ -330,6 +624,12 @@ mod tests {
             protocol: 1,
             fingerprint: 2,
             progress: Attached::Outgoing(progress.share().unwrap()),
+            rings: Attached::Outgoing(
+                Region::new(crate::ring::RINGS_REGION)
+                    .unwrap()
+                    .share()
+                    .unwrap(),
+            ),
             initializer: Some(JobMessage {
                 id: 0,
                 entry: 0,

@@ -56,7 +56,7 @@ impl HostileWorker {
     /// (running no initializer). `None` in any other process.
     pub fn start() -> Option<HostileWorker> {
         let parent = worker::take_worker_marker()?;
-        let connection = match worker::connect(parent) {
+        let mut connection = match worker::connect(parent) {
             Ok(connection) => connection,
             Err(message) => {
                 eprintln!("hostile worker: {message}");
@@ -67,7 +67,7 @@ impl HostileWorker {
             pid: std::process::id(),
             initializer: None,
         };
-        connection.results.send(ready).ok()?;
+        connection.ready(ready).ok()?;
         Some(HostileWorker { connection })
     }
 
@@ -119,7 +119,28 @@ impl HostileWorker {
         let _ = self.connection.results.send(done);
     }
 
-    /// Sends `bytes` as one packet with `descriptors`, unchecked.
+    /// Writes a ring record of `kind` (1 data, 2 socket marker, or any other number) holding
+    /// `bytes`, unchecked; with `publish == false` the record is written but its write position
+    /// never published, as by a worker that dies halfway through a message.
+    pub fn ring_raw(&self, kind: u32, bytes: &[u8], publish: bool) {
+        assert!(
+            self.connection.results.ring_raw(kind, bytes, publish),
+            "no ring"
+        );
+    }
+
+    /// Writes and publishes only a ring record header claiming `len` bytes of `kind`.
+    pub fn ring_header(&self, len: u32, kind: u32) {
+        assert!(self.connection.results.ring_header(len, kind), "no ring");
+    }
+
+    /// Publishes `tail` as the write position of the worker's ring, whatever was written.
+    pub fn ring_tail(&self, tail: u64) {
+        assert!(self.connection.results.ring_tail(tail), "no ring");
+    }
+
+    /// Sends `bytes` as one packet with `descriptors`, unchecked (its place in the order is
+    /// marked in the ring, as for any message on the socket).
     pub fn send_raw(&self, bytes: &[u8], descriptors: &[OwnedFd]) {
         if let Err(error) = self.connection.results.send_raw(bytes, descriptors) {
             eprintln!("hostile worker: a send failed: {error}");

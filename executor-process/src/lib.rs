@@ -55,6 +55,9 @@
 //! - One anonymous socket pair per worker, inherited as its standard input: queue depth never
 //!   costs file descriptors, and a worker listens on nothing, so no other process can reach it
 //!   or pose as its parent, and nothing of the pool is ever on disk.
+//! - Small messages travel through two shared-memory rings per worker, so a round trip makes no
+//!   system call while both sides are busy; a thread waiting for a result reads it from the
+//!   worker's ring itself instead of waiting to be woken.
 //! - `submit` only encodes and enqueues. Messages go only to idle workers and stay small (large
 //!   payloads travel in sealed shared memory), so no send blocks and results are drained
 //!   continuously.
@@ -84,12 +87,19 @@ mod guard;
 #[cfg(feature = "fault-injection")]
 #[doc(hidden)]
 pub mod hostile;
+mod inbox;
 mod job;
 mod link;
 mod pool;
 mod protocol;
 mod registry;
 mod remote_fn;
+// Public only for the loom model of its protocol (`tests/loom_ring.rs`).
+#[cfg(executor_loom)]
+#[doc(hidden)]
+pub mod ring;
+#[cfg(not(executor_loom))]
+mod ring;
 mod shared;
 mod spawn;
 mod supervisor;

@@ -177,7 +177,7 @@ impl ProcessPool {
             Ok(prepared) => prepared,
             Err(error) => return Ok(Future::failed(error)),
         };
-        let (promise, future) = Future::pending();
+        let (promise, future) = Future::pending_driven(self.shared.driver());
         let timeout = options.timeout.or(self.shared.config.task_timeout);
         let promise = Box::new(TypedPromise::new(promise, registered.decode));
         let job = Job::new(registered.index, payload, timeout, promise);

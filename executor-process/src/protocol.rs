@@ -6,8 +6,8 @@
 //!
 //! ```text
 //! parent                                   worker
-//!   |  Setup{progress page, init} -------->|  (sent at once; read when `init()` runs)
-//!   |  <---------------- Ready{pid, init}    |
+//!   |  Setup{progress page, rings, init} ->|  (sent at once; read when `init()` runs)
+//!   |  <---------------- Ready{pid, init}    |  (the last message on the socket alone)
 //!   |  Run[job, job, ...] ------------------>|  (a batch when the queue is deep)
 //!   |  <-------------------- Done{id, reply} |  (one per task, in batch order)
 //!   |  Exit -------------------------------->|
@@ -48,7 +48,7 @@ use crate::frame::{self, Attached, Descriptors, Message, WireError};
 use crate::sys::{self, Access, Region};
 
 /// Bumped whenever a message changes shape; checked in the handshake.
-pub(crate) const PROTOCOL_VERSION: u32 = 3;
+pub(crate) const PROTOCOL_VERSION: u32 = 4;
 
 /// Payloads at least this large travel in shared memory instead of inline.
 pub(crate) const SHARED_MEMORY_THRESHOLD: usize = 32 * 1024;
@@ -88,6 +88,8 @@ pub(crate) struct Setup {
     pub(crate) fingerprint: u64,
     /// The progress page (see the module docs).
     pub(crate) progress: Attached,
+    /// The region of the connection's two rings (`ring.rs`), used once the worker is ready.
+    pub(crate) rings: Attached,
     /// A task to run once before anything else.
     pub(crate) initializer: Option<JobMessage>,
     /// How long to poll for the next message before blocking, in microseconds.
@@ -270,6 +272,7 @@ impl Message for ToWorker {
         match self {
             ToWorker::Setup(setup) => {
                 setup.progress.detach(out)?;
+                setup.rings.detach(out)?;
                 if let Some(job) = &mut setup.initializer {
                     job.payload.detach(out)?;
                 }
@@ -293,6 +296,9 @@ impl Message for ToWorker {
                 setup
                     .progress
                     .attach(received, Access::ReadWrite, PROGRESS_PAGE)?;
+                setup
+                    .rings
+                    .attach(received, Access::ReadWrite, crate::ring::RINGS_REGION)?;
                 if let Some(job) = &mut setup.initializer {
                     job.payload.attach(received)?;
                 }

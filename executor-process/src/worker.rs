@@ -16,12 +16,13 @@ use crate::arena::{Arena, MAX_ARENA};
 use crate::builder::MAX_SPIN;
 use crate::bytes::Bytes;
 use crate::chunk::write_varint;
-use crate::frame::{Attached, FrameReceiver, FrameSender, WireError};
+use crate::frame::{Attached, FrameReceiver, FrameSender, WhenFull, WireError};
 use crate::protocol::{
     ChunkRun, FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply,
     SHARED_MEMORY_THRESHOLD, Setup, ToWorker,
 };
 use crate::registry::{ItemSink, Registry, RunItemsFn};
+use crate::ring::{End, Rings};
 use crate::spawn::WORKER_ENV;
 use crate::sys;
 
@@ -76,6 +77,22 @@ pub(crate) struct Connection {
     pub(crate) progress: Progress,
     pub(crate) initializer: Option<JobMessage>,
     pub(crate) spin: Duration,
+    /// The connection's rings, used from [`Connection::ready`] on.
+    rings: Option<Rings>,
+}
+
+impl Connection {
+    /// Answers the set-up with `ready` (on the socket), then moves both directions onto the
+    /// rings: the parent sends nothing between the set-up and its reading of `ready`.
+    pub(crate) fn ready(&mut self, ready: FromWorker) -> Result<(), WireError> {
+        self.results.send(ready)?;
+        if let Some(rings) = self.rings.take() {
+            let (producer, consumer) = rings.split(End::Worker);
+            self.results.use_ring(producer, WhenFull::Wait);
+            self.tasks.use_ring(consumer);
+        }
+        Ok(())
+    }
 }
 
 /// The worker's start-up, up to (not including) its answer to the set-up: hygiene, the
@@ -110,6 +127,7 @@ pub(crate) fn connect(parent: u32) -> Result<Connection, String> {
         protocol,
         fingerprint,
         progress,
+        rings,
         initializer,
         spin_micros,
     } = setup;
@@ -128,25 +146,26 @@ pub(crate) fn connect(parent: u32) -> Result<Connection, String> {
     let Some(progress) = progress.into_region().and_then(Progress::from_region) else {
         return Err("the progress page is missing or too small".to_string());
     };
+    // Under loom (never run as a real worker) the rings are not shared: `None` keeps the
+    // socket alone, as the parent does then too.
+    let rings = rings.into_region().and_then(Rings::from_region);
+    if rings.is_none() && !cfg!(executor_loom) {
+        return Err("the connection's rings are missing or of the wrong size".to_string());
+    }
     Ok(Connection {
         results,
         tasks,
         progress,
         initializer,
         spin: Duration::from_micros(spin_micros).min(MAX_SPIN),
+        rings,
     })
 }
 
-fn serve(connection: Connection) -> Result<(), String> {
-    let Connection {
-        results,
-        mut tasks,
-        progress,
-        initializer,
-        spin,
-    } = connection;
+fn serve(mut connection: Connection) -> Result<(), String> {
     let registry = Registry::get();
-    let initializer = initializer.map(|job| {
+    let initializer = connection.initializer.take().map(|job| {
+        let progress = &connection.progress;
         progress.set_started(INITIALIZER);
         let reply = match run_job(registry, &job, None) {
             Ok(bytes) => Payload::from_vec(bytes)
@@ -157,13 +176,22 @@ fn serve(connection: Connection) -> Result<(), String> {
         progress.set_started(0);
         reply
     });
-    send(
-        &results,
-        FromWorker::Ready {
-            pid: std::process::id(),
-            initializer,
-        },
-    )?;
+    let ready = FromWorker::Ready {
+        pid: std::process::id(),
+        initializer,
+    };
+    if !crate::fault::send_garbage(&connection.results) {
+        connection
+            .ready(ready)
+            .map_err(|e| format!("the parent is gone ({e})"))?;
+    }
+    let Connection {
+        results,
+        mut tasks,
+        progress,
+        spin,
+        ..
+    } = connection;
     let mut inbox: Option<Arena> = None;
     let mut outbox = Outbox::default();
     loop {

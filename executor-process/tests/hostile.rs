@@ -62,6 +62,19 @@ enum Act {
     WrongId(u64),
     /// A valid result frame of value `1`, mutated at random from the seed.
     Mutated(u64),
+    /// A ring record whose bytes do not decode.
+    RingGarbage,
+    /// A ring record of a kind the protocol does not have.
+    RingUnknownKind,
+    /// A ring record longer than what is published.
+    RingOverlong,
+    /// A ring write position claiming more than the ring holds.
+    RingImpossibleTail,
+    /// A valid result written to the ring but never published, then an exit (a worker dying
+    /// halfway through a message): the parent must not read it.
+    RingTornWrite,
+    /// A valid result through the ring record path, written by hand: the value.
+    RingHonest(u64),
 }
 
 impl Task for Act {
@@ -71,6 +84,7 @@ impl Task for Act {
     fn run(self) -> Result<u64, String> {
         match self {
             Act::Honest(value)
+            | Act::RingHonest(value)
             | Act::Spilled(value)
             | Act::SharedRegion(value)
             | Act::WrongId(value) => Ok(value),
@@ -89,7 +103,7 @@ fn serve_hostile(mut worker: HostileWorker) -> ! {
             worker.started(task);
             let act: Act =
                 concurrent_futures_process::task_model::decode(&task.payload).expect("an Act");
-            let honest = matches!(act, Act::Honest(_));
+            let honest = matches!(act, Act::Honest(_) | Act::RingHonest(_));
             answer(&worker, task, &act, batch.get(index + 1));
             if !honest {
                 // The parent is about to kill this worker: running on would race its kill
@@ -107,6 +121,16 @@ fn answer(worker: &HostileWorker, task: &HostileTask, act: &Act, next: Option<&H
     match act {
         Act::Honest(_) => worker.send_done(task.id, outcome),
         Act::EmptyPacket => worker.send_raw(&[], &[]),
+        // Ring records carry the frame's body (no kind byte).
+        Act::RingGarbage => worker.ring_raw(1, &[0x7f, 0xff, 0xff], true),
+        Act::RingUnknownKind => worker.ring_header(0, 7),
+        Act::RingOverlong => worker.ring_header(4096, 1),
+        Act::RingImpossibleTail => worker.ring_tail(1 << 40),
+        Act::RingTornWrite => {
+            worker.ring_raw(1, &valid()[1..], false);
+            std::process::exit(0);
+        }
+        Act::RingHonest(_) => worker.ring_raw(1, &valid()[1..], true),
         Act::UnknownKind => worker.send_raw(&[9, 1, 2, 3], &[]),
         Act::TrailingBytes => {
             let mut frame = valid();
@@ -405,6 +429,33 @@ fn main() {
     // The cases count this process's descriptors: one at a time.
     args.test_threads = Some(1);
     let cases: Vec<(&str, Act, &str, Option<u64>)> = vec![
+        (
+            "a_ring_record_that_does_not_decode",
+            Act::RingGarbage,
+            "does not decode",
+            None,
+        ),
+        (
+            "a_ring_record_of_unknown_kind",
+            Act::RingUnknownKind,
+            "unknown kind 7",
+            None,
+        ),
+        (
+            "a_ring_record_longer_than_published",
+            Act::RingOverlong,
+            "a ring record of 4096 bytes, with 8 bytes published",
+            None,
+        ),
+        (
+            "an_impossible_ring_position",
+            Act::RingImpossibleTail,
+            "unread bytes",
+            None,
+        ),
+        // Died before publishing: the task is lost with its worker, not answered.
+        ("a_torn_ring_write", Act::RingTornWrite, "exit code 0", None),
+        ("an_honest_ring_record", Act::RingHonest(11), "", Some(11)),
         ("an_empty_packet", Act::EmptyPacket, "an empty frame", None),
         ("an_unknown_kind", Act::UnknownKind, "unknown kind 9", None),
         (

@@ -265,7 +265,57 @@ fn shutdown_cancels_queued_futures() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A done-callback can wait for another task of its pool, whichever thread runs it: the
+/// connection thread, or a thread that waits for a result and reads results itself (then the
+/// callback runs there, with nothing held that the other task's result needs).
+fn a_done_callback_can_wait_for_another_task() -> Result<(), Failed> {
+    let pool = pool(1);
+    let (sender, answers) = std::sync::mpsc::channel();
+    for i in 0..50u64 {
+        let future = pool.call(double, i).unwrap();
+        let (inner_pool, sender) = (pool.clone(), sender.clone());
+        future.add_done_callback(move |_| {
+            let inner = inner_pool.call(add, (i, 1)).unwrap();
+            let _ = sender.send(outcome(&inner));
+        });
+        assert_eq!(outcome(&future), Ok(i * 2));
+    }
+    drop(sender);
+    let mut answers: Vec<_> = answers.iter().map(|answer| answer.unwrap()).collect();
+    answers.sort_unstable();
+    assert_eq!(answers, (1..=50).collect::<Vec<u64>>());
+    pool.shutdown(Shutdown::wait());
+    Ok(())
+}
+
+/// A done-callback can shut its pool down and wait for it, even when the thread running it is
+/// the one reading results: the workers still get their exit, and their connection threads
+/// still see them go.
+fn a_done_callback_can_shut_its_pool_down() -> Result<(), Failed> {
+    for _ in 0..10 {
+        let pool = pool(2);
+        let future = pool.call(double, 4).unwrap();
+        let (sender, shut) = std::sync::mpsc::channel();
+        let inner = pool.clone();
+        future.add_done_callback(move |_| {
+            inner.shutdown(Shutdown::wait());
+            let _ = sender.send(());
+        });
+        assert_eq!(outcome(&future), Ok(8));
+        shut.recv_timeout(common::LONG)
+            .map_err(|_| "shutdown(wait) in a done-callback did not return")?;
+        assert!(
+            pool.call(double, 1).is_err(),
+            "shut down: submits are refused"
+        );
+        pool.shutdown(Shutdown::wait());
+    }
+    Ok(())
+}
+
 test_main!(
+    a_done_callback_can_wait_for_another_task,
+    a_done_callback_can_shut_its_pool_down,
     returns_values_errors_and_panics,
     crash_fails_only_its_task,
     replacement_worker_serves,

@@ -137,13 +137,14 @@ impl Shared {
         self.apply(effects);
     }
 
-    /// Worker `id` answered task `job`; returns whether it still has work. `Err` says how the
-    /// answer breaks the protocol: results come one per task, in the order sent, so `job` must
-    /// be the head of what the worker was sent (anything else would hand one task's value to
-    /// another's future).
-    pub(crate) fn on_result(&self, id: u64, job: u64, reply: Reply) -> Result<bool, String> {
+    /// Worker `id` answered task `job`: the state is updated, and what follows (the next
+    /// batch sent, the future completed) is returned, to be run with [`Shared::apply_deferred`]
+    /// once the caller has let go of the worker's inbox (`inbox.rs`), in the order results
+    /// were read. `Err` says how the answer breaks the protocol: results come one per task, in
+    /// the order sent, so `job` must be the head of what the worker was sent (anything else
+    /// would hand one task's value to another's future).
+    pub(crate) fn on_result(&self, id: u64, job: u64, reply: Reply) -> Result<Deferred, String> {
         let mut effects = Effects::default();
-        let busy;
         {
             let mut state = self.lock();
             let now = Instant::now();
@@ -154,13 +155,13 @@ impl Shared {
                 ..
             } = &mut *state;
             let Some(worker) = workers.iter_mut().find(|w| w.id == id) else {
-                return Ok(false);
+                return Ok(Deferred::default());
             };
             let finished = match worker.inflight.front() {
                 Some(head) if head.id == job => worker.inflight.pop_front(),
                 // Being stopped (the pool broke, a time limit, an interrupt): what it still
                 // says no longer matters.
-                _ if worker.kill.is_some() => return Ok(false),
+                _ if worker.kill.is_some() => return Ok(Deferred::default()),
                 Some(head) => {
                     return Err(format!(
                         "it answered task {job} while task {} was the one it was running \
@@ -200,14 +201,8 @@ impl Shared {
                 effects.finish(finished, Outcome::Reply(reply));
             }
             self.dispatch(&mut state, &mut effects);
-            busy = state
-                .workers
-                .iter()
-                .find(|w| w.id == id)
-                .is_some_and(|w| !w.inflight.is_empty());
         }
-        self.apply(effects);
-        Ok(busy)
+        Ok(Deferred(effects))
     }
 
     /// Worker `id` sent `count` early outcomes of the chunk `job` it is running. `Err` says how

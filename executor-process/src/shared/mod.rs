@@ -41,10 +41,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use concurrent_futures_core::backend::Drive;
 use concurrent_futures_core::{BrokenExecutor, PanicInfo, Rejected, WorkerExit};
 
 use crate::builder::Config;
 use crate::guard::{self, ConnectionFailure};
+use crate::inbox::{Inbox, PoolDriver};
 use crate::job::{Failure, Job, Outcome};
 use crate::link::Link;
 use crate::protocol::{
@@ -68,6 +70,11 @@ pub(crate) struct Shared {
     /// Notified whenever a worker is reaped or a spawn settles.
     changed: Condvar,
     supervisor: Mutex<Sender<Command>>,
+    /// Every ready worker's inbox, for drivers (`inbox.rs`); apart from `state`, so that a
+    /// driver never waits for the pool's lock to find them.
+    inboxes: Mutex<Vec<Arc<Inbox>>>,
+    /// What the pool's futures drive while a thread waits for one of them.
+    driver: Arc<dyn Drive>,
 }
 
 struct State {
@@ -151,6 +158,11 @@ struct Effects {
     finish: Vec<(Box<dyn crate::job::ErasedPromise>, Outcome)>,
 }
 
+/// Effects a caller runs later, with [`Shared::apply_deferred`], once it holds no lock.
+#[derive(Default)]
+#[must_use = "the effects must be applied"]
+pub(crate) struct Deferred(Effects);
+
 impl Effects {
     fn finish(&mut self, job: Job, outcome: Outcome) {
         if let Some(promise) = job.promise {
@@ -184,7 +196,38 @@ impl Shared {
             }),
             changed: Condvar::new(),
             supervisor: Mutex::new(supervisor),
+            inboxes: Mutex::new(Vec::new()),
+            driver: Arc::new(PoolDriver { shared: me.clone() }),
         })
+    }
+
+    /// The driver for this pool's futures.
+    pub(crate) fn driver(&self) -> Arc<dyn Drive> {
+        self.driver.clone()
+    }
+
+    /// The ready workers' inboxes.
+    pub(crate) fn inboxes(&self) -> Vec<Arc<Inbox>> {
+        self.inboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Makes `inbox` visible to drivers (its worker is ready), until [`Shared::remove_inbox`].
+    pub(crate) fn add_inbox(&self, inbox: Arc<Inbox>) {
+        self.inboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(inbox);
+    }
+
+    /// Hides `inbox` from drivers (its connection ended).
+    pub(crate) fn remove_inbox(&self, inbox: &Arc<Inbox>) {
+        self.inboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|other| !Arc::ptr_eq(other, inbox));
     }
 
     /// An identity for the thread-local that remembers which pool a thread serves (never 0;
@@ -196,6 +239,11 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock would be a bug in this module; the state stays usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs effects deferred by the caller (see [`Deferred`]).
+    pub(crate) fn apply_deferred(&self, deferred: Deferred) {
+        self.apply(deferred.0);
     }
 
     fn apply(&self, effects: Effects) {
