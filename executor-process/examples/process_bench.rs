@@ -4,7 +4,9 @@
 //!
 //! For profiling, `ONLY_P1=1`, `ONLY_P2=1`, `ONLY_P3=1` or `ONLY_P5=1` run one shape in a loop
 //! (`ONLY_P3` prints each of 11 runs and their median);
-//! `SPIN_MICROS=n` sets the pool's spin; `BUSY_WAIT=1` (with `ONLY_P2`) polls the future instead
+//! `P2_SAMPLES=n` runs the bench's P2 shape n times (a fresh pool, both workers warmed by a
+//! 20 ms task, 2,000 round trips) and prints each sample's mean and percentiles; `ROUNDS=n`
+//! sets `ONLY_P2`'s count. `SPIN_MICROS=n` sets the pool's spin; `BUSY_WAIT=1` (with `ONLY_P2`) polls the future instead
 //! of blocking on it.
 
 use std::time::{Duration, Instant};
@@ -21,6 +23,10 @@ fn length(bytes: Bytes) -> u64 {
     bytes.len() as u64
 }
 
+fn pause(millis: u64) {
+    std::thread::sleep(Duration::from_millis(millis));
+}
+
 fn spin(iterations: u64) -> u64 {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     for i in 0..iterations {
@@ -29,7 +35,7 @@ fn spin(iterations: u64) -> u64 {
     x
 }
 
-concurrent_futures_process::remote_fn!(noop, length, spin);
+concurrent_futures_process::remote_fn!(noop, length, spin, pause);
 
 const PING_ENV: &str = "PROCESS_BENCH_PING_SERVER";
 
@@ -130,6 +136,41 @@ fn main() {
             start.elapsed().as_secs_f64() * 1e3 / 10.0
         );
         pool.shutdown(Shutdown::default());
+        return;
+    }
+    if let Some(samples) = std::env::var("P2_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        // The bench's P2 shape: a fresh pool per sample, both workers warmed by a 20 ms task,
+        // then 2,000 round trips.
+        for _ in 0..samples {
+            let pool = ProcessPool::builder().max_workers(workers).build().unwrap();
+            let warm: Vec<_> = (0..workers)
+                .map(|_| pool.call(pause, 20).unwrap())
+                .collect();
+            for f in warm {
+                f.result().unwrap();
+            }
+            let mut trips = Vec::with_capacity(2000);
+            let start = Instant::now();
+            for i in 0..2000 {
+                let trip = Instant::now();
+                pool.call(noop, i).unwrap().result().unwrap();
+                trips.push(trip.elapsed());
+            }
+            let mean = start.elapsed().as_secs_f64() * 1e6 / 2000.0;
+            trips.sort();
+            let at = |q: f64| trips[((trips.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+            println!(
+                "sample: {mean:.1} us (p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.0} us)",
+                at(0.5),
+                at(0.9),
+                at(0.99),
+                at(1.0)
+            );
+            pool.shutdown(Shutdown::default());
+        }
         return;
     }
     if std::env::var_os("ONLY_P2").is_some() {

@@ -16,7 +16,7 @@ use std::time::Instant;
 use concurrent_futures_core::backend::catch_panic;
 
 use crate::fault;
-use crate::frame::{Attached, FrameReceiver, FrameSender, WhenFull, WireError};
+use crate::frame::{Attached, FrameReceiver, FrameSender, Wake, WhenFull, WireError};
 use crate::guard::ConnectionFailure;
 use crate::inbox::Inbox;
 use crate::link::Link;
@@ -175,8 +175,8 @@ fn handshake(
             let mut sender = sender;
             if let Some(rings) = rings {
                 let (producer, consumer) = rings.split(End::Parent);
-                sender.use_ring(producer, WhenFull::Fail);
-                receiver.use_ring(consumer);
+                sender.use_ring(producer, WhenFull::Fail, Wake::Futex);
+                receiver.use_ring(consumer, Wake::Socket);
             }
             shared.on_ready(worker, Link::new(sender, progress), initializer);
             Ok(receiver)

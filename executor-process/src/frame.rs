@@ -43,6 +43,9 @@ const KIND_SPILLED: u8 = 2;
 /// A ring producer's wake-up for a receiver that announced it sleeps (see `ring.rs`).
 const KIND_WAKE: u8 = 3;
 
+/// How long a receiver sleeping on its ring's futex goes without looking at its socket.
+const FUTEX_LOOK_AT_SOCKET: Duration = Duration::from_millis(100);
+
 /// Why a frame could not be sent or received.
 #[derive(Debug)]
 pub(crate) enum WireError {
@@ -181,6 +184,19 @@ pub(crate) enum WhenFull {
 struct RingSender {
     producer: Producer,
     when_full: WhenFull,
+    wake: Wake,
+}
+
+/// How a ring's sleeping consumer waits, and so how its producer wakes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// On the socket, woken by a one-byte frame: the parent's connection threads, which must
+    /// also see the socket's end when their worker dies.
+    Socket,
+    /// On a futex in the ring's control block: workers. A futex wake-up, unlike a socket's,
+    /// does not hint the scheduler to run the woken worker beside its waker, which would put
+    /// a busy parent thread and its worker on one CPU while the other idles.
+    Futex,
 }
 
 impl std::fmt::Debug for RingSender {
@@ -201,11 +217,13 @@ impl<T: Message> FrameSender<T> {
         }
     }
 
-    /// From now on, sends on `producer` what fits a ring record (see `ring.rs`).
-    pub(crate) fn use_ring(&mut self, producer: Producer, when_full: WhenFull) {
+    /// From now on, sends on `producer` what fits a ring record (see `ring.rs`), waking its
+    /// consumer the way it sleeps.
+    pub(crate) fn use_ring(&mut self, producer: Producer, when_full: WhenFull, wake: Wake) {
         self.ring = Some(Mutex::new(RingSender {
             producer,
             when_full,
+            wake,
         }));
     }
 
@@ -261,7 +279,7 @@ impl<T: Message> FrameSender<T> {
             Some(ring) => {
                 let mut ring = ring.lock().unwrap_or_else(|p| p.into_inner());
                 if ring.producer.push_raw(kind, bytes, publish) {
-                    let _ = send_packet(&self.socket, &[KIND_WAKE], &[]);
+                    let _ = ring.wake(&self.socket);
                 }
                 true
             }
@@ -276,7 +294,7 @@ impl<T: Message> FrameSender<T> {
             Some(ring) => {
                 let mut ring = ring.lock().unwrap_or_else(|p| p.into_inner());
                 if ring.producer.push_header(len, kind) {
-                    let _ = send_packet(&self.socket, &[KIND_WAKE], &[]);
+                    let _ = ring.wake(&self.socket);
                 }
                 true
             }
@@ -291,7 +309,7 @@ impl<T: Message> FrameSender<T> {
             Some(ring) => {
                 let ring = ring.lock().unwrap_or_else(|p| p.into_inner());
                 if ring.producer.publish_tail(tail) {
-                    let _ = send_packet(&self.socket, &[KIND_WAKE], &[]);
+                    let _ = ring.wake(&self.socket);
                 }
                 true
             }
@@ -319,12 +337,22 @@ fn send_packet(socket: &Socket, bytes: &[u8], descriptors: &[OwnedFd]) -> Result
 }
 
 impl RingSender {
+    fn wake(&self, socket: &Socket) -> Result<(), WireError> {
+        match self.wake {
+            Wake::Socket => send_packet(socket, &[KIND_WAKE], &[]),
+            Wake::Futex => {
+                self.producer.wake();
+                Ok(())
+            }
+        }
+    }
+
     /// Writes one record, waking the receiver on the socket if it announced that it sleeps.
     fn push(&mut self, socket: &Socket, kind: Kind, bytes: &[u8]) -> Result<(), WireError> {
         let mut waiting = None;
         loop {
             match self.producer.push(kind, bytes) {
-                Ok(true) => return send_packet(socket, &[KIND_WAKE], &[]),
+                Ok(true) => return self.wake(socket),
                 Ok(false) => return Ok(()),
                 Err(PushError::Corrupt) => {
                     return Err(WireError::Malformed(
@@ -369,6 +397,8 @@ pub(crate) struct FrameReceiver<T> {
 
 struct RingReceiver<T> {
     consumer: Consumer,
+    /// How it sleeps.
+    sleep: Wake,
     /// The last record's bytes (reused).
     record: Vec<u8>,
     /// A message that came on the socket before the ring record that announces it was seen.
@@ -395,10 +425,11 @@ impl<T: Message> FrameReceiver<T> {
         }
     }
 
-    /// From now on, receives from `consumer` too (see `ring.rs`).
-    pub(crate) fn use_ring(&mut self, consumer: Consumer) {
+    /// From now on, receives from `consumer` too (see `ring.rs`), sleeping as `sleep` says.
+    pub(crate) fn use_ring(&mut self, consumer: Consumer, sleep: Wake) {
         self.ring = Some(RingReceiver {
             consumer,
+            sleep,
             record: Vec::new(),
             early: None,
             closed: false,
@@ -440,9 +471,9 @@ impl<T: Message> FrameReceiver<T> {
             polls = polls.wrapping_add(1);
             // A system call per poll (a yield, a clock read) would be most of a round trip's
             // cost: pause the CPU instead, read the clock every 16 polls and let other threads
-            // run every 64.
+            // run every 256 (about every 10 µs).
             if !spin.is_zero() && (polls % 16 != 0 || start.elapsed() < spin) {
-                if polls % 64 == 0 {
+                if polls % 256 == 0 {
                     std::thread::yield_now();
                 } else {
                     std::hint::spin_loop();
@@ -459,7 +490,16 @@ impl<T: Message> FrameReceiver<T> {
                     if !ring.consumer.announce_sleep() {
                         continue;
                     }
-                    match self.next(false) {
+                    // On a futex, look at the socket now and then: its end says the parent
+                    // is gone, and a message may have come before the record announcing it.
+                    let blocking = match ring.sleep {
+                        Wake::Socket => true,
+                        Wake::Futex => {
+                            ring.consumer.sleep(FUTEX_LOOK_AT_SOCKET);
+                            false
+                        }
+                    };
+                    match self.next(!blocking) {
                         Ok(Event::Nothing) => {}
                         Ok(Event::Message(message)) => self.arrived_early(message)?,
                         // Records published before the end still count: look once more.

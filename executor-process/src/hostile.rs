@@ -82,7 +82,7 @@ impl HostileWorker {
         };
         let mut tasks = Vec::new();
         for (position, job) in (0..).zip(jobs) {
-            if !self.connection.progress.claim(generation, position) {
+            if position > 0 && !self.connection.progress.claim(generation, position) {
                 break;
             }
             let payload = job.payload.bytes(None).ok()?.to_vec();

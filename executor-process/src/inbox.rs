@@ -49,7 +49,7 @@ use crate::sys::{self, ProcessHandle};
 const DRIVE_SPIN: Duration = Duration::from_micros(200);
 
 /// How long after a driver left a connection thread keeps napping instead of reading.
-const DRIVEN_WINDOW: u64 = 1_000;
+const DRIVEN_WINDOW: Duration = Duration::from_millis(1);
 
 /// A pool thread's nap between polls once its drive found nothing for [`DRIVE_SPIN`].
 const PATIENT_NAP: Duration = Duration::from_micros(50);
@@ -63,8 +63,12 @@ pub(crate) struct Inbox {
     reader: Mutex<Reader>,
     /// Drivers polling this inbox now.
     drivers: AtomicUsize,
-    /// When the last driver left, in `sys::coarse_micros`.
+    /// When the last driver left, in nanoseconds since [`epoch`] (0: it gave up, so the
+    /// connection thread must read at once). A fine clock: the coarse one ticks every few
+    /// milliseconds, which kept connection threads napping that long after a driver left.
     driven_at: AtomicU64,
+    /// The connection thread, woken when a driver gives up.
+    reader_thread: std::sync::OnceLock<std::thread::Thread>,
 }
 
 struct Reader {
@@ -87,6 +91,7 @@ impl Inbox {
             }),
             drivers: AtomicUsize::new(0),
             driven_at: AtomicU64::new(0),
+            reader_thread: std::sync::OnceLock::new(),
         }
     }
 
@@ -96,16 +101,24 @@ impl Inbox {
 
     fn driven_recently(&self) -> bool {
         self.drivers.load(Ordering::Acquire) > 0
-            || sys::coarse_micros().saturating_sub(self.driven_at.load(Ordering::Relaxed))
-                < DRIVEN_WINDOW
+            || match self.driven_at.load(Ordering::Acquire) {
+                0 => false,
+                at => since_epoch().saturating_sub(at) < DRIVEN_WINDOW.as_nanos() as u64,
+            }
     }
 
     /// The connection thread's loop: reads and handles results until the worker's connection
     /// ends (returns) or fails (the worker is killed and the failure reported).
     pub(crate) fn serve(&self, shared: &Shared, process: &ProcessHandle) {
-        let spin = shared.config.spin;
+        let _ = self.reader_thread.set(std::thread::current());
+        // Spinning pays only while this thread is the one reading a busy worker's results:
+        // right after a driver had the inbox, nothing is imminent (the driver left with what
+        // it waited for, or gave up on a long task), and spinning would take a CPU from the
+        // threads that work.
+        let mut spin = shared.config.spin;
         loop {
             if self.driven_recently() {
+                spin = Duration::ZERO;
                 std::thread::park_timeout(NAP);
                 continue;
             }
@@ -117,6 +130,7 @@ impl Inbox {
                     match reader.receiver.recv_yielding(spin, &driver_waits) {
                         Ok(Some(message)) => match self.handle(&mut reader, shared, message) {
                             Ok(deferred) => {
+                                spin = shared.config.spin;
                                 drop(reader);
                                 shared.apply_deferred(deferred);
                                 continue;
@@ -226,25 +240,52 @@ pub(crate) struct PoolDriver {
 }
 
 /// A driver's presence on a set of inboxes, withdrawn on drop (also by a panic).
-struct Presence<'a>(&'a [Arc<Inbox>]);
+struct Presence<'a> {
+    inboxes: &'a [Arc<Inbox>],
+    /// Leaving without what it waited for: the connection threads take over at once.
+    gave_up: bool,
+}
 
 impl<'a> Presence<'a> {
     fn announce(inboxes: &'a [Arc<Inbox>]) -> Presence<'a> {
         for inbox in inboxes {
             inbox.drivers.fetch_add(1, Ordering::AcqRel);
         }
-        Presence(inboxes)
+        Presence {
+            inboxes,
+            gave_up: false,
+        }
+    }
+
+    /// Withdraws, waking the connection threads: nobody polls for them any more.
+    fn give_up(mut self) {
+        self.gave_up = true;
     }
 }
 
 impl Drop for Presence<'_> {
     fn drop(&mut self) {
-        let now = sys::coarse_micros();
-        for inbox in self.0 {
-            inbox.driven_at.store(now, Ordering::Relaxed);
+        let at = if self.gave_up {
+            0
+        } else {
+            since_epoch().max(1)
+        };
+        for inbox in self.inboxes {
+            inbox.driven_at.store(at, Ordering::Release);
             inbox.drivers.fetch_sub(1, Ordering::AcqRel);
+            if self.gave_up {
+                if let Some(thread) = inbox.reader_thread.get() {
+                    thread.unpark();
+                }
+            }
         }
     }
+}
+
+/// Nanoseconds since the first call (in this process).
+fn since_epoch() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
 impl Drive for PoolDriver {
@@ -260,34 +301,34 @@ impl Drive for PoolDriver {
         // thread may be the only reader of the result it waits for: it must not give up, so
         // after the spin it polls on with naps.
         let patient = connection::on_pool_thread(&shared);
+        let mut presence = Some(Presence::announce(&inboxes));
         let mut idle_since = Instant::now();
         let mut polls = 0u32;
         loop {
             if done() {
                 return;
             }
-            // Present only while polling, not while the effects run: a done-callback may wait
-            // for another result (and give up driving it), or shut the pool down, and the
-            // connection threads must then read again.
-            let read = {
-                let _presence = Presence::announce(&inboxes);
-                inboxes.iter().find_map(|inbox| inbox.poll(&shared))
-            };
-            if let Some(deferred) = read {
+            if let Some(deferred) = inboxes.iter().find_map(|inbox| inbox.poll(&shared)) {
+                // Present only while polling, not while the effects run: a done-callback may
+                // wait for another result (and give up driving it), or shut the pool down,
+                // and the connection threads must then read again.
+                drop(presence.take());
                 shared.apply_deferred(deferred);
+                presence = Some(Presence::announce(&inboxes));
                 idle_since = Instant::now();
                 continue;
             }
             polls = polls.wrapping_add(1);
             if polls % 16 == 0 {
                 let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
+                let spun_out = now.duration_since(idle_since) >= DRIVE_SPIN && !patient;
+                if spun_out || deadline.is_some_and(|d| now >= d) {
+                    if let Some(presence) = presence.take() {
+                        presence.give_up();
+                    }
                     return;
                 }
                 if now.duration_since(idle_since) >= DRIVE_SPIN {
-                    if !patient {
-                        return;
-                    }
                     std::thread::sleep(PATIENT_NAP);
                 }
             }

@@ -367,7 +367,8 @@ impl Message for FromWorker {
 ///   names the task that was running.
 /// - `claims`: which tasks of the current batch the worker may still start. It packs the
 ///   batch's generation (32 bits), the next position the worker will claim (16 bits) and the
-///   limit it may not claim (16 bits). The worker claims each position before starting it; the
+///   limit it may not claim (16 bits). The worker claims each position but the first before
+///   starting it (the first is never taken back; see [`Progress::begin_batch`]); the
 ///   parent takes back unclaimed positions by lowering the limit (work stealing, interrupts of
 ///   tasks that are queued inside a batch). Both sides use compare-and-swap, so a position is
 ///   either run by the worker or taken back by the parent, never both.
@@ -484,10 +485,15 @@ impl Progress {
     }
 
     /// Parent, worker idle: batch `generation` of `len` tasks is about to be sent.
+    ///
+    /// Position 0 is the worker's from the start: nothing takes it back (stealing takes from
+    /// position 1 on, see `take_back`), so the worker starts it without a claim, and a batch of
+    /// one task needs no call here at all. That keeps the page's cache line out of a single
+    /// round trip's path: the parent does not write it, the worker does not swap it.
     pub(crate) fn begin_batch(&self, generation: u32, len: usize) {
-        debug_assert!(len <= MAX_BATCH);
+        debug_assert!((2..=MAX_BATCH).contains(&len));
         self.word(CLAIMS)
-            .store(pack(generation, 0, len as u32), Ordering::Release);
+            .store(pack(generation, 1, len as u32), Ordering::Release);
     }
 
     /// Worker: claims `position` of batch `generation`; `false` if the parent took it back
@@ -679,16 +685,17 @@ mod tests {
         let parent = Progress::new().unwrap();
         let worker = mapped_again(&parent);
         parent.begin_batch(7, 4);
-        assert!(worker.claim(7, 0));
-        assert_eq!(parent.next_claim(7), Some(1));
+        assert_eq!(parent.next_claim(7), Some(1), "position 0 needs no claim");
+        assert!(!worker.claim(7, 0), "nor can it be claimed again");
         // Keep position 1 for the worker, take back 2 and 3.
         assert_eq!(parent.take_back(7, 2), Some(2));
         assert!(worker.claim(7, 1));
         assert!(!worker.claim(7, 2));
         assert_eq!(parent.take_back(7, 0), None, "nothing unclaimed is left");
         assert!(!worker.claim(6, 2), "an old batch claims nothing");
-        parent.begin_batch(8, 1);
-        assert!(worker.claim(8, 0));
+        parent.begin_batch(8, 2);
+        assert!(worker.claim(8, 1));
+        assert_eq!(parent.take_back(8, 1), None, "the whole batch is claimed");
     }
 
     #[test]

@@ -407,6 +407,27 @@ impl Consumer {
     }
 }
 
+impl Producer {
+    /// Wakes a consumer sleeping in [`Consumer::sleep`] (after [`Producer::push`] said it must
+    /// be woken). Under loom rings are never shared, and the model wakes its own way.
+    pub(crate) fn wake(&self) {
+        #[cfg(not(executor_loom))]
+        crate::sys::futex_wake(&self.place.control().sleeping);
+    }
+}
+
+impl Consumer {
+    /// After [`Consumer::announce_sleep`] said to sleep: sleeps until the producer wakes it (a
+    /// futex on the `sleeping` word, which the producer's swap clears first, so a wake-up that
+    /// comes before the sleep is not lost), or `timeout` passes.
+    pub(crate) fn sleep(&self, timeout: std::time::Duration) {
+        #[cfg(not(executor_loom))]
+        crate::sys::futex_wait(&self.place.control().sleeping, 1, timeout);
+        #[cfg(executor_loom)]
+        let _ = timeout;
+    }
+}
+
 /// A ring's data area.
 #[derive(Debug)]
 struct Data {

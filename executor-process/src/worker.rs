@@ -16,7 +16,7 @@ use crate::arena::{Arena, MAX_ARENA};
 use crate::builder::MAX_SPIN;
 use crate::bytes::Bytes;
 use crate::chunk::write_varint;
-use crate::frame::{Attached, FrameReceiver, FrameSender, WhenFull, WireError};
+use crate::frame::{Attached, FrameReceiver, FrameSender, Wake, WhenFull, WireError};
 use crate::protocol::{
     ChunkRun, FromWorker, JobMessage, PROTOCOL_VERSION, Payload, Progress, RemoteFailure, Reply,
     SHARED_MEMORY_THRESHOLD, Setup, ToWorker,
@@ -88,8 +88,9 @@ impl Connection {
         self.results.send(ready)?;
         if let Some(rings) = self.rings.take() {
             let (producer, consumer) = rings.split(End::Worker);
-            self.results.use_ring(producer, WhenFull::Wait);
-            self.tasks.use_ring(consumer);
+            self.results
+                .use_ring(producer, WhenFull::Wait, Wake::Socket);
+            self.tasks.use_ring(consumer, Wake::Futex);
         }
         Ok(())
     }
@@ -208,7 +209,7 @@ fn serve(mut connection: Connection) -> Result<(), String> {
                 // one: the result arena can be reused from the start.
                 outbox.used = 0;
                 for (position, job) in (0..).zip(jobs) {
-                    if !progress.claim(generation, position) {
+                    if position > 0 && !progress.claim(generation, position) {
                         break; // the parent took the rest of the batch back
                     }
                     let items = registry.items_runner(job.entry);

@@ -72,7 +72,7 @@ pub(crate) struct Shared {
     supervisor: Mutex<Sender<Command>>,
     /// Every ready worker's inbox, for drivers (`inbox.rs`); apart from `state`, so that a
     /// driver never waits for the pool's lock to find them.
-    inboxes: Mutex<Vec<Arc<Inbox>>>,
+    inboxes: Mutex<Arc<[Arc<Inbox>]>>,
     /// What the pool's futures drive while a thread waits for one of them.
     driver: Arc<dyn Drive>,
 }
@@ -196,7 +196,7 @@ impl Shared {
             }),
             changed: Condvar::new(),
             supervisor: Mutex::new(supervisor),
-            inboxes: Mutex::new(Vec::new()),
+            inboxes: Mutex::new(Arc::new([])),
             driver: Arc::new(PoolDriver { shared: me.clone() }),
         })
     }
@@ -206,8 +206,8 @@ impl Shared {
         self.driver.clone()
     }
 
-    /// The ready workers' inboxes.
-    pub(crate) fn inboxes(&self) -> Vec<Arc<Inbox>> {
+    /// The ready workers' inboxes (a snapshot: one reference count, no copy).
+    pub(crate) fn inboxes(&self) -> Arc<[Arc<Inbox>]> {
         self.inboxes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -216,18 +216,18 @@ impl Shared {
 
     /// Makes `inbox` visible to drivers (its worker is ready), until [`Shared::remove_inbox`].
     pub(crate) fn add_inbox(&self, inbox: Arc<Inbox>) {
-        self.inboxes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(inbox);
+        let mut inboxes = self.inboxes.lock().unwrap_or_else(|p| p.into_inner());
+        *inboxes = inboxes.iter().cloned().chain([inbox]).collect();
     }
 
     /// Hides `inbox` from drivers (its connection ended).
     pub(crate) fn remove_inbox(&self, inbox: &Arc<Inbox>) {
-        self.inboxes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|other| !Arc::ptr_eq(other, inbox));
+        let mut inboxes = self.inboxes.lock().unwrap_or_else(|p| p.into_inner());
+        *inboxes = inboxes
+            .iter()
+            .filter(|other| !Arc::ptr_eq(other, inbox))
+            .cloned()
+            .collect();
     }
 
     /// An identity for the thread-local that remembers which pool a thread serves (never 0;

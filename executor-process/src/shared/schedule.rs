@@ -134,7 +134,9 @@ impl Shared {
                     (job.id, job.entry, chunk, job.payload.clone())
                 })
                 .collect();
-            link.progress().begin_batch(worker.generation, batch.len());
+            if batch.len() > 1 {
+                link.progress().begin_batch(worker.generation, batch.len());
+            }
             link.queue_run(worker.generation, messages);
             effects.flush.push(link);
             worker.inflight.extend(batch);

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// `SIGTERM`: ask a worker to stop.
 pub(crate) const SIGTERM: i32 = libc::SIGTERM;
@@ -335,6 +336,34 @@ fn clock_micros(clock: libc::clockid_t) -> u64 {
     // SAFETY: `now` is a valid, writable timespec, and `clock` is a clock of this platform.
     unsafe { libc::clock_gettime(clock, &mut now) };
     (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000
+}
+
+/// Sleeps while `word` holds `expected`, for at most `timeout` (a futex on shared memory, so
+/// another process can wake it). Returns early on a wake-up, a signal or a changed value.
+#[cfg_attr(executor_loom, allow(dead_code))]
+pub(crate) fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: Duration) {
+    let timeout = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: FUTEX_WAIT (not private: the word may be in memory another process maps) only
+    // reads the aligned word, and sleeps while it holds `expected`, at most `timeout`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &timeout as *const libc::timespec,
+        )
+    };
+}
+
+/// Wakes the threads sleeping in [`futex_wait`] on `word`, in any process.
+#[cfg_attr(executor_loom, allow(dead_code))]
+pub(crate) fn futex_wake(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: FUTEX_WAKE on the aligned word wakes sleepers; it touches no memory.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
 }
 
 #[cfg(test)]
