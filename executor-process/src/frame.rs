@@ -410,7 +410,9 @@ struct RingReceiver<T> {
 /// What one read of the socket gave.
 enum Event<T> {
     Message(T),
-    /// A ring producer's wake-up (or nothing, when not waiting).
+    /// A ring producer's wake-up.
+    Wake,
+    /// Nothing (only when not waiting).
     Nothing,
 }
 
@@ -500,7 +502,7 @@ impl<T: Message> FrameReceiver<T> {
                         }
                     };
                     match self.next(!blocking) {
-                        Ok(Event::Nothing) => {}
+                        Ok(Event::Nothing | Event::Wake) => {}
                         Ok(Event::Message(message)) => self.arrived_early(message)?,
                         // Records published before the end still count: look once more.
                         Err(WireError::Closed) => self.ring.as_mut().expect("a ring").closed = true,
@@ -517,7 +519,7 @@ impl<T: Message> FrameReceiver<T> {
         let Some(ring) = &self.ring else {
             return match self.next(true)? {
                 Event::Message(message) => Ok(Some(message)),
-                Event::Nothing => Ok(None),
+                Event::Nothing | Event::Wake => Ok(None),
             };
         };
         let closed = ring.closed;
@@ -540,11 +542,19 @@ impl<T: Message> FrameReceiver<T> {
                 if let Some(message) = ring.early.take() {
                     return Ok(Some(message));
                 }
-                // Sent before its record was written: it is there, or the peer is gone.
+                // Sent (queued in our socket) before its record was written: it is there now,
+                // behind at most some wake-ups. Not blocking here matters: a peer that writes a
+                // marker and sends nothing would otherwise hold this thread for ever.
                 loop {
-                    match self.next(false) {
+                    match self.next(true) {
                         Ok(Event::Message(message)) => return Ok(Some(message)),
-                        Ok(Event::Nothing) => {}
+                        Ok(Event::Wake) => {}
+                        Ok(Event::Nothing) => {
+                            return Err(WireError::Malformed(
+                                "its ring announced a message that is not on its socket"
+                                    .to_string(),
+                            ));
+                        }
                         Err(WireError::Closed) => {
                             self.ring.as_mut().expect("a ring").closed = true;
                             return Err(WireError::Closed);
@@ -591,7 +601,7 @@ impl<T: Message> FrameReceiver<T> {
             }
         };
         if self.buffer[..len] == [KIND_WAKE] && descriptors.is_empty() {
-            return Ok(Event::Nothing);
+            return Ok(Event::Wake);
         }
         decode(&self.buffer[..len], descriptors)
             .map(Event::Message)

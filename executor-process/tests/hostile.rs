@@ -75,6 +75,11 @@ enum Act {
     RingTornWrite,
     /// A valid result through the ring record path, written by hand: the value.
     RingHonest(u64),
+    /// A ring record announcing a message on the socket, and nothing sent there.
+    RingMarkerAlone,
+    /// A wake-up frame where its result should be (found by the fuzz: the parent waited for
+    /// the announced message for ever).
+    WakeInsteadOfResult,
 }
 
 impl Task for Act {
@@ -131,6 +136,8 @@ fn answer(worker: &HostileWorker, task: &HostileTask, act: &Act, next: Option<&H
             std::process::exit(0);
         }
         Act::RingHonest(_) => worker.ring_raw(1, &valid()[1..], true),
+        Act::RingMarkerAlone => worker.ring_header(0, 2),
+        Act::WakeInsteadOfResult => worker.send_raw(&[3], &[]),
         Act::UnknownKind => worker.send_raw(&[9, 1, 2, 3], &[]),
         Act::TrailingBytes => {
             let mut frame = valid();
@@ -456,6 +463,18 @@ fn main() {
         // Died before publishing: the task is lost with its worker, not answered.
         ("a_torn_ring_write", Act::RingTornWrite, "exit code 0", None),
         ("an_honest_ring_record", Act::RingHonest(11), "", Some(11)),
+        (
+            "a_ring_marker_with_nothing_on_the_socket",
+            Act::RingMarkerAlone,
+            "not on its socket",
+            None,
+        ),
+        (
+            "a_wake_up_instead_of_a_result",
+            Act::WakeInsteadOfResult,
+            "not on its socket",
+            None,
+        ),
         ("an_empty_packet", Act::EmptyPacket, "an empty frame", None),
         ("an_unknown_kind", Act::UnknownKind, "unknown kind 9", None),
         (
