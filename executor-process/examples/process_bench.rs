@@ -6,8 +6,8 @@
 //! (`ONLY_P3` prints each of 11 runs and their median);
 //! `P2_SAMPLES=n` runs the bench's P2 shape n times (a fresh pool, both workers warmed by a
 //! 20 ms task, 2,000 round trips) and prints each sample's mean and percentiles; `ROUNDS=n`
-//! sets `ONLY_P2`'s count. `SPIN_MICROS=n` sets the pool's spin; `BUSY_WAIT=1` (with `ONLY_P2`) polls the future instead
-//! of blocking on it.
+//! sets `ONLY_P2`'s count. `SPIN_MICROS=n` sets the pool's spin; `BUSY_WAIT=1` (with
+//! `ONLY_P2`) polls the future instead of blocking on it.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,19 @@ fn noop(x: u64) -> u64 {
 
 fn length(bytes: Bytes) -> u64 {
     bytes.len() as u64
+}
+
+/// "p50 .., p90 .., p99 .., max .. us" of round-trip times.
+fn percentiles(mut trips: Vec<Duration>) -> String {
+    trips.sort();
+    let at = |q: f64| trips[((trips.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    format!(
+        "p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.0} us",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0)
+    )
 }
 
 fn pause(millis: u64) {
@@ -160,15 +173,7 @@ fn main() {
                 trips.push(trip.elapsed());
             }
             let mean = start.elapsed().as_secs_f64() * 1e6 / 2000.0;
-            trips.sort();
-            let at = |q: f64| trips[((trips.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
-            println!(
-                "sample: {mean:.1} us (p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.0} us)",
-                at(0.5),
-                at(0.9),
-                at(0.99),
-                at(1.0)
-            );
+            println!("sample: {mean:.1} us ({})", percentiles(trips));
             pool.shutdown(Shutdown::default());
         }
         return;
@@ -192,15 +197,10 @@ fn main() {
             f.result().unwrap();
             trips.push(trip.elapsed());
         }
-        trips.sort();
-        let at = |q: f64| trips[((trips.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
         println!(
-            "P2 x{rounds}: {:.1} us per round trip (p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.0} us)",
+            "P2 x{rounds}: {:.1} us per round trip ({})",
             start.elapsed().as_secs_f64() * 1e6 / rounds as f64,
-            at(0.5),
-            at(0.9),
-            at(0.99),
-            at(1.0)
+            percentiles(trips)
         );
         pool.shutdown(Shutdown::default());
         return;

@@ -10,9 +10,10 @@
 //! Once the handshake is done, each side also has a ring each way in shared memory
 //! (`ring.rs`): a message without descriptors that fits a ring record goes there instead, with
 //! no system call while the receiver polls; any other message still goes on the socket, with a
-//! record in the ring marking its place in the order. A receiver that stopped polling sleeps on
-//! the socket, which then carries a one-byte wake-up frame too, and which still reads
-//! end-of-file when the peer dies.
+//! record in the ring marking its place in the order. A receiver that stopped polling sleeps:
+//! a parent's connection thread on the socket, which then carries a one-byte wake-up frame
+//! too and still reads end-of-file when the worker dies; a worker on a futex in its ring,
+//! looking at its socket now and then (see [`Wake`]).
 //!
 //! What the receiver checks before it believes anything (the peer may be a worker whose memory
 //! is corrupt): the packet fits the fixed receive buffer; the kind is known; the message decodes
@@ -203,6 +204,7 @@ impl std::fmt::Debug for RingSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RingSender")
             .field("when_full", &self.when_full)
+            .field("wake", &self.wake)
             .finish_non_exhaustive()
     }
 }
@@ -270,51 +272,19 @@ impl<T: Message> FrameSender<T> {
         ring.push(&self.socket, Kind::Socket, &[])
     }
 
-    /// Writes `bytes` as a ring record of kind `kind` (`1` data, `2` socket marker, anything
-    /// else too), publishing it or not: for the fault tests, which write what the protocol
-    /// forbids or die halfway through a record.
+    /// Lets a fault test write to the ring what the protocol forbids (see the fault-injection
+    /// methods of [`Producer`]), waking the receiver if `write` says it sleeps; `false` if
+    /// there is no ring yet.
     #[cfg(feature = "fault-injection")]
-    pub(crate) fn ring_raw(&self, kind: u32, bytes: &[u8], publish: bool) -> bool {
-        match &self.ring {
-            Some(ring) => {
-                let mut ring = ring.lock().unwrap_or_else(|p| p.into_inner());
-                if ring.producer.push_raw(kind, bytes, publish) {
-                    let _ = ring.wake(&self.socket);
-                }
-                true
-            }
-            None => false,
+    pub(crate) fn ring_for_tests(&self, write: impl FnOnce(&mut Producer) -> bool) -> bool {
+        let Some(ring) = &self.ring else {
+            return false;
+        };
+        let mut ring = ring.lock().unwrap_or_else(|p| p.into_inner());
+        if write(&mut ring.producer) {
+            let _ = ring.wake(&self.socket);
         }
-    }
-
-    /// Writes and publishes only a record header claiming `len` bytes of `kind` (fault tests).
-    #[cfg(feature = "fault-injection")]
-    pub(crate) fn ring_header(&self, len: u32, kind: u32) -> bool {
-        match &self.ring {
-            Some(ring) => {
-                let mut ring = ring.lock().unwrap_or_else(|p| p.into_inner());
-                if ring.producer.push_header(len, kind) {
-                    let _ = ring.wake(&self.socket);
-                }
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Publishes `tail` as the ring's write position, whatever was written (fault tests).
-    #[cfg(feature = "fault-injection")]
-    pub(crate) fn ring_tail(&self, tail: u64) -> bool {
-        match &self.ring {
-            Some(ring) => {
-                let ring = ring.lock().unwrap_or_else(|p| p.into_inner());
-                if ring.producer.publish_tail(tail) {
-                    let _ = ring.wake(&self.socket);
-                }
-                true
-            }
-            None => false,
-        }
+        true
     }
 
     fn send_packet(&self, bytes: &[u8], descriptors: &[OwnedFd]) -> Result<(), WireError> {
@@ -513,8 +483,7 @@ impl<T: Message> FrameReceiver<T> {
         }
     }
 
-    /// The next message if one is there, without blocking (except for a message on the socket
-    /// that the ring says was sent before it).
+    /// The next message if one is there, without blocking.
     pub(crate) fn try_recv(&mut self) -> Result<Option<T>, WireError> {
         let Some(ring) = &self.ring else {
             return match self.next(true)? {

@@ -123,20 +123,29 @@ impl HostileWorker {
     /// `bytes`, unchecked; with `publish == false` the record is written but its write position
     /// never published, as by a worker that dies halfway through a message.
     pub fn ring_raw(&self, kind: u32, bytes: &[u8], publish: bool) {
-        assert!(
-            self.connection.results.ring_raw(kind, bytes, publish),
-            "no ring"
-        );
+        let written = self
+            .connection
+            .results
+            .ring_for_tests(|ring| ring.push_raw(kind, bytes, publish));
+        assert!(written, "no ring");
     }
 
     /// Writes and publishes only a ring record header claiming `len` bytes of `kind`.
     pub fn ring_header(&self, len: u32, kind: u32) {
-        assert!(self.connection.results.ring_header(len, kind), "no ring");
+        let written = self
+            .connection
+            .results
+            .ring_for_tests(|ring| ring.push_header(len, kind));
+        assert!(written, "no ring");
     }
 
     /// Publishes `tail` as the write position of the worker's ring, whatever was written.
     pub fn ring_tail(&self, tail: u64) {
-        assert!(self.connection.results.ring_tail(tail), "no ring");
+        let written = self
+            .connection
+            .results
+            .ring_for_tests(|ring| ring.publish_tail(tail));
+        assert!(written, "no ring");
     }
 
     /// Sends `bytes` as one packet with `descriptors`, unchecked (its place in the order is

@@ -63,7 +63,7 @@ pub(crate) struct Inbox {
     reader: Mutex<Reader>,
     /// Drivers polling this inbox now.
     drivers: AtomicUsize,
-    /// When the last driver left, in nanoseconds since [`epoch`] (0: it gave up, so the
+    /// When the last driver left, in nanoseconds of [`since_epoch`] (0: it gave up, so the
     /// connection thread must read at once). A fine clock: the coarse one ticks every few
     /// milliseconds, which kept connection threads napping that long after a driver left.
     driven_at: AtomicU64,

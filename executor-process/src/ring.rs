@@ -18,15 +18,17 @@
 //!
 //! # Sleeping without a lost wake-up
 //! A consumer that polled long enough announces that it sleeps (`sleeping` := 1, an atomic
-//! swap), checks the ring once more, and only then blocks on the socket. A producer publishes
-//! its record, then swaps `sleeping` to 0, and if it was 1 sends a wake-up frame on the socket.
+//! swap), checks the ring once more, and only then blocks: a parent's connection thread on its
+//! socket, a worker on a futex on `sleeping` itself ([`Consumer::sleep`]). A producer publishes
+//! its record, then swaps `sleeping` to 0, and if it was 1 wakes the consumer the way it sleeps
+//! (a one-byte frame on the socket, or [`Producer::wake`]).
 //! Both sides use a read-modify-write on the same word, so they are ordered in its modification
 //! order: if the producer's swap comes second it reads 1 and wakes the consumer; if it comes
 //! first, the consumer's swap reads the producer's 0 and, acquiring it, sees the record the
 //! producer published before. Every write of the word is a swap, even the consumer's
 //! withdrawal of an announcement, so that no plain store can come between the two in that
-//! order. `tests/loom_ring.rs` checks exactly this with loom. A stray
-//! wake-up (the consumer found a record after announcing) is harmless: receivers ignore them.
+//! order. `tests/loom_ring.rs` checks exactly this with loom. A stray wake-up (the consumer
+//! found a record after announcing) is harmless: receivers ignore them.
 
 // The model's API is `pub` so that `tests/loom_ring.rs` can reach it; the module itself is
 // public only under `--cfg executor_loom`.
@@ -248,81 +250,80 @@ impl Producer {
 
     /// Writes a record of `kind` holding `bytes` (at most [`MAX_RECORD`] and half the ring).
     pub fn push(&mut self, kind: Kind, bytes: &[u8]) -> Result<MustWake, PushError> {
-        let capacity = self.place.capacity;
-        debug_assert!(bytes.len() <= MAX_RECORD.min(capacity / 2));
-        let needed = (HEADER + bytes.len()).next_multiple_of(HEADER) as u64;
-        let control = self.place.control();
-        let head = control.head.load(Ordering::Acquire);
+        let capacity = self.place.capacity as u64;
+        debug_assert!(bytes.len() <= MAX_RECORD.min(self.place.capacity / 2));
+        let head = self.place.control().head.load(Ordering::Acquire);
         let used = self.tail.wrapping_sub(head);
-        if used > capacity as u64 {
+        if used > capacity {
             return Err(PushError::Corrupt);
         }
-        if capacity as u64 - used < needed {
+        if capacity - used < record_size(bytes.len()) {
             return Err(PushError::Full);
         }
-        let mut header = [0u8; HEADER];
-        header[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
-        header[4..].copy_from_slice(&(kind as u32).to_le_bytes());
-        let at = (self.tail % capacity as u64) as usize;
-        // SAFETY: the `needed` bytes from `at` (wrapping) are free: the consumer gave them back
-        // (its `head` is at most `capacity - needed` behind `tail`), and it reads no byte past
-        // `tail` until we publish it below.
-        unsafe {
-            self.place.data.write(at, &header, capacity);
-            self.place
-                .data
-                .write((at + HEADER) % capacity, bytes, capacity);
-        }
-        self.tail = self.tail.wrapping_add(needed);
-        control.tail.store(self.tail, Ordering::Release);
-        Ok(control.sleeping.swap(0, Ordering::AcqRel) == 1)
-    }
-}
-
-#[cfg(feature = "fault-injection")]
-impl Producer {
-    /// Writes a record with any `kind` (even one the protocol does not have), publishing it or
-    /// not (a worker dying halfway through a record): for the fault tests. Assumes room.
-    pub(crate) fn push_raw(&mut self, kind: u32, bytes: &[u8], publish: bool) -> MustWake {
-        let capacity = self.place.capacity;
-        let mut header = [0u8; HEADER];
-        header[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
-        header[4..].copy_from_slice(&kind.to_le_bytes());
-        let at = (self.tail % capacity as u64) as usize;
-        // SAFETY: as in `push`; the fault tests write into an empty ring.
-        unsafe {
-            self.place.data.write(at, &header, capacity);
-            self.place
-                .data
-                .write((at + HEADER) % capacity, bytes, capacity);
-        }
-        if !publish {
-            return false;
-        }
-        let needed = (HEADER + bytes.len()).next_multiple_of(HEADER) as u64;
-        self.tail = self.tail.wrapping_add(needed);
-        self.publish_tail(self.tail)
+        // SAFETY: the record's bytes from `tail` (wrapping) are free: the consumer gave them
+        // back (its `head` is at most `capacity - record_size` behind `tail`), and it reads no
+        // byte past `tail` until we publish it.
+        unsafe { self.write(bytes.len() as u32, kind as u32, bytes) };
+        Ok(self.publish(self.tail.wrapping_add(record_size(bytes.len()))))
     }
 
-    /// Writes and publishes a record header claiming `len` bytes of `kind`, and nothing else
-    /// (fault tests: a record longer than what is published).
-    pub(crate) fn push_header(&mut self, len: u32, kind: u32) -> MustWake {
+    /// Writes a header (`len`, `kind`) and `bytes` at `tail`, without publishing them.
+    ///
+    /// # Safety
+    /// The consumer must not be reading those bytes (they are beyond what was published, and
+    /// free).
+    unsafe fn write(&mut self, len: u32, kind: u32, bytes: &[u8]) {
         let capacity = self.place.capacity;
         let mut header = [0u8; HEADER];
         header[..4].copy_from_slice(&len.to_le_bytes());
         header[4..].copy_from_slice(&kind.to_le_bytes());
         let at = (self.tail % capacity as u64) as usize;
-        // SAFETY: as in `push`; the fault tests write into an empty ring.
-        unsafe { self.place.data.write(at, &header, capacity) };
-        self.tail = self.tail.wrapping_add(HEADER as u64);
-        self.publish_tail(self.tail)
+        // SAFETY: by the caller's contract nobody reads these bytes meanwhile.
+        unsafe {
+            self.place.data.write(at, &header, capacity);
+            self.place
+                .data
+                .write((at + HEADER) % capacity, bytes, capacity);
+        }
     }
 
-    /// Publishes `tail` as the write position, whatever was written (fault tests); `true` if
-    /// the consumer must be woken.
-    pub(crate) fn publish_tail(&self, tail: u64) -> MustWake {
-        self.place.control().tail.store(tail, Ordering::Release);
-        self.place.control().sleeping.swap(0, Ordering::AcqRel) == 1
+    /// Publishes `tail` as the write position (release); `true` if the consumer announced it
+    /// sleeps and must be woken.
+    fn publish(&mut self, tail: u64) -> MustWake {
+        self.tail = tail;
+        let control = self.place.control();
+        control.tail.store(tail, Ordering::Release);
+        control.sleeping.swap(0, Ordering::AcqRel) == 1
+    }
+}
+
+/// The bytes a record of `len` bytes takes in the ring, header and padding included.
+fn record_size(len: usize) -> u64 {
+    (HEADER + len).next_multiple_of(HEADER) as u64
+}
+
+/// The fault tests' ways to write what the protocol forbids. Each assumes an empty ring.
+#[cfg(feature = "fault-injection")]
+impl Producer {
+    /// Writes a record with any `kind` (even one the protocol does not have), publishing it or
+    /// not (a worker dying halfway through a record).
+    pub(crate) fn push_raw(&mut self, kind: u32, bytes: &[u8], publish: bool) -> MustWake {
+        // SAFETY: as in `push`: the fault tests write into an empty ring.
+        unsafe { self.write(bytes.len() as u32, kind, bytes) };
+        publish && self.publish(self.tail.wrapping_add(record_size(bytes.len())))
+    }
+
+    /// Writes and publishes a record header claiming `len` bytes of `kind`, and nothing else
+    /// (a record longer than what is published).
+    pub(crate) fn push_header(&mut self, len: u32, kind: u32) -> MustWake {
+        // SAFETY: as in `push`: the fault tests write into an empty ring.
+        unsafe { self.write(len, kind, &[]) };
+        self.publish(self.tail.wrapping_add(HEADER as u64))
+    }
+
+    /// Publishes `tail` as the write position, whatever was written.
+    pub(crate) fn publish_tail(&mut self, tail: u64) -> MustWake {
+        self.publish(tail)
     }
 }
 
@@ -366,7 +367,7 @@ impl Consumer {
             2 => Kind::Socket,
             other => return Err(format!("a ring record of unknown kind {other}")),
         };
-        let needed = (HEADER + len).next_multiple_of(HEADER) as u64;
+        let needed = record_size(len);
         if len > MAX_RECORD || needed > available {
             return Err(format!(
                 "a ring record of {len} bytes, with {available} bytes published"
