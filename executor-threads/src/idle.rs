@@ -31,10 +31,13 @@
 //!   future completes, so a caller that submits again as soon as it sees the result finds the
 //!   token: submit-then-wait in a loop uses one thread, deterministically.
 //! - **An idle worker leaves** the idle state, [`Idle::wait_for_work`], by taking a claim if
-//!   there is one, else its own token. It spins briefly, yields, then parks: to park it
+//!   there is one, else its own token. A worker that popped a job first and then took a claim
+//!   took it for a job that is still queued, and dispatches again for that job. It spins briefly, yields, then parks: to park it
 //!   registers (`sleeping + 1`) under the sleep mutex, fences, and re-checks the queue and the
 //!   shutdown flag before waiting; a claimer that must wake someone takes the same mutex before
 //!   `notify_one`. So no wake-up is lost, and an idle pool costs no CPU once its workers park.
+//!   While it spins it reads the queue and the counts but not the shutdown flag: it looks at
+//!   the flag once the spin is over, so a shutdown is seen up to one spin (50 µs) later.
 //! - **A worker exits** (shutdown, or keep-alive expiry), [`Idle::try_exit`], only by taking an
 //!   unclaimed token when no claim is pending: a claim is never stranded on an exiting thread.
 //!   If it races with a submit, either the submit claims the token first (and the worker stays)
@@ -113,6 +116,12 @@ pub(crate) enum Dispatch {
 pub(crate) enum Next<J> {
     /// It left the idle state, with the job it took (or `None`: look at the queue).
     Work(Option<J>),
+    /// It left the idle state with a job it took before a submit claimed its token for another
+    /// one: that other job has no worker yet, and the caller must dispatch for it (as for a
+    /// revoked claim). Without this, the other job waits until this worker is done; if this
+    /// job waits for that one, forever (found by loom: `two_quick_submits_to_one_idle_worker_both_start` in
+    /// `tests/loom_pool.rs`).
+    Reclaim(J),
     /// The pool is closing (or the keep-alive expired) and the queue looked empty: call
     /// [`Idle::try_exit`].
     MayExit,
@@ -249,14 +258,28 @@ impl Idle {
     }
 
     /// An idle worker leaves the idle state to look for work: takes a claim, else its token.
-    fn leave(&self) {
+    /// Returns whether it took a claim.
+    fn leave(&self) -> bool {
         self.update(|c| {
             if c.get(Field::Wakeups) > 0 {
-                (c.dec(Field::Wakeups), ())
+                (c.dec(Field::Wakeups), true)
             } else {
-                (c.dec(Field::Idle), ())
+                (c.dec(Field::Idle), false)
             }
-        });
+        })
+        .1
+    }
+
+    /// An idle worker that already popped `job` leaves the idle state. If it took a claim, that
+    /// claim was made for another job (the submit saw this worker's token still there after
+    /// the pop; its own job's submit found the queue empty and claimed nothing), so the caller
+    /// must dispatch again for it: see [`Next::Reclaim`].
+    fn leave_with<J>(&self, job: J) -> Next<J> {
+        if self.leave() {
+            Next::Reclaim(job)
+        } else {
+            Next::Work(Some(job))
+        }
     }
 
     /// A worker that became idle early (while completing its task's future) turns busy again
@@ -299,7 +322,9 @@ impl Idle {
     /// the pool is shutting down or broken (then the worker exits once the queue is empty). A
     /// job is popped *before* the worker leaves the idle state, so a submitter racing with it
     /// either still finds the worker's token or finds its job already taken: it never spawns a
-    /// thread for a job an idle worker took.
+    /// thread for a job an idle worker took. The submit of a *second* job may claim that token
+    /// meanwhile; the worker then leaves with the claim and reports [`Next::Reclaim`], so the
+    /// second job is dispatched again.
     pub(crate) fn wait_for_work<J>(
         &self,
         pop: &dyn Fn() -> Option<J>,
@@ -313,22 +338,23 @@ impl Idle {
                 return Next::Work(pop());
             }
             if let Some(job) = pop() {
-                self.leave();
-                return Next::Work(Some(job));
+                return self.leave_with(job);
+            }
+            // The shutdown flag shares its cache line with the count of submits in flight, which
+            // every submit writes twice: reading it on every round of the spin made each of those
+            // writes a cache miss for the submitter (T1 in the bench: about 10% per task).
+            if backoff.snooze() {
+                continue;
             }
             if closing() {
                 return Next::MayExit;
-            }
-            if backoff.snooze() {
-                continue;
             }
             match self.park(has_work, closing) {
                 Parked::Claimed => return Next::Work(pop()),
                 Parked::Recheck => backoff = Backoff::new(),
                 Parked::TimedOut => {
                     if let Some(job) = pop() {
-                        self.leave();
-                        return Next::Work(Some(job));
+                        return self.leave_with(job);
                     }
                     return Next::MayExit;
                 }

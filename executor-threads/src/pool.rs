@@ -102,6 +102,24 @@ impl Shared {
         Ok(future)
     }
 
+    /// Dispatches once more for a queued job whose claim an idle worker consumed for another
+    /// job ([`crate::idle::Next::Reclaim`]), as a submit would. Once the pool is closing it
+    /// only claims (wakes) idle workers: a thread started while `shutdown` joins could outlive
+    /// it, and the threads already there run the queue before they exit.
+    pub(crate) fn redispatch(self: &Arc<Self>) {
+        let max_workers = if self.lifecycle.is_closing() {
+            0
+        } else {
+            self.max_workers
+        };
+        let dispatch = self.idle.dispatch(max_workers, &|| self.queue.is_empty());
+        let mut spawn_error = None;
+        self.act(dispatch, &mut spawn_error);
+        if let Some(error) = spawn_error {
+            self.after_spawn_failure(error);
+        }
+    }
+
     fn act(self: &Arc<Self>, dispatch: Dispatch, spawn_error: &mut Option<std::io::Error>) {
         if dispatch == Dispatch::Spawn {
             if let Err(error) = self.spawn_worker() {

@@ -18,6 +18,7 @@ use concurrent_futures_core::backend::{Job, catch_panic};
 use crate::idle::Next;
 use crate::job::{Abort, abort};
 use crate::pool::Shared;
+use crate::sync::Arc;
 use crate::sync::pool_thread_local;
 
 pool_thread_local! {
@@ -47,7 +48,7 @@ pub(crate) fn take_finishing(shared: &Shared) -> bool {
 }
 
 /// The body of a worker thread.
-pub(crate) fn run(shared: &Shared, slot: usize) {
+pub(crate) fn run(shared: &Arc<Shared>, slot: usize) {
     CURRENT_POOL.with(|pool| pool.set(shared.id()));
     initialize(shared);
     let mut broken = None;
@@ -71,6 +72,10 @@ pub(crate) fn run(shared: &Shared, slot: usize) {
         );
         idle = match next {
             Next::Work(Some(job)) => run_job(shared, job, &mut broken),
+            Next::Reclaim(job) => {
+                shared.redispatch();
+                run_job(shared, job, &mut broken)
+            }
             Next::Work(None) => false,
             Next::MayExit => {
                 let mut threads = shared.registry.lock();

@@ -80,6 +80,45 @@ mod tests {
         });
     }
 
+    /// Two quick submits to a pool whose one thread is idle: the first task waits for the
+    /// second, so the second must get a thread of its own (the idle worker is claimed once).
+    #[test]
+    fn two_quick_submits_to_one_idle_worker_both_start() {
+        loom::model(|| {
+            let pool = pool(2);
+            assert_eq!(pool.submit(|| 0u8).unwrap().result(), Ok(0));
+            let (release, gate) = Future::<()>::pending();
+            let waiter = pool.submit(move || gate.wait()).unwrap();
+            let opener = pool
+                .submit(move || release.set_result(()).unwrap())
+                .unwrap();
+            waiter.wait();
+            opener.wait();
+            assert!(pool.thread_count() <= 2);
+            pool.shutdown(Shutdown::default());
+            assert_eq!(pool.thread_count(), 0);
+        });
+    }
+
+    /// A submit racing with shutdown while the one worker is idle (spinning or parked) and
+    /// about to exit: the job runs, or the submit is refused.
+    #[test]
+    fn a_submit_racing_an_exiting_idle_worker_runs_or_is_refused() {
+        loom::model(|| {
+            let pool = pool(1);
+            assert_eq!(pool.submit(|| 0u8).unwrap().result(), Ok(0));
+            let submitter = {
+                let pool = pool.clone();
+                thread::spawn(move || pool.submit(|| 9u8))
+            };
+            pool.shutdown(Shutdown::default());
+            assert_eq!(pool.thread_count(), 0);
+            if let Ok(future) = submitter.join().unwrap() {
+                assert_eq!(future.state(), State::Finished);
+            }
+        });
+    }
+
     /// Two workers (one possibly still idle-spinning, one parked) race a submit against
     /// shutdown: an exiting worker never takes a token that a submit already claimed.
     #[test]

@@ -61,6 +61,29 @@ fn a_pool_of_4_given_75_blocking_tasks_creates_exactly_4_threads() {
     assert_eq!(pool.thread_count(), 4);
 }
 
+/// Two quick submits to a pool whose one thread is idle and still spinning: the idle worker
+/// is claimed for one job only, so the second gets a thread of its own. Here the first task
+/// waits for the second, so it would hang (and fail after the latch's bound) if the second
+/// waited behind it. The loom model of the same case found a window where it did (see
+/// `Next::Reclaim` in `src/idle.rs`); this run rarely hits that window.
+#[test]
+fn two_quick_submits_to_one_awake_idle_worker_both_start() {
+    let pool = ThreadPool::builder().max_workers(2).build().unwrap();
+    for _ in 0..100 {
+        // The worker has just finished: it is idle and still spinning.
+        assert_eq!(pool.submit(|| ()).unwrap().result(), Ok(()));
+        let latch = Latch::new();
+        let waiter = {
+            let latch = latch.clone();
+            pool.submit(move || latch.wait()).unwrap()
+        };
+        let opener = pool.submit(move || latch.open()).unwrap();
+        assert_eq!(waiter.result(), Ok(()));
+        assert_eq!(opener.result(), Ok(()));
+    }
+    assert!(pool.thread_count() <= 2);
+}
+
 #[test]
 fn an_idle_thread_is_reused_before_a_new_one_is_started() {
     let pool = ThreadPool::builder().max_workers(8).build().unwrap();
