@@ -21,6 +21,16 @@ use crate::sync::thread::Builder;
 use crate::sync::{Arc, CachePadded, Injector};
 use crate::worker;
 
+/// Who started a worker thread, which decides what its first job owes the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Started {
+    /// A submit, for its own job: other queued jobs have their own submits' dispatches.
+    BySubmit,
+    /// A worker dispatching for jobs left to idle workers ([`Shared::dispatch_queued`]): the
+    /// thread's first job may be one of several such, so it dispatches once more itself.
+    ByChain,
+}
+
 /// What the builder decided.
 pub(crate) struct Config {
     pub(crate) max_workers: usize,
@@ -79,22 +89,23 @@ impl Shared {
             return Err(SubmitError::new(reason, task));
         }
         let (job, future) = Job::new(task);
-        self.queue.push(job);
-        fence(SeqCst);
         let mut spawn_error = None;
         if worker::take_finishing(self) {
             // A done-callback on one of our workers submits: that worker is busy after all.
+            // Before the push, so that a job the revoke finds queued was left to that worker.
             if let Some(orphan) = self
                 .idle
                 .revoke(self.max_workers, &|| self.queue.is_empty())
             {
-                self.act(orphan, &mut spawn_error);
+                self.act(orphan, Started::ByChain, &mut spawn_error);
             }
         }
+        self.queue.push(job);
+        fence(SeqCst);
         let dispatch = self
             .idle
             .dispatch(self.max_workers, &|| self.queue.is_empty());
-        self.act(dispatch, &mut spawn_error);
+        self.act(dispatch, Started::BySubmit, &mut spawn_error);
         self.lifecycle.end_submit();
         if let Some(error) = spawn_error {
             self.after_spawn_failure(error);
@@ -102,11 +113,18 @@ impl Shared {
         Ok(future)
     }
 
-    /// Dispatches once more for a queued job whose claim an idle worker consumed for another
-    /// job ([`crate::idle::Next::Reclaim`]), as a submit would. Once the pool is closing it
-    /// only claims (wakes) idle workers: a thread started while `shutdown` joins could outlive
-    /// it, and the threads already there run the queue before they exit.
-    pub(crate) fn redispatch(self: &Arc<Self>) {
+    /// Dispatches once more for what is still queued, as a submit would. Called by a worker
+    /// that left the idle state with a job, and by the first job of a thread this started: a
+    /// submit leaves its job unclaimed to an idle worker it sees awake, and several submits may
+    /// count on the same worker, so each worker that takes one of those jobs finds the next a
+    /// worker (see "Submit" in `crate::idle`). Also for a job whose claim an idle worker took
+    /// for another ([`crate::idle::Next::Reclaim`]). The fence pairs with the submit's.
+    ///
+    /// Once the pool is closing it only claims (wakes) idle workers: a thread started while
+    /// `shutdown` joins could outlive it, and the threads already there run the queue before
+    /// they exit.
+    pub(crate) fn dispatch_queued(self: &Arc<Self>) {
+        fence(SeqCst);
         let max_workers = if self.lifecycle.is_closing() {
             0
         } else {
@@ -114,15 +132,20 @@ impl Shared {
         };
         let dispatch = self.idle.dispatch(max_workers, &|| self.queue.is_empty());
         let mut spawn_error = None;
-        self.act(dispatch, &mut spawn_error);
+        self.act(dispatch, Started::ByChain, &mut spawn_error);
         if let Some(error) = spawn_error {
             self.after_spawn_failure(error);
         }
     }
 
-    fn act(self: &Arc<Self>, dispatch: Dispatch, spawn_error: &mut Option<std::io::Error>) {
+    fn act(
+        self: &Arc<Self>,
+        dispatch: Dispatch,
+        started: Started,
+        spawn_error: &mut Option<std::io::Error>,
+    ) {
         if dispatch == Dispatch::Spawn {
-            if let Err(error) = self.spawn_worker() {
+            if let Err(error) = self.spawn_worker(started) {
                 self.idle.spawn_failed();
                 *spawn_error = Some(error);
             }
@@ -130,14 +153,14 @@ impl Shared {
     }
 
     /// Starts one worker thread (its place in the counts word is already reserved).
-    fn spawn_worker(self: &Arc<Self>) -> std::io::Result<()> {
+    fn spawn_worker(self: &Arc<Self>, started: Started) -> std::io::Result<()> {
         let slot = self.registry.reserve_slot();
         let mut builder = Builder::new().name(format!("{}_{slot}", self.thread_name_prefix));
         if let Some(bytes) = self.stack_size {
             builder = builder.stack_size(bytes);
         }
         let shared = Arc::clone(self);
-        match builder.spawn(move || worker::run(&shared, slot)) {
+        match builder.spawn(move || worker::run(&shared, slot, started)) {
             Ok(handle) => {
                 self.registry.add(handle);
                 Ok(())

@@ -17,7 +17,7 @@ use concurrent_futures_core::backend::{Job, catch_panic};
 
 use crate::idle::Next;
 use crate::job::{Abort, abort};
-use crate::pool::Shared;
+use crate::pool::{Shared, Started};
 use crate::sync::Arc;
 use crate::sync::pool_thread_local;
 
@@ -48,17 +48,26 @@ pub(crate) fn take_finishing(shared: &Shared) -> bool {
 }
 
 /// The body of a worker thread.
-pub(crate) fn run(shared: &Arc<Shared>, slot: usize) {
+pub(crate) fn run(shared: &Arc<Shared>, slot: usize, started: Started) {
     CURRENT_POOL.with(|pool| pool.set(shared.id()));
     initialize(shared);
     let mut broken = None;
     // A new thread starts busy: it was spawned for a job.
     let mut idle = false;
+    let mut chain = started == Started::ByChain;
     loop {
         if !idle {
             idle = match shared.queue.pop() {
-                Some(job) => run_job(shared, job, &mut broken),
+                Some(job) => {
+                    if std::mem::take(&mut chain) {
+                        shared.dispatch_queued();
+                    }
+                    run_job(shared, job, &mut broken)
+                }
                 None => {
+                    // Idle now: it looks at the queue like any idle worker, which continues the
+                    // chain if a job turns up.
+                    chain = false;
                     shared.idle.become_idle();
                     true
                 }
@@ -71,15 +80,18 @@ pub(crate) fn run(shared: &Arc<Shared>, slot: usize) {
             &|| shared.lifecycle.is_closing(),
         );
         idle = match next {
-            Next::Work(Some(job)) => run_job(shared, job, &mut broken),
-            Next::Reclaim(job) => {
-                shared.redispatch();
+            Next::Work(Some(job)) | Next::Reclaim(job) => {
+                // Left the idle state: submits may have counted on this worker for other jobs.
+                shared.dispatch_queued();
                 run_job(shared, job, &mut broken)
             }
             Next::Work(None) => false,
             Next::MayExit => {
                 let mut threads = shared.registry.lock();
-                if shared.idle.try_exit() {
+                if shared
+                    .idle
+                    .try_exit(shared.max_workers, &|| !shared.queue.is_empty())
+                {
                     threads.release(slot);
                     break;
                 }

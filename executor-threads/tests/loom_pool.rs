@@ -100,6 +100,35 @@ mod tests {
         });
     }
 
+    /// Three quick submits to a pool of three whose one thread is idle, the first two waiting
+    /// for the third: every task gets a thread, however many of the submits counted on the
+    /// idle worker (the workers that take their jobs start threads for the rest, in a chain).
+    #[test]
+    fn quick_submits_to_one_idle_worker_all_start() {
+        // Four threads: one preemption keeps the model to seconds (two take minutes).
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(1);
+        model.check(|| {
+            let pool = pool(3);
+            assert_eq!(pool.submit(|| 0u8).unwrap().result(), Ok(0));
+            let (release, gate) = Future::<()>::pending();
+            let gate = gate.share();
+            let first = {
+                let gate = gate.clone();
+                pool.submit(move || gate.wait()).unwrap()
+            };
+            let second = pool.submit(move || gate.wait()).unwrap();
+            let opener = pool
+                .submit(move || release.set_result(()).unwrap())
+                .unwrap();
+            first.wait();
+            second.wait();
+            opener.wait();
+            pool.shutdown(Shutdown::default());
+            assert_eq!(pool.thread_count(), 0);
+        });
+    }
+
     /// A submit racing with shutdown while the one worker is idle (spinning or parked) and
     /// about to exit: the job runs, or the submit is refused.
     #[test]
