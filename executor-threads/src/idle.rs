@@ -43,11 +43,12 @@
 //!   future completes, so a caller that submits again as soon as it sees the result finds the
 //!   token: submit-then-wait in a loop uses one thread, deterministically.
 //! - **An idle worker leaves** the idle state, [`Idle::wait_for_work`], by taking a claim if
-//!   there is one, else its own token. A worker that popped a job first and then took a claim
-//!   took it for a job that is still queued, and dispatches again for that job. It spins briefly, yields, then parks: to park it
-//!   registers (`sleeping + 1`) under the sleep mutex, fences, and re-checks the queue and the
-//!   shutdown flag before waiting; a claimer that must wake someone takes the same mutex before
-//!   `notify_one`. So no wake-up is lost, and an idle pool costs no CPU once its workers park.
+//!   there is one, else its own token (a claim it takes after popping a job was made for
+//!   another job: the chain above serves that one). It spins briefly, yields, then parks: to
+//!   park it registers (`sleeping + 1`) under the sleep mutex, fences, and re-checks the queue
+//!   and the shutdown flag before waiting; a claimer that must wake someone takes the same
+//!   mutex before `notify_one`. So no wake-up is lost, and an idle pool costs no CPU once its
+//!   workers park.
 //!   While it spins it reads the queue and the counts but not the shutdown flag: it looks at
 //!   the flag once the spin is over, so a shutdown is seen up to one spin (50 µs) later.
 //! - **A worker exits** (shutdown, or keep-alive expiry), [`Idle::try_exit`], only by taking an
@@ -136,14 +137,10 @@ pub(crate) enum Dispatch {
 /// What an idle worker should do next.
 #[derive(Debug)]
 pub(crate) enum Next<J> {
-    /// It left the idle state, with the job it took (or `None`: look at the queue).
+    /// It left the idle state, with the job it took (or `None`: look at the queue). With a
+    /// job, the caller dispatches once more for what is still queued ("The chain" in the
+    /// module docs).
     Work(Option<J>),
-    /// It left the idle state with a job it took before a submit claimed its token for another
-    /// one: that other job has no worker yet, and the caller must dispatch for it (as for a
-    /// revoked claim). Without this, the other job waits until this worker is done; if this
-    /// job waits for that one, forever (found by loom: `two_quick_submits_to_one_idle_worker_both_start` in
-    /// `tests/loom_pool.rs`).
-    Reclaim(J),
     /// The pool is closing (or the keep-alive expired) and the queue looked empty: call
     /// [`Idle::try_exit`].
     MayExit,
@@ -284,34 +281,22 @@ impl Idle {
     }
 
     /// An idle worker leaves the idle state to look for work: takes a claim, else its token.
-    /// Returns whether it took a claim.
-    fn leave(&self) -> bool {
+    fn leave(&self) {
         self.update(|c| {
             if c.get(Field::Wakeups) > 0 {
-                (c.dec(Field::Wakeups), true)
+                (c.dec(Field::Wakeups), ())
             } else {
-                (c.dec(Field::Idle), false)
+                (c.dec(Field::Idle), ())
             }
-        })
-        .1
-    }
-
-    /// An idle worker that already popped `job` leaves the idle state. If it took a claim, that
-    /// claim was made for another job (the submit saw this worker's token still there after
-    /// the pop; its own job's submit found the queue empty and claimed nothing), so the caller
-    /// must dispatch again for it: see [`Next::Reclaim`].
-    fn leave_with<J>(&self, job: J) -> Next<J> {
-        if self.leave() {
-            Next::Reclaim(job)
-        } else {
-            Next::Work(Some(job))
-        }
+        });
     }
 
     /// A worker that became idle early (while completing its task's future) turns busy again
     /// because a done-callback on its thread submits work: it takes its own token back, so the
     /// new job gets a thread of its own. If its token was already claimed, that claim's job is
-    /// re-dispatched: the returned decision is for it.
+    /// re-dispatched; so is a job a submit left unclaimed to this worker while it looked
+    /// awake. The returned decision is for that job. Call it before pushing the new job, so
+    /// that a job it finds queued is one that was left to this worker.
     pub(crate) fn revoke(
         &self,
         max_workers: usize,
@@ -375,8 +360,10 @@ impl Idle {
     /// job is popped *before* the worker leaves the idle state, so a submitter racing with it
     /// either still finds the worker's token or finds its job already taken: it never spawns a
     /// thread for a job an idle worker took. The submit of a *second* job may claim that token
-    /// meanwhile; the worker then leaves with the claim and reports [`Next::Reclaim`], so the
-    /// second job is dispatched again.
+    /// meanwhile, and the worker's `leave` then consumes that claim for the first job; the
+    /// worker's dispatch on leaving ([`Next::Work`]) serves the second (without it the second
+    /// waited for the first, forever if the first waits for it: found by loom,
+    /// `two_quick_submits_to_one_idle_worker_both_start` in `tests/loom_pool.rs`).
     pub(crate) fn wait_for_work<J>(
         &self,
         pop: &dyn Fn() -> Option<J>,
@@ -390,7 +377,8 @@ impl Idle {
                 return Next::Work(pop());
             }
             if let Some(job) = pop() {
-                return self.leave_with(job);
+                self.leave();
+                return Next::Work(Some(job));
             }
             // The shutdown flag shares its cache line with the count of submits in flight, which
             // every submit writes twice: reading it on every round of the spin made each of those
@@ -406,7 +394,8 @@ impl Idle {
                 Parked::Recheck => backoff = Backoff::new(),
                 Parked::TimedOut => {
                     if let Some(job) = pop() {
-                        return self.leave_with(job);
+                        self.leave();
+                        return Next::Work(Some(job));
                     }
                     return Next::MayExit;
                 }

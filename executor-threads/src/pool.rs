@@ -117,14 +117,18 @@ impl Shared {
     /// that left the idle state with a job, and by the first job of a thread this started: a
     /// submit leaves its job unclaimed to an idle worker it sees awake, and several submits may
     /// count on the same worker, so each worker that takes one of those jobs finds the next a
-    /// worker (see "Submit" in `crate::idle`). Also for a job whose claim an idle worker took
-    /// for another ([`crate::idle::Next::Reclaim`]). The fence pairs with the submit's.
+    /// worker ("The chain" in `crate::idle`). This also serves a job whose claim an idle worker
+    /// consumed for the job it had already popped. The fence pairs with the submit's.
     ///
     /// Once the pool is closing it only claims (wakes) idle workers: a thread started while
     /// `shutdown` joins could outlive it, and the threads already there run the queue before
-    /// they exit.
+    /// they exit. The shutdown flag is read only when jobs are queued: its cache line is
+    /// written by every submit.
     pub(crate) fn dispatch_queued(self: &Arc<Self>) {
         fence(SeqCst);
+        if self.queue.is_empty() {
+            return;
+        }
         let max_workers = if self.lifecycle.is_closing() {
             0
         } else {

@@ -80,7 +80,7 @@ pub(crate) fn run(shared: &Arc<Shared>, slot: usize, started: Started) {
             &|| shared.lifecycle.is_closing(),
         );
         idle = match next {
-            Next::Work(Some(job)) | Next::Reclaim(job) => {
+            Next::Work(Some(job)) => {
                 // Left the idle state: submits may have counted on this worker for other jobs.
                 shared.dispatch_queued();
                 run_job(shared, job, &mut broken)

@@ -23,6 +23,37 @@ mod tests {
             .unwrap()
     }
 
+    /// A pool whose one thread has run a task and is idle (spinning, or parked).
+    fn pool_with_an_idle_thread(max_workers: usize) -> ThreadPool {
+        let pool = pool(max_workers);
+        assert_eq!(pool.submit(|| 0u8).unwrap().result(), Ok(0));
+        pool
+    }
+
+    /// Submits `waiters` tasks waiting for a gate, then the task that opens it, quickly, to a
+    /// pool of `waiters + 1` whose one thread is idle: each task needs a thread of its own.
+    fn waiters_then_their_opener(waiters: usize) {
+        let pool = pool_with_an_idle_thread(waiters + 1);
+        let (release, gate) = Future::<()>::pending();
+        let gate = gate.share();
+        let waiting: Vec<_> = (0..waiters)
+            .map(|_| {
+                let gate = gate.clone();
+                pool.submit(move || gate.wait()).unwrap()
+            })
+            .collect();
+        let opener = pool
+            .submit(move || release.set_result(()).unwrap())
+            .unwrap();
+        for future in &waiting {
+            future.wait();
+        }
+        opener.wait();
+        assert!(pool.thread_count() <= waiters + 1);
+        pool.shutdown(Shutdown::default());
+        assert_eq!(pool.thread_count(), 0);
+    }
+
     /// Every submit racing with `shutdown(wait)` is either refused or done once shutdown has
     /// joined the threads: none is lost, none runs after.
     #[test]
@@ -66,8 +97,7 @@ mod tests {
     #[test]
     fn concurrent_submits_to_an_idle_worker_both_run() {
         loom::model(|| {
-            let pool = pool(2);
-            assert_eq!(pool.submit(|| 0u8).unwrap().result(), Ok(0));
+            let pool = pool_with_an_idle_thread(2);
             let other = {
                 let pool = pool.clone();
                 thread::spawn(move || pool.submit(|| 1u8).unwrap().result())
@@ -84,20 +114,7 @@ mod tests {
     /// second, so the second must get a thread of its own (the idle worker is claimed once).
     #[test]
     fn two_quick_submits_to_one_idle_worker_both_start() {
-        loom::model(|| {
-            let pool = pool(2);
-            assert_eq!(pool.submit(|| 0u8).unwrap().result(), Ok(0));
-            let (release, gate) = Future::<()>::pending();
-            let waiter = pool.submit(move || gate.wait()).unwrap();
-            let opener = pool
-                .submit(move || release.set_result(()).unwrap())
-                .unwrap();
-            waiter.wait();
-            opener.wait();
-            assert!(pool.thread_count() <= 2);
-            pool.shutdown(Shutdown::default());
-            assert_eq!(pool.thread_count(), 0);
-        });
+        loom::model(|| waiters_then_their_opener(1));
     }
 
     /// Three quick submits to a pool of three whose one thread is idle, the first two waiting
@@ -108,25 +125,7 @@ mod tests {
         // Four threads: one preemption keeps the model to seconds (two take minutes).
         let mut model = loom::model::Builder::new();
         model.preemption_bound = Some(1);
-        model.check(|| {
-            let pool = pool(3);
-            assert_eq!(pool.submit(|| 0u8).unwrap().result(), Ok(0));
-            let (release, gate) = Future::<()>::pending();
-            let gate = gate.share();
-            let first = {
-                let gate = gate.clone();
-                pool.submit(move || gate.wait()).unwrap()
-            };
-            let second = pool.submit(move || gate.wait()).unwrap();
-            let opener = pool
-                .submit(move || release.set_result(()).unwrap())
-                .unwrap();
-            first.wait();
-            second.wait();
-            opener.wait();
-            pool.shutdown(Shutdown::default());
-            assert_eq!(pool.thread_count(), 0);
-        });
+        model.check(|| waiters_then_their_opener(2));
     }
 
     /// A submit racing with shutdown while the one worker is idle (spinning or parked) and
@@ -134,8 +133,7 @@ mod tests {
     #[test]
     fn a_submit_racing_an_exiting_idle_worker_runs_or_is_refused() {
         loom::model(|| {
-            let pool = pool(1);
-            assert_eq!(pool.submit(|| 0u8).unwrap().result(), Ok(0));
+            let pool = pool_with_an_idle_thread(1);
             let submitter = {
                 let pool = pool.clone();
                 thread::spawn(move || pool.submit(|| 9u8))

@@ -64,8 +64,9 @@ fn a_pool_of_4_given_75_blocking_tasks_creates_exactly_4_threads() {
 /// Two quick submits to a pool whose one thread is idle and still spinning: the idle worker
 /// is claimed for one job only, so the second gets a thread of its own. Here the first task
 /// waits for the second, so it would hang (and fail after the latch's bound) if the second
-/// waited behind it. The loom model of the same case found a window where it did (see
-/// `Next::Reclaim` in `src/idle.rs`); this run rarely hits that window.
+/// waited behind it. The submits usually find the worker awake and leave their jobs to it
+/// unclaimed, so this runs the chain of `src/idle.rs`; the loom model of the same case also
+/// covers the rarer window where the second submit claims the worker's token.
 #[test]
 fn two_quick_submits_to_one_awake_idle_worker_both_start() {
     let pool = ThreadPool::builder().max_workers(2).build().unwrap();
