@@ -383,6 +383,10 @@ impl Ended {
 /// [`Root::poll`] in between.
 const FULL_ROUND_EVERY: u32 = 64;
 
+/// A driving thread reads the clock (for its spin limit and deadline) once every this many
+/// rounds.
+const CLOCK_EVERY: u32 = 8;
+
 /// How long a waiting thread keeps polling without progress before it blocks and leaves the
 /// rest to the progress thread (a worker's answer to a short task takes a few microseconds).
 const DRIVE_SPIN: Duration = Duration::from_micros(200);
@@ -406,10 +410,18 @@ impl Drive for RootCell {
         let mut last_progress = Instant::now();
         let mut backoff = Backoff::new();
         let mut polls: u32 = 0;
+        let mut spins: u32 = 0;
         while !done() {
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) || (!alone && now - last_progress > DRIVE_SPIN) {
-                break;
+            // The clock costs as much as a third of a poll: read it every few rounds only
+            // (every round when alone, where rounds are paced by sleeps).
+            spins = spins.wrapping_add(1);
+            if alone || spins % CLOCK_EVERY == 0 {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d)
+                    || (!alone && now - last_progress > DRIVE_SPIN)
+                {
+                    break;
+                }
             }
             let Some(mut guard) = self.try_lock() else {
                 std::hint::spin_loop();
@@ -421,10 +433,12 @@ impl Drive for RootCell {
             // The full round (heartbeats, liveness) every so often; in between, only what a
             // round trip needs, so the answer is seen as soon as it arrives.
             polls = polls.wrapping_add(1);
+            // One answer at a time: the one awaited is finished (outside the lock) and seen
+            // without another empty probe first.
             let progressed = if polls % FULL_ROUND_EVERY == 0 {
                 root.step()
             } else {
-                root.poll()
+                root.poll(1)
             };
             let ended = root.take_ended();
             drop(guard);
@@ -647,14 +661,15 @@ impl Root {
         self.stopping && self.workers.iter().all(|w| w.said_bye || w.lost)
     }
 
-    /// What a round trip needs: dispatch what is queued, and receive every answer that
-    /// arrived, under one lock of the link. Returns whether anything happened.
-    fn poll(&mut self) -> bool {
+    /// What a round trip needs: dispatch what is queued, and receive the answers that
+    /// arrived, at most `max_answers` of them, under one lock of the link. Returns whether
+    /// anything happened.
+    fn poll(&mut self, max_answers: usize) -> bool {
         if !self.queue.is_empty() {
             self.dispatch();
         }
         let mut progressed = false;
-        loop {
+        for _ in 0..max_answers {
             let received = {
                 let mut link = self.link();
                 let received = link.transport.try_receive_from_worker::<ToRoot>();
@@ -680,7 +695,7 @@ impl Root {
     fn step(&mut self) -> bool {
         let beats = self.settings.beats;
         // Receive before judging silences: what arrived while nobody polled counts.
-        let progressed = self.poll();
+        let progressed = self.poll(usize::MAX);
         self.link().heartbeat(&beats);
         if self.stalls.stalled(&beats) {
             // Nobody listened for a while (a long done-callback, a stopped or starved

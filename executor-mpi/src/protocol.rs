@@ -1,5 +1,7 @@
 //! The messages between rank 0 and the worker ranks, and how they travel (postcard over
-//! `MPI_Isend`, one tag).
+//! `MPI_Isend`: on [`TAG`] into the receive each side keeps posted, or, when larger than that
+//! receive's buffer, on [`LARGE_TAG`] announced by an empty message on [`TAG`]; see
+//! `transport`).
 //!
 //! Rank 0 sends [`ToWorker`]; workers answer with [`ToRoot`]. Every message is one byte vector;
 //! the task and its outcome inside are already encoded by their registry entry (the task model
@@ -11,10 +13,14 @@ use concurrent_futures_core::CodecError;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message changes; checked in the handshake with the registry fingerprint.
-pub(crate) const PROTOCOL_VERSION: u32 = 6;
+pub(crate) const PROTOCOL_VERSION: u32 = 7;
 
-/// The MPI tag of every message of this crate.
+/// The MPI tag of every message of this crate that fits the receive posted in advance, and of
+/// the empty message announcing one that does not.
 pub(crate) const TAG: mpi::Tag = 7;
+
+/// The MPI tag of a message too large for the receive posted in advance.
+pub(crate) const LARGE_TAG: mpi::Tag = 8;
 
 /// One task as it travels to a worker. Rank 0 sends its payload borrowed from the queued job
 /// (which keeps it, to send it again if the worker is lost); a worker receives it owned.

@@ -9,18 +9,33 @@
 //! Every send is an `MPI_Isend` whose buffer lives until the request completes, so two ranks
 //! sending large messages to each other at once never deadlock, and a busy receiver never
 //! blocks the sender's progress thread.
+//!
+//! Each side keeps one receive posted in advance (`MPI_Irecv` from any peer into a buffer of
+//! [`POSTED_BYTES`]), so a message lands as soon as MPI progresses, and polling for one is an
+//! `MPI_Test` rather than a matched probe (which starts and frees a request each time) followed
+//! by a receive into a new vector. A message larger than that buffer travels on
+//! [`LARGE_TAG`], followed by an empty message on [`TAG`] that announces it; the receiver then
+//! takes the sender's next message on [`LARGE_TAG`]. Messages between two ranks on one tag keep
+//! their order (MPI's non-overtaking rule), and each announcement follows its message, so the
+//! k-th announcement from a rank names its k-th large message, and messages are handled in the
+//! order they were sent whatever their sizes.
 
 use std::time::{Duration, Instant};
 
 use concurrent_futures_process::task_model as codec;
 use mpi::Rank;
-use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
+use mpi::datatype::Equivalence;
+use mpi::point_to_point::{Destination, MatchedReceiveVec, Source, Status};
 use mpi::request::{Request, StaticScope};
 use mpi::topology::{Communicator, InterCommunicator, SimpleCommunicator};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::protocol::TAG;
+use crate::protocol::{LARGE_TAG, TAG};
+
+/// The size of the buffer of the receive posted in advance: messages up to this size land in
+/// it; larger ones travel on [`LARGE_TAG`].
+pub(crate) const POSTED_BYTES: usize = 64 * 1024;
 
 /// A send in progress and the buffer it reads from.
 struct PendingSend {
@@ -58,22 +73,30 @@ pub(crate) enum Peers {
     Parent(InterCommunicator),
 }
 
-/// The peers plus the sends still in flight.
+/// The peers, the sends still in flight and the receive posted in advance.
 pub(crate) struct Transport {
     peers: Peers,
     sends: Vec<PendingSend>,
+    /// The receive posted in advance into `landing`, once the first poll posted it.
+    posted: Option<Request<'static, [u8], StaticScope>>,
+    /// [`POSTED_BYTES`] from a leaked box: MPI writes into it while `posted` is pending; this
+    /// side reads it between the receive's completion and the next post. Freed on drop.
+    landing: *mut [u8],
 }
 
 // SAFETY: the raw buffer pointers are owned by the transport alone (each is freed exactly once,
-// after its request completed); the transport moves to its progress thread once and is used only
-// there.
+// after its request completed or was cancelled); the transport is used by one thread at a time
+// (behind a mutex, at `MPI_THREAD_SERIALIZED`).
 unsafe impl Send for Transport {}
 
 impl Transport {
     pub(crate) fn new(peers: Peers) -> Self {
+        let landing: Box<[u8]> = vec![0; POSTED_BYTES].into_boxed_slice();
         Transport {
             peers,
             sends: Vec::new(),
+            posted: None,
+            landing: Box::into_raw(landing),
         }
     }
 
@@ -161,14 +184,27 @@ impl Transport {
     /// Starts sending `message` to `rank`; never blocks.
     fn send<M: Serialize>(&mut self, rank: Rank, message: &M) {
         let bytes = codec::encode(message).expect("protocol messages always encode");
+        // Protocol messages are never empty (postcard writes an enum's variant), so an empty
+        // message can announce a large one.
+        debug_assert!(!bytes.is_empty());
+        if bytes.len() > POSTED_BYTES {
+            self.send_bytes(rank, bytes, LARGE_TAG);
+            self.send_bytes(rank, Vec::new(), TAG);
+        } else {
+            self.send_bytes(rank, bytes, TAG);
+        }
+    }
+
+    /// Starts sending `bytes` to `rank` with `tag`.
+    fn send_bytes(&mut self, rank: Rank, bytes: Vec<u8>, tag: mpi::Tag) {
         let buffer: &'static mut [u8] = Box::leak(bytes.into_boxed_slice());
         let raw: *mut [u8] = buffer;
         // SAFETY: `raw` points to the leaked buffer just made; it is freed only after the
         // request completed (`poll_sends`/`flush`), so the shared borrow MPI reads stays valid.
         let shared: &'static [u8] = unsafe { &*raw };
         let request = match &self.peers {
-            Peers::World(world) => start_send(world, rank, shared),
-            Peers::Children(inter) | Peers::Parent(inter) => start_send(inter, rank, shared),
+            Peers::World(world) => start_send(world, rank, shared, tag),
+            Peers::Children(inter) | Peers::Parent(inter) => start_send(inter, rank, shared, tag),
         };
         self.sends.push(PendingSend {
             request,
@@ -230,12 +266,64 @@ impl Transport {
 
     /// A message that has arrived, with its sender's rank, if there is one.
     fn try_receive<M: DeserializeOwned>(&mut self) -> Option<(Rank, M)> {
-        let (bytes, rank) = match &self.peers {
-            Peers::World(world) => try_receive_bytes(world)?,
-            Peers::Children(inter) | Peers::Parent(inter) => try_receive_bytes(inter)?,
+        let posted = match self.posted.take() {
+            Some(posted) => posted,
+            None => self.post(),
         };
-        let decoded = codec::decode(&bytes).expect("protocol messages always decode");
+        let status = match posted.test() {
+            Ok(status) => status,
+            Err(pending) => {
+                self.posted = Some(pending);
+                return None;
+            }
+        };
+        let rank = status.source_rank();
+        let decoded = match arrived_bytes(&status) {
+            0 => {
+                let bytes = match &self.peers {
+                    Peers::World(world) => receive_large(world, rank),
+                    Peers::Children(inter) | Peers::Parent(inter) => receive_large(inter, rank),
+                };
+                codec::decode(&bytes)
+            }
+            length => {
+                // SAFETY: the receive into `landing` completed, so MPI no longer writes to it,
+                // and it is posted again only below, after this borrow ends.
+                let landed = unsafe { &(&*self.landing)[..length] };
+                codec::decode(landed)
+            }
+        }
+        .expect("protocol messages always decode");
+        self.posted = Some(self.post());
         Some((rank, decoded))
+    }
+
+    /// Posts the receive into `landing` (none is posted).
+    fn post(&mut self) -> Request<'static, [u8], StaticScope> {
+        debug_assert!(self.posted.is_none());
+        // SAFETY: `landing` is the transport's own buffer, alive until it drops (or leaked with
+        // it); no receive is posted into it and no borrow of it is live, so MPI may write to it
+        // until this request completes or is cancelled.
+        let landing: &'static mut [u8] = unsafe { &mut *self.landing };
+        match &self.peers {
+            Peers::World(world) => post_receive(world, landing),
+            Peers::Children(inter) | Peers::Parent(inter) => post_receive(inter, landing),
+        }
+    }
+}
+
+impl Drop for Transport {
+    /// Cancels the receive posted in advance (`MPI_Comm_disconnect` and `MPI_Finalize` wait for
+    /// pending communication) and frees its buffer. Not run by [`Transport::abandon`].
+    fn drop(&mut self) {
+        if let Some(posted) = self.posted.take() {
+            posted.cancel();
+            // Cancelled, or completed by a message nobody will read: either way it ends.
+            posted.wait();
+        }
+        // SAFETY: `landing` came from `Box::into_raw` in `new`, and no receive is posted into it
+        // any more (cancelled and waited for above).
+        drop(unsafe { Box::from_raw(self.landing) });
     }
 }
 
@@ -244,16 +332,35 @@ fn start_send<C: Communicator>(
     comm: &C,
     rank: Rank,
     bytes: &'static [u8],
+    tag: mpi::Tag,
 ) -> Request<'static, [u8], StaticScope> {
     comm.process_at_rank(rank)
-        .immediate_send_with_tag(StaticScope, bytes, TAG)
+        .immediate_send_with_tag(StaticScope, bytes, tag)
 }
 
-/// A message of this crate that has arrived on `comm`, and its sender's rank.
-fn try_receive_bytes<C: Communicator>(comm: &C) -> Option<(Vec<u8>, Rank)> {
-    let probed = comm.any_process().immediate_matched_probe_with_tag(TAG)?;
-    let (bytes, status) = probed.matched_receive_vec::<u8>();
-    Some((bytes, status.source_rank()))
+/// `MPI_Irecv` from any peer of `comm` on [`TAG`] into `landing`.
+fn post_receive<C: Communicator>(
+    comm: &C,
+    landing: &'static mut [u8],
+) -> Request<'static, [u8], StaticScope> {
+    comm.any_process()
+        .immediate_receive_into_with_tag(StaticScope, landing, TAG)
+}
+
+/// How many bytes a completed receive took.
+fn arrived_bytes(status: &Status) -> usize {
+    usize::try_from(status.count(u8::equivalent_datatype()))
+        .expect("a completed receive has a byte count")
+}
+
+/// The next message from `rank` of `comm` on [`LARGE_TAG`], which its announcement says was
+/// sent before: it is here or on its way (its sender keeps progressing it, as it waits for its
+/// own sends), as with the receive that follows a probe of any large message.
+fn receive_large<C: Communicator>(comm: &C, rank: Rank) -> Vec<u8> {
+    comm.process_at_rank(rank)
+        .matched_probe_with_tag(LARGE_TAG)
+        .matched_receive_vec::<u8>()
+        .0
 }
 
 /// Short pauses that grow while nothing happens: quick answers when busy, no CPU burn when idle.
@@ -265,6 +372,8 @@ fn try_receive_bytes<C: Communicator>(comm: &C) -> Option<(Vec<u8>, Rank)> {
 #[derive(Debug)]
 pub(crate) struct Backoff {
     idle_since: Option<Instant>,
+    /// Empty polls since the clock was last read.
+    unclocked: u32,
     pauses: u32,
 }
 
@@ -275,10 +384,14 @@ impl Backoff {
     const FIRST_PAUSE: Duration = Duration::from_micros(5);
     /// Longest pause between polls.
     const MAX_PAUSE: Duration = Duration::from_millis(1);
+    /// During the spin the clock is read once every this many polls: a read costs as much
+    /// as a third of an empty poll, and a shorter poll sees a message sooner.
+    const CLOCK_EVERY: u32 = 8;
 
     pub(crate) fn new() -> Self {
         Backoff {
             idle_since: None,
+            unclocked: 0,
             pauses: 0,
         }
     }
@@ -286,14 +399,25 @@ impl Backoff {
     /// Something happened: poll again at once.
     pub(crate) fn reset(&mut self) {
         self.idle_since = None;
+        self.unclocked = 0;
         self.pauses = 0;
     }
 
     /// How long to wait before the next poll.
     pub(crate) fn next_pause(&mut self) -> Duration {
-        let idle_since = *self.idle_since.get_or_insert_with(Instant::now);
-        if idle_since.elapsed() < Self::SPIN {
-            return Duration::ZERO;
+        if self.pauses == 0 {
+            let Some(idle_since) = self.idle_since else {
+                self.idle_since = Some(Instant::now());
+                return Duration::ZERO;
+            };
+            self.unclocked += 1;
+            if self.unclocked < Self::CLOCK_EVERY {
+                return Duration::ZERO;
+            }
+            self.unclocked = 0;
+            if idle_since.elapsed() < Self::SPIN {
+                return Duration::ZERO;
+            }
         }
         let doublings = self.pauses.min(10);
         self.pauses = self.pauses.saturating_add(1);

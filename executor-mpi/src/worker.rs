@@ -43,13 +43,15 @@ struct Link {
 }
 
 impl Link {
-    /// Receives everything that arrived into the inbox; `true` if something did.
+    /// Receives what arrived into the inbox, up to the first batch of tasks (so it runs
+    /// without another probe first); `true` if something arrived.
     fn pump(&mut self) -> bool {
         let mut received = false;
         while let Some(message) = self
             .transport
             .try_receive_from_leader::<ToWorker<'static>>()
         {
+            let work = matches!(message, ToWorker::Run(_));
             received = true;
             self.last_heard = Instant::now();
             match message {
@@ -64,6 +66,9 @@ impl Link {
                     });
                 }
                 other => self.inbox.push_back(other),
+            }
+            if work {
+                break;
             }
         }
         received

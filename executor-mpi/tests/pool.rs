@@ -42,7 +42,12 @@ fn busy(micros: u64) -> u64 {
     micros
 }
 
-concurrent_futures_mpi::remote_fn!(add, square, refuse, busy);
+/// `len` bytes of `byte`: a reply as large as asked.
+fn filled(byte: u8, len: u64) -> Vec<u8> {
+    vec![byte; usize::try_from(len).expect("a test length fits usize")]
+}
+
+concurrent_futures_mpi::remote_fn!(add, square, refuse, busy, filled);
 
 /// What an initializer left on its worker.
 static PREPARED: AtomicU64 = AtomicU64::new(0);
@@ -170,6 +175,45 @@ fn many_small_tasks_in_batches(pool: &MpiPoolExecutor, _: &Session) {
     for (x, future) in (0..5_000u64).zip(&futures) {
         assert_eq!(future.result_timeout(PATIENCE), Ok(x * x));
     }
+}
+
+/// The transport's receive posted in advance holds 64 KiB; larger messages take another tag
+/// and are announced on the first. Lengths straddle that size (a message adds a few bytes of
+/// framing to its payload), one task per message, so small and large messages alternate on
+/// the wire both ways and each must still reach its own future.
+fn messages_around_and_above_the_posted_receive_keep_their_order(
+    _: &MpiPoolExecutor,
+    session: &Session,
+) {
+    const POSTED: u64 = 64 * 1024;
+    let pool = session.builder().tasks_per_worker(1).build();
+    let lengths = (POSTED - 40..POSTED + 40).chain([1, 3 * POSTED, 17, 40 * POSTED, 2]);
+    let mut futures = Vec::new();
+    for (i, len) in lengths.enumerate() {
+        let byte = u8::try_from(i % 251).expect("below 251");
+        let sum = u32::try_from(len).expect("small") * u32::from(byte);
+        let checksum = pool.submit(Checksum(filled(byte, len))).expect("accepted");
+        let reply = pool.call(filled, (byte, len)).expect("accepted");
+        let small = pool.call(square, len).expect("accepted");
+        futures.push((len, byte, sum, checksum, reply, small));
+    }
+    for (len, byte, sum, checksum, reply, small) in futures {
+        assert_eq!(
+            checksum.result_timeout(PATIENCE),
+            Ok(sum),
+            "checksum of {len} bytes"
+        );
+        let reply = reply
+            .result_timeout(PATIENCE)
+            .expect("filled does not fail");
+        assert_eq!(reply.len() as u64, len);
+        assert!(
+            reply.iter().all(|&b| b == byte),
+            "a reply of {len} bytes of {byte} came back altered"
+        );
+        assert_eq!(small.result_timeout(PATIENCE), Ok(len * len));
+    }
+    pool.shutdown(Shutdown::default());
 }
 
 fn one_task_per_message_also_works(_: &MpiPoolExecutor, session: &Session) {
@@ -352,6 +396,10 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "one_task_per_message_also_works",
         one_task_per_message_also_works,
+    ),
+    (
+        "messages_around_and_above_the_posted_receive_keep_their_order",
+        messages_around_and_above_the_posted_receive_keep_their_order,
     ),
     (
         "session_counts_the_worker_ranks",
