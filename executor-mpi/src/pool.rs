@@ -1,6 +1,5 @@
 //! [`MpiPoolExecutor`] and its builder: the user's handle on rank 0, and how a task is accepted.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -8,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use concurrent_futures_core::{
     BrokenExecutor, CancelHandle, Executor, Future, Rejected, Shutdown, Submit, SubmitError, Task,
 };
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use concurrent_futures_process::task_model::{Call, RemoteFn, prepare};
@@ -36,7 +36,7 @@ struct PoolInner {
     shutdown: bool,
     /// Set when its initializer failed: the pool refuses tasks.
     broken: Option<BrokenExecutor>,
-    outstanding: HashMap<u64, CancelHandle>,
+    outstanding: FxHashMap<u64, CancelHandle>,
     /// Threads blocked on `ended`: a notify is a system call even with nobody waiting, and a
     /// round trip ends a job every few microseconds.
     waiting: usize,
@@ -201,7 +201,7 @@ impl MpiPoolBuilder {
                 inner: Mutex::new(PoolInner {
                     shutdown: false,
                     broken,
-                    outstanding: HashMap::new(),
+                    outstanding: FxHashMap::default(),
                     waiting: 0,
                 }),
                 ended: Condvar::new(),

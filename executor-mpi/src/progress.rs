@@ -18,7 +18,7 @@
 //! per message, long tasks one at a time.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use concurrent_futures_core::backend::Drive;
 use concurrent_futures_core::{BrokenExecutor, WorkerExit};
 use concurrent_futures_process::task_model::Registry;
+use rustc_hash::FxHashMap;
 
 use crate::builder::{LostWorker, Settings};
 use crate::heartbeat::{self, Heartbeats, Pacer, StallGuard};
@@ -250,7 +251,7 @@ struct Root {
     link: Arc<Mutex<RootLink>>,
     queue: VecDeque<Job>,
     /// Jobs sent to a worker (which one: its `sent`), by id.
-    in_flight: HashMap<u64, Job>,
+    in_flight: FxHashMap<u64, Job>,
     workers: Vec<Worker>,
     /// Set once `Finalize` arrived: workers were told to stop.
     stopping: bool,
@@ -509,7 +510,7 @@ pub(crate) fn run_root(
     let mut root = Root {
         link,
         queue: VecDeque::new(),
-        in_flight: HashMap::new(),
+        in_flight: FxHashMap::default(),
         workers,
         stopping: false,
         health,
