@@ -21,6 +21,10 @@
 //!   most about a nap longer.
 //! - A connection thread asleep on its socket holds the lock: drivers then find it taken and
 //!   give up; the worker's next result wakes the connection thread as before.
+//! - A driver that finds the lock taken yields its CPU before it looks again: the holder may be
+//!   a connection thread preempted on this CPU (by the driver itself, woken by the result the
+//!   connection thread handled), which lets go once it runs. Spinning instead kept it off for
+//!   the whole drive (the scheduler left it there while the other CPU idled).
 //! - A done-callback run by a connection thread that waits for another result may be the only
 //!   reader of that result (its own worker's): its drive never gives up, it polls on with
 //!   short naps until the result is there. (Before drivers, such a wait deadlocked.)
@@ -56,6 +60,16 @@ const PATIENT_NAP: Duration = Duration::from_micros(50);
 
 /// One nap of a connection thread while its inbox is driven.
 const NAP: Duration = Duration::from_micros(500);
+
+/// What a driver's poll of one inbox found.
+enum Polled {
+    /// A message, read and handled; what follows is for the driver to run.
+    Read(Deferred),
+    /// The connection thread holds the inbox.
+    Taken,
+    /// Nothing to read (or a failure left for the connection thread).
+    Nothing,
+}
 
 /// The parent's receiving half of one worker's connection.
 pub(crate) struct Inbox {
@@ -152,30 +166,30 @@ impl Inbox {
     }
 
     /// A driver's poll: reads and handles one message if the inbox is free and one is there,
-    /// and returns what follows, for the driver to run once it has withdrawn its presence.
-    fn poll(&self, shared: &Shared) -> Option<Deferred> {
+    /// and says what follows, for the driver to run once it has withdrawn its presence.
+    fn poll(&self, shared: &Shared) -> Polled {
         let mut reader = match self.reader.try_lock() {
             Ok(reader) => reader,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
+            Err(TryLockError::WouldBlock) => return Polled::Taken,
         };
         if reader.failure.is_some() {
-            return None;
+            return Polled::Nothing;
         }
         let failure = match reader.receiver.try_recv() {
             // A panic here is the pool's failure, not the waiting caller's: it is caught and
             // handed to the connection thread like any failure of the connection (`guard`).
             Ok(Some(message)) => match catch_panic(|| self.handle(&mut reader, shared, message)) {
-                Ok(Ok(deferred)) => return Some(deferred),
+                Ok(Ok(deferred)) => return Polled::Read(deferred),
                 Ok(Err(failure)) => failure,
                 Err(panic) => ConnectionFailure::panicked("receiving results", &panic),
             },
             // The receiver remembers the end; the connection thread sees it next.
-            Ok(None) | Err(WireError::Closed) => return None,
+            Ok(None) | Err(WireError::Closed) => return Polled::Nothing,
             Err(error) => ConnectionFailure::wire("", &error),
         };
         reader.failure = Some(failure);
-        None
+        Polled::Nothing
     }
 
     /// Handles one message under the inbox's lock; what follows is for the caller to run once
@@ -308,7 +322,16 @@ impl Drive for PoolDriver {
             if done() {
                 return;
             }
-            if let Some(deferred) = inboxes.iter().find_map(|inbox| inbox.poll(&shared)) {
+            let mut taken = false;
+            let read = inboxes.iter().find_map(|inbox| match inbox.poll(&shared) {
+                Polled::Read(deferred) => Some(deferred),
+                Polled::Taken => {
+                    taken = true;
+                    None
+                }
+                Polled::Nothing => None,
+            });
+            if let Some(deferred) = read {
                 // Present only while polling, not while the effects run: a done-callback may
                 // wait for another result (and give up driving it), or shut the pool down,
                 // and the connection threads must then read again.
@@ -317,6 +340,16 @@ impl Drive for PoolDriver {
                 presence = Some(Presence::announce(&inboxes));
                 idle_since = Instant::now();
                 continue;
+            }
+            if taken {
+                // A connection thread holds an inbox. Reading, it lets go as soon as it sees
+                // this driver, if it runs; but it may be waiting for this very CPU (it completed
+                // this thread's last result here, and the wake-up put this thread on its CPU),
+                // and spinning would keep it off until the drive gives up: 209 µs per round
+                // trip for whole runs of P2 on a 2-core VM. (Asleep on its socket instead, it
+                // costs this a system call per poll: rare with a driver present, since
+                // connection threads nap then.)
+                std::thread::yield_now();
             }
             polls = polls.wrapping_add(1);
             if polls % 16 == 0 {
