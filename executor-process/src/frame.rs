@@ -362,6 +362,9 @@ pub(crate) struct FrameReceiver<T> {
     socket: Arc<Socket>,
     buffer: Box<[u8]>,
     ring: Option<RingReceiver<T>>,
+    /// A yield of its last spin ran another thread ([`yield_is_crowded`]): its next wait sleeps
+    /// at once, and the wake-up may place it on another CPU. Cleared once it slept.
+    crowded: bool,
     message: PhantomData<fn() -> T>,
 }
 
@@ -394,9 +397,10 @@ const CROWDED_YIELD: Duration = Duration::from_micros(3);
 /// A receiver spinning on a CPU it shares with a busy thread (the parent's thread waiting for
 /// this very answer, say) keeps that thread from its work, and yielding to each other every
 /// few microseconds keeps both on that CPU while the other is idle: the scheduler moves a
-/// thread only once it has been off its CPU for a while. A crowded receiver sleeps instead, and
-/// the wake-up that follows places it on an idle CPU. Seen on a 2-core VM: the parent's driver
-/// and the worker sharing one CPU for whole runs of P2, 17 µs per round trip instead of 4.
+/// thread only once it has been off its CPU for a while. A crowded receiver's next wait sleeps
+/// at once instead of spinning, and the wake-up that ends it places it on an idle CPU. Seen on
+/// a 2-core VM: the parent's driver and the worker sharing one CPU for whole runs of P2, 17 µs
+/// per round trip instead of 4.
 fn yield_is_crowded() -> bool {
     let before = Instant::now();
     std::thread::yield_now();
@@ -410,6 +414,7 @@ impl<T: Message> FrameReceiver<T> {
             socket,
             buffer: vec![0; MAX_FRAME].into_boxed_slice(),
             ring: None,
+            crowded: false,
             message: PhantomData,
         }
     }
@@ -450,7 +455,6 @@ impl<T: Message> FrameReceiver<T> {
     ) -> Result<Option<T>, WireError> {
         let start = Instant::now();
         let mut polls = 0u32;
-        let mut crowded = false;
         loop {
             if let Some(message) = self.try_recv()? {
                 return Ok(Some(message));
@@ -462,14 +466,15 @@ impl<T: Message> FrameReceiver<T> {
             // A system call per poll (a yield, a clock read) would be most of a round trip's
             // cost: pause the CPU instead, read the clock every 16 polls and let other threads
             // run every 256 (about every 10 µs).
-            if !spin.is_zero() && !crowded && (polls % 16 != 0 || start.elapsed() < spin) {
+            if !spin.is_zero() && !self.crowded && (polls % 16 != 0 || start.elapsed() < spin) {
                 if polls % 256 == 0 {
-                    crowded = yield_is_crowded();
+                    self.crowded = yield_is_crowded();
                 } else {
                     std::hint::spin_loop();
                 }
                 continue;
             }
+            self.crowded = false;
             match &mut self.ring {
                 None => {
                     if let Event::Message(message) = self.next(false)? {
