@@ -24,6 +24,7 @@
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -439,7 +440,7 @@ impl<T: Message> FrameReceiver<T> {
     /// within that time is picked up without a wake-up.
     pub(crate) fn recv_spinning(&mut self, spin: Duration) -> Result<T, WireError> {
         loop {
-            if let Some(message) = self.recv_yielding(spin, &|| false)? {
+            if let Some(message) = self.recv_yielding(spin, &|| false, None)? {
                 return Ok(message);
             }
         }
@@ -447,12 +448,18 @@ impl<T: Message> FrameReceiver<T> {
 
     /// As [`recv_spinning`](Self::recv_spinning), but gives up (`None`) as soon as `yield_to()`
     /// says so while polling: another thread wants to read (see `inbox.rs`). Once blocked it
-    /// waits for a message, a wake-up or the end.
+    /// waits for a message, a wake-up or the end; `asleep`, if given, is true meanwhile.
     pub(crate) fn recv_yielding(
         &mut self,
         spin: Duration,
         yield_to: &dyn Fn() -> bool,
+        asleep: Option<&AtomicBool>,
     ) -> Result<Option<T>, WireError> {
+        let sleeping = |now: bool| {
+            if let Some(asleep) = asleep {
+                asleep.store(now, Ordering::Relaxed);
+            }
+        };
         let start = Instant::now();
         let mut polls = 0u32;
         loop {
@@ -477,7 +484,10 @@ impl<T: Message> FrameReceiver<T> {
             self.crowded = false;
             match &mut self.ring {
                 None => {
-                    if let Event::Message(message) = self.next(false)? {
+                    sleeping(true);
+                    let next = self.next(false);
+                    sleeping(false);
+                    if let Event::Message(message) = next? {
                         return Ok(Some(message));
                     }
                 }
@@ -487,6 +497,7 @@ impl<T: Message> FrameReceiver<T> {
                     }
                     // On a futex, look at the socket now and then: its end says the parent
                     // is gone, and a message may have come before the record announcing it.
+                    sleeping(true);
                     let blocking = match ring.sleep {
                         Wake::Socket => true,
                         Wake::Futex => {
@@ -494,7 +505,9 @@ impl<T: Message> FrameReceiver<T> {
                             false
                         }
                     };
-                    match self.next(!blocking) {
+                    let next = self.next(!blocking);
+                    sleeping(false);
+                    match next {
                         Ok(Event::Nothing | Event::Wake) => {}
                         Ok(Event::Message(message)) => self.arrived_early(message)?,
                         // Records published before the end still count: look once more.

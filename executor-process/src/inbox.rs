@@ -32,7 +32,7 @@
 //!   the inbox for the connection thread, which kills the worker and reports it, as for what it
 //!   reads itself.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
@@ -83,6 +83,9 @@ pub(crate) struct Inbox {
     driven_at: AtomicU64,
     /// The connection thread, woken when a driver gives up.
     reader_thread: std::sync::OnceLock<std::thread::Thread>,
+    /// The connection thread sleeps on its socket holding `reader` (a driver finding it taken
+    /// then has no one to yield to).
+    reader_asleep: AtomicBool,
 }
 
 struct Reader {
@@ -106,6 +109,7 @@ impl Inbox {
             drivers: AtomicUsize::new(0),
             driven_at: AtomicU64::new(0),
             reader_thread: std::sync::OnceLock::new(),
+            reader_asleep: AtomicBool::new(false),
         }
     }
 
@@ -141,7 +145,8 @@ impl Inbox {
                 Some(failure) => failure,
                 None => {
                     let driver_waits = || self.drivers.load(Ordering::Acquire) > 0;
-                    match reader.receiver.recv_yielding(spin, &driver_waits) {
+                    let asleep = Some(&self.reader_asleep);
+                    match reader.receiver.recv_yielding(spin, &driver_waits, asleep) {
                         Ok(Some(message)) => match self.handle(&mut reader, shared, message) {
                             Ok(deferred) => {
                                 spin = shared.config.spin;
@@ -171,6 +176,10 @@ impl Inbox {
         let mut reader = match self.reader.try_lock() {
             Ok(reader) => reader,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            // Held by a connection thread asleep on its socket: nothing to yield to.
+            Err(TryLockError::WouldBlock) if self.reader_asleep.load(Ordering::Relaxed) => {
+                return Polled::Nothing;
+            }
             Err(TryLockError::WouldBlock) => return Polled::Taken,
         };
         if reader.failure.is_some() {
@@ -346,9 +355,8 @@ impl Drive for PoolDriver {
                 // this driver, if it runs; but it may be waiting for this very CPU (it completed
                 // this thread's last result here, and the wake-up put this thread on its CPU),
                 // and spinning would keep it off until the drive gives up: 209 µs per round
-                // trip for whole runs of P2 on a 2-core VM. (Asleep on its socket instead, it
-                // costs this a system call per poll: rare with a driver present, since
-                // connection threads nap then.)
+                // trip for whole runs of P2 on a 2-core VM. (One asleep on its socket is not
+                // counted: yielding to nobody cost a system call per poll.)
                 std::thread::yield_now();
             }
             polls = polls.wrapping_add(1);
