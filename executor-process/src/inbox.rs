@@ -21,10 +21,11 @@
 //!   most about a nap longer.
 //! - A connection thread asleep on its socket holds the lock: drivers then find it taken and
 //!   give up; the worker's next result wakes the connection thread as before.
-//! - A driver that finds the lock taken yields its CPU before it looks again: the holder may be
-//!   a connection thread preempted on this CPU (by the driver itself, woken by the result the
-//!   connection thread handled), which lets go once it runs. Spinning instead kept it off for
-//!   the whole drive (the scheduler left it there while the other CPU idled).
+//! - A driver that finds the lock taken by a connection thread that is not asleep yields its
+//!   CPU before it looks again: the holder may be preempted on this CPU (by the driver itself,
+//!   woken by the result the connection thread handled), and lets go once it runs. Spinning
+//!   instead kept it off for the whole drive (the scheduler left it there while the other CPU
+//!   idled).
 //! - A done-callback run by a connection thread that waits for another result may be the only
 //!   reader of that result (its own worker's): its drive never gives up, it polls on with
 //!   short naps until the result is there. (Before drivers, such a wait deadlocked.)

@@ -512,6 +512,17 @@ mod tests {
         idle.update(|c| (c.dec(Field::Sleeping), ()));
     }
 
+    /// A pool of up to `max_workers` whose one worker parked, then was claimed by a submit and
+    /// woke: the claim is pending.
+    fn claimed_worker(max_workers: usize) -> Idle {
+        let idle = Idle::new(None);
+        assert_eq!(idle.dispatch(max_workers, &|| false), Dispatch::Spawn);
+        parked_worker(&idle);
+        assert_eq!(idle.dispatch(max_workers, &|| false), Dispatch::Claimed);
+        unpark(&idle);
+        idle
+    }
+
     #[test]
     fn an_awake_idle_worker_is_left_the_job_unclaimed() {
         let idle = Idle::new(None);
@@ -525,11 +536,7 @@ mod tests {
 
     #[test]
     fn a_parked_token_is_claimed_before_spawning() {
-        let idle = Idle::new(None);
-        assert_eq!(idle.dispatch(4, &|| false), Dispatch::Spawn);
-        parked_worker(&idle);
-        assert_eq!(idle.dispatch(4, &|| false), Dispatch::Claimed);
-        unpark(&idle);
+        let idle = claimed_worker(4);
         // The claim is pending: the worker cannot exit, it must take the claim.
         assert!(!idle.try_exit(4, &|| false));
         idle.become_idle();
@@ -558,11 +565,7 @@ mod tests {
 
     #[test]
     fn revoking_a_claimed_token_redispatches_its_job() {
-        let idle = Idle::new(None);
-        assert_eq!(idle.dispatch(2, &|| false), Dispatch::Spawn);
-        parked_worker(&idle);
-        assert_eq!(idle.dispatch(2, &|| false), Dispatch::Claimed);
-        unpark(&idle);
+        let idle = claimed_worker(2);
         // The claimed worker turns busy: the orphaned job gets a new thread.
         assert_eq!(idle.revoke(2, &|| false), Some(Dispatch::Spawn));
         assert_eq!(idle.threads(), 2);

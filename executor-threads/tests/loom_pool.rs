@@ -30,6 +30,25 @@ mod tests {
         pool
     }
 
+    /// Races a submit of `value` from another thread against `shutdown(wait)` on `pool`: the
+    /// submit is refused as shut down, or its task has run when shutdown has joined the
+    /// threads: none is lost, none runs after.
+    fn submit_races_shutdown(pool: ThreadPool, value: u8) {
+        let submitter = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.submit(move || value))
+        };
+        pool.shutdown(Shutdown::default());
+        assert_eq!(pool.thread_count(), 0);
+        match submitter.join().unwrap() {
+            Ok(future) => {
+                assert_eq!(future.state(), State::Finished);
+                assert_eq!(future.result(), Ok(value));
+            }
+            Err(err) => assert_eq!(err.reason(), &Rejected::ShutDown),
+        }
+    }
+
     /// Submits `waiters` tasks waiting for a gate, then the task that opens it, quickly, to a
     /// pool of `waiters + 1` whose one thread is idle: each task needs a thread of its own.
     fn waiters_then_their_opener(waiters: usize) {
@@ -58,22 +77,7 @@ mod tests {
     /// joined the threads: none is lost, none runs after.
     #[test]
     fn submit_against_shutdown_loses_no_task() {
-        loom::model(|| {
-            let pool = pool(1);
-            let submitter = {
-                let pool = pool.clone();
-                thread::spawn(move || pool.submit(|| 7u8))
-            };
-            pool.shutdown(Shutdown::default());
-            assert_eq!(pool.thread_count(), 0);
-            match submitter.join().unwrap() {
-                Ok(future) => {
-                    assert_eq!(future.state(), State::Finished);
-                    assert_eq!(future.result(), Ok(7));
-                }
-                Err(err) => assert_eq!(err.reason(), &Rejected::ShutDown),
-            }
-        });
+        loom::model(|| submit_races_shutdown(pool(1), 7));
     }
 
     /// A worker that went idle (and possibly parked) is woken by the next submit, and a
@@ -132,18 +136,7 @@ mod tests {
     /// about to exit: the job runs, or the submit is refused.
     #[test]
     fn a_submit_racing_an_exiting_idle_worker_runs_or_is_refused() {
-        loom::model(|| {
-            let pool = pool_with_an_idle_thread(1);
-            let submitter = {
-                let pool = pool.clone();
-                thread::spawn(move || pool.submit(|| 9u8))
-            };
-            pool.shutdown(Shutdown::default());
-            assert_eq!(pool.thread_count(), 0);
-            if let Ok(future) = submitter.join().unwrap() {
-                assert_eq!(future.state(), State::Finished);
-            }
-        });
+        loom::model(|| submit_races_shutdown(pool_with_an_idle_thread(1), 9));
     }
 
     /// Two workers (one possibly still idle-spinning, one parked) race a submit against
@@ -158,15 +151,7 @@ mod tests {
             assert_eq!(pool.submit(|| 0u8).unwrap().result(), Ok(0));
             release.set_result(()).unwrap();
             blocked.wait();
-            let submitter = {
-                let pool = pool.clone();
-                thread::spawn(move || pool.submit(|| 9u8))
-            };
-            pool.shutdown(Shutdown::default());
-            assert_eq!(pool.thread_count(), 0);
-            if let Ok(future) = submitter.join().unwrap() {
-                assert_eq!(future.result(), Ok(9));
-            }
+            submit_races_shutdown(pool, 9);
         });
     }
 
