@@ -21,7 +21,7 @@ pub(crate) struct Job {
     /// Registry index of its type.
     pub(crate) entry: u32,
     /// The encoded task (kept after it is sent: a lost worker's unstarted jobs are sent again).
-    pub(crate) payload: Vec<u8>,
+    pub(crate) payload: std::sync::Arc<[u8]>,
     /// Its future was moved to running (it was sent once already).
     pub(crate) started: bool,
     /// The pool that accepted it (told when it ends; sizes batches).

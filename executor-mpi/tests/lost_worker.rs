@@ -300,6 +300,21 @@ fn remote_host_cut_off() {
         "remote_host_cut_off: every future done {:.2}s after the cut",
         started.elapsed().as_secs_f64()
     );
+    // Each worker is given up on by its own silence: the second may be noticed a moment after
+    // every queued task ended (all of them on the first, say). A task accepted meanwhile goes
+    // to it and is lost with it; once both are gone, the session refuses.
+    for _ in 0..session.workers() {
+        match pool.call(echo, 1) {
+            Ok(late) => match late.result_timeout(PATIENCE) {
+                Err(TaskError::WorkerLost(_) | TaskError::Broken(_)) => {}
+                other => panic!("a task sent to a cut-off host ended with {other:?}"),
+            },
+            refused => {
+                common::assert_refused_as_broken(refused);
+                break;
+            }
+        }
+    }
     common::assert_refused_as_broken(pool.call(echo, 1));
     assert_eq!(session.live_workers(), 0);
     session.finalize();

@@ -187,7 +187,13 @@ struct RingSender {
     producer: Producer,
     when_full: WhenFull,
     wake: Wake,
+    /// The last frame's encoding, its buffer reused by the next (see [`MAX_KEPT_FRAME`]).
+    frame: Vec<u8>,
 }
+
+/// A frame buffer up to this size is kept for the next message; a larger one (a batch of
+/// large tasks on its way to the socket) is freed.
+const MAX_KEPT_FRAME: usize = 64 * 1024;
 
 /// How a ring's sleeping consumer waits, and so how its producer wakes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +233,7 @@ impl<T: Message> FrameSender<T> {
             producer,
             when_full,
             wake,
+            frame: Vec::new(),
         }));
     }
 
@@ -234,19 +241,39 @@ impl<T: Message> FrameSender<T> {
     pub(crate) fn send(&self, mut message: T) -> Result<(), WireError> {
         let mut descriptors = Vec::new();
         message.detach(&mut descriptors)?;
-        let frame = encode_inline(&message).map_err(WireError::Io)?;
+        self.send_encoding(&message, descriptors)
+    }
+
+    /// Sends `view`, which must encode exactly as some `T` without descriptors: a view of one
+    /// that borrows what the owned message would copy (as `protocol::InlineRun`).
+    pub(crate) fn send_view<V: Serialize>(&self, view: &V) -> Result<(), WireError> {
+        self.send_encoding(view, Vec::new())
+    }
+
+    fn send_encoding<V: Serialize>(
+        &self,
+        message: &V,
+        descriptors: Vec<OwnedFd>,
+    ) -> Result<(), WireError> {
         let Some(ring) = &self.ring else {
+            let frame = encode_inline(message, Vec::new()).map_err(WireError::Io)?;
             return self.send_on_socket(&frame, descriptors);
         };
         let mut ring = ring.lock().unwrap_or_else(|p| p.into_inner());
-        if descriptors.is_empty() && frame.len() - 1 <= MAX_RECORD {
+        let frame =
+            encode_inline(message, std::mem::take(&mut ring.frame)).map_err(WireError::Io)?;
+        let sent = if descriptors.is_empty() && frame.len() - 1 <= MAX_RECORD {
             ring.push(&self.socket, Kind::Data, &frame[1..])
         } else {
             // On the socket, then its place in the ring, both under the ring's lock, so the
             // receiver takes it in the order it was sent.
-            self.send_on_socket(&frame, descriptors)?;
-            ring.push(&self.socket, Kind::Socket, &[])
+            self.send_on_socket(&frame, descriptors)
+                .and_then(|()| ring.push(&self.socket, Kind::Socket, &[]))
+        };
+        if frame.capacity() <= MAX_KEPT_FRAME {
+            ring.frame = frame;
         }
+        sent
     }
 
     fn send_on_socket(&self, frame: &[u8], mut descriptors: Vec<OwnedFd>) -> Result<(), WireError> {
@@ -351,9 +378,14 @@ impl RingSender {
     }
 }
 
-/// `message` as an inline frame (its regions already detached).
-pub(crate) fn encode_inline<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
-    postcard::to_extend(message, vec![KIND_INLINE])
+/// `message` as an inline frame (its regions already detached), in `buffer`'s allocation.
+pub(crate) fn encode_inline<T: Serialize + ?Sized>(
+    message: &T,
+    mut buffer: Vec<u8>,
+) -> io::Result<Vec<u8>> {
+    buffer.clear();
+    buffer.push(KIND_INLINE);
+    postcard::to_extend(message, buffer)
         .map_err(|e| io::Error::other(format!("encoding a message failed: {e}")))
 }
 
@@ -737,7 +769,7 @@ mod tests {
             arena: None,
         };
         // A slot with no descriptor.
-        let frame = encode_inline(&named(0)).unwrap();
+        let frame = encode_inline(&named(0), Vec::new()).unwrap();
         sender.send_raw(&frame, &[]).unwrap();
         let error = receiver.recv().unwrap_err().to_string();
         assert!(
@@ -745,7 +777,7 @@ mod tests {
             "{error}"
         );
         // A descriptor no slot names.
-        let frame = encode_inline(&FromWorker::Refused { reason: "x".into() }).unwrap();
+        let frame = encode_inline(&FromWorker::Refused { reason: "x".into() }, Vec::new()).unwrap();
         let fd = Region::sealed_copy(b"unused").unwrap();
         sender.send_raw(&frame, &[fd]).unwrap();
         let error = receiver.recv().unwrap_err().to_string();
@@ -759,7 +791,7 @@ mod tests {
             reply: Reply::Value(Payload::Shared(Attached::Slot(0))),
             arena: Some(Attached::Slot(0)),
         };
-        let frame = encode_inline(&twice).unwrap();
+        let frame = encode_inline(&twice, Vec::new()).unwrap();
         let fd = Region::sealed_copy(b"twice").unwrap();
         sender.send_raw(&frame, &[fd]).unwrap();
         let error = receiver.recv().unwrap_err().to_string();

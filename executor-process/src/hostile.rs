@@ -175,7 +175,7 @@ pub fn done_frame(
         reply: Reply::Value(payload),
         arena: arena_slot.map(Attached::Slot),
     };
-    crate::frame::encode_inline(&done).expect("a Done encodes")
+    crate::frame::encode_inline(&done, Vec::new()).expect("a Done encodes")
 }
 
 /// A shared-memory region holding `bytes`, sealed against shrinking and growing if

@@ -347,6 +347,11 @@ impl Drive for PoolDriver {
                 // and the connection threads must then read again.
                 drop(presence.take());
                 shared.apply_deferred(deferred);
+                if done() {
+                    // Most often the result just read was the one awaited: leave without
+                    // announcing a presence only to withdraw it.
+                    return;
+                }
                 presence = Some(Presence::announce(&inboxes));
                 idle_since = Instant::now();
                 continue;

@@ -5,7 +5,7 @@
 //! (through its registry entry) and complete the future with the right types.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use concurrent_futures_core::{
@@ -16,6 +16,7 @@ use concurrent_futures_core::{
 use crate::chunk::ChunkState;
 use crate::protocol::{RemoteFailure, Reply};
 use crate::registry::{DecodeFn, Registry};
+use crate::shared::Shared;
 
 /// One task: its encoded form, where it goes, and who waits for it.
 pub(crate) struct Job {
@@ -24,7 +25,7 @@ pub(crate) struct Job {
     /// Registry index of its type.
     pub(crate) entry: u32,
     /// The encoded task; shared so a batch can be resent after a worker dies.
-    pub(crate) payload: Arc<Vec<u8>>,
+    pub(crate) payload: Arc<[u8]>,
     /// Its time limit once running.
     pub(crate) timeout: Option<Duration>,
     /// Completes its future; `None` once completed (for example interrupted before it started).
@@ -44,7 +45,7 @@ impl Job {
     /// A job not yet numbered (the pool assigns `id` when it accepts it).
     pub(crate) fn new(
         entry: u32,
-        payload: Vec<u8>,
+        payload: Arc<[u8]>,
         timeout: Option<Duration>,
         promise: Box<dyn ErasedPromise>,
     ) -> Job {
@@ -56,7 +57,7 @@ impl Job {
             id: 0,
             entry,
             chunk,
-            payload: Arc::new(payload),
+            payload,
             timeout,
             promise: Some(promise),
             started: false,
@@ -101,8 +102,9 @@ impl Failure {
 pub(crate) trait ErasedPromise: Send {
     /// Moves the future to running; `false` if it was cancelled and must not run.
     fn start(&self) -> bool;
-    /// Registers how to stop it while it runs.
-    fn on_interrupt(&self, interrupt: Box<dyn FnOnce() + Send>);
+    /// Registers how to stop it while it runs: `shared.interrupt(id)`, if the pool still exists.
+    /// (The hook is built here, in the typed promise, so that it is boxed once.)
+    fn on_interrupt(&self, shared: Weak<Shared>, id: u64);
     /// Completes the future. Runs its done-callbacks: call with no pool lock held.
     fn finish(self: Box<Self>, outcome: Outcome);
 }
@@ -158,8 +160,12 @@ impl<O: Send + 'static, E: Send + 'static> ErasedPromise for TypedPromise<O, E> 
         matches!(self.promise.start(), Ok(Start::Run))
     }
 
-    fn on_interrupt(&self, interrupt: Box<dyn FnOnce() + Send>) {
-        self.promise.on_interrupt(interrupt);
+    fn on_interrupt(&self, shared: Weak<Shared>, id: u64) {
+        self.promise.on_interrupt(move || {
+            if let Some(shared) = shared.upgrade() {
+                shared.interrupt(id);
+            }
+        });
     }
 
     fn finish(self: Box<Self>, outcome: Outcome) {

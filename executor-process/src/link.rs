@@ -10,14 +10,21 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use smallvec::SmallVec;
+
 use crate::arena::{Arena, MAX_ARENA};
 use crate::bytes::Bytes;
 use crate::frame::{FrameSender, WireError};
-use crate::protocol::{ChunkRun, JobMessage, Payload, Progress, SHARED_MEMORY_THRESHOLD, ToWorker};
+use crate::protocol::{
+    ChunkRun, InlineRun, JobMessage, Payload, Progress, SHARED_MEMORY_THRESHOLD, ToWorker,
+};
 
 /// One task of a batch to send: its id, registry index, how to run it if it is a chunk of `map`,
 /// and its encoded form.
-pub(crate) type SentJob = (u64, u32, Option<ChunkRun>, Arc<Vec<u8>>);
+pub(crate) type SentJob = (u64, u32, Option<ChunkRun>, Arc<[u8]>);
+
+/// A batch to send: one or two tasks nearly always, kept inline.
+pub(crate) type SentJobs = SmallVec<[SentJob; 2]>;
 
 /// A ready worker's connection, as the parent sends on it.
 pub(crate) struct Link {
@@ -28,7 +35,7 @@ pub(crate) struct Link {
 
 /// A message waiting for [`Link::flush`].
 enum Outgoing {
-    Run { generation: u32, jobs: Vec<SentJob> },
+    Run { generation: u32, jobs: SentJobs },
     Exit,
 }
 
@@ -59,7 +66,7 @@ impl Link {
     /// Queues batch `generation`: `(id, registry index, how to run a chunk, encoded task)`
     /// each. Call with the
     /// pool's lock held, for an idle worker, after `Progress::begin_batch`.
-    pub(crate) fn queue_run(&self, generation: u32, jobs: Vec<SentJob>) {
+    pub(crate) fn queue_run(&self, generation: u32, jobs: SentJobs) {
         self.queue(Outgoing::Run { generation, jobs });
     }
 
@@ -102,13 +109,21 @@ impl Link {
 }
 
 impl Channel {
-    fn send_run(&mut self, generation: u32, jobs: Vec<SentJob>) -> Result<(), WireError> {
+    fn send_run(&mut self, generation: u32, jobs: SentJobs) -> Result<(), WireError> {
         let channel = self;
         let large: usize = jobs
             .iter()
             .map(|(_, _, _, payload)| payload.len())
             .filter(|&len| len >= SHARED_MEMORY_THRESHOLD)
             .sum();
+        if large == 0 {
+            // The common case: encoded from where the pool keeps the tasks, with no copy of
+            // each into a message first.
+            return channel.sender.send_view(&InlineRun {
+                generation,
+                jobs: &jobs,
+            });
+        }
         let use_arena = large > 0 && large <= MAX_ARENA;
         let mut announce = None;
         if use_arena && channel.arena.as_ref().is_none_or(|a| a.capacity() < large) {

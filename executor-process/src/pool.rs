@@ -170,12 +170,17 @@ impl ProcessPool {
     where
         T: Task + Serialize,
     {
-        if let Some(reason) = self.shared.refusal() {
-            return Err(SubmitError::new(reason, task));
-        }
+        // The pool's lock is taken once, in `Shared::submit`, which refuses a shut-down pool's
+        // task and hands it back; only a task that fails to encode asks first, so that it too
+        // is refused rather than failed.
         let (registered, payload) = match prepare(&task) {
             Ok(prepared) => prepared,
-            Err(error) => return Ok(Future::failed(error)),
+            Err(error) => {
+                return match self.shared.refusal() {
+                    Some(reason) => Err(SubmitError::new(reason, task)),
+                    None => Ok(Future::failed(error)),
+                };
+            }
         };
         let (promise, future) = Future::pending_driven(self.shared.driver());
         let timeout = options.timeout.or(self.shared.config.task_timeout);

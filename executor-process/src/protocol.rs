@@ -40,11 +40,13 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use concurrent_futures_core::CodecError;
-use serde::{Deserialize, Serialize};
+use serde::ser::{SerializeStruct, SerializeStructVariant};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::arena::{Arena, MAX_ARENA};
 use crate::bytes::Bytes;
 use crate::frame::{self, Attached, Descriptors, Message, WireError};
+use crate::link::SentJob;
 use crate::sys::{self, Access, Region};
 
 /// Bumped whenever a message changes shape; checked in the handshake.
@@ -77,6 +79,61 @@ pub(crate) enum ToWorker {
     },
     /// Finish: exit once this message is read.
     Exit,
+}
+
+/// [`ToWorker::Run`] as the parent sends a batch whose tasks all travel inline: it borrows each
+/// encoded task where the pool keeps it instead of copying it into a [`JobMessage`] first, and
+/// encodes exactly as the owned message (`tests::an_inline_run_encodes_as_the_owned_message`),
+/// so the worker decodes a `ToWorker`.
+pub(crate) struct InlineRun<'a> {
+    /// As in [`ToWorker::Run`].
+    pub(crate) generation: u32,
+    /// The tasks, each payload below [`SHARED_MEMORY_THRESHOLD`].
+    pub(crate) jobs: &'a [SentJob],
+}
+
+/// `ToWorker::Run`'s variant index: postcard numbers variants in declaration order.
+const RUN_VARIANT: u32 = 1;
+
+impl Serialize for InlineRun<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Jobs<'a>(&'a [SentJob]);
+        struct Job<'a>(&'a SentJob);
+        struct Inline<'a>(&'a [u8]);
+        struct ByteString<'a>(&'a [u8]);
+        impl Serialize for Jobs<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(Job))
+            }
+        }
+        impl Serialize for Job<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let (id, entry, chunk, payload) = self.0;
+                let mut job = serializer.serialize_struct("JobMessage", 4)?;
+                job.serialize_field("id", id)?;
+                job.serialize_field("entry", entry)?;
+                job.serialize_field("chunk", chunk)?;
+                job.serialize_field("payload", &Inline(payload))?;
+                job.end()
+            }
+        }
+        impl Serialize for Inline<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                // `Payload::Inline(Bytes)`: variant 0, a byte string.
+                serializer.serialize_newtype_variant("Payload", 0, "Inline", &ByteString(self.0))
+            }
+        }
+        impl Serialize for ByteString<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_bytes(self.0)
+            }
+        }
+        let mut run = serializer.serialize_struct_variant("ToWorker", RUN_VARIANT, "Run", 3)?;
+        run.serialize_field("generation", &self.generation)?;
+        run.serialize_field("arena", &None::<Attached>)?;
+        run.serialize_field("jobs", &Jobs(self.jobs))?;
+        run.end()
+    }
 }
 
 /// What a worker needs to start.
@@ -671,7 +728,70 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+
+    #[test]
+    fn an_inline_run_encodes_as_the_owned_message() {
+        let jobs: Vec<SentJob> = vec![
+            (7, 3, None, Arc::from(vec![1, 2, 3])),
+            (
+                u64::MAX,
+                u32::MAX,
+                Some(ChunkRun {
+                    start: 300,
+                    timed: true,
+                }),
+                Arc::from(vec![]),
+            ),
+            (
+                8,
+                0,
+                Some(ChunkRun {
+                    start: 0,
+                    timed: false,
+                }),
+                Arc::from(vec![9; 200]),
+            ),
+        ];
+        let owned = ToWorker::Run {
+            generation: 70_000,
+            arena: None,
+            jobs: jobs
+                .iter()
+                .map(|(id, entry, chunk, payload)| JobMessage {
+                    id: *id,
+                    entry: *entry,
+                    chunk: *chunk,
+                    payload: Payload::Inline(Bytes(payload.to_vec())),
+                })
+                .collect(),
+        };
+        let view = InlineRun {
+            generation: 70_000,
+            jobs: &jobs,
+        };
+        let encoded = postcard::to_allocvec(&view).unwrap();
+        assert_eq!(encoded, postcard::to_allocvec(&owned).unwrap());
+        // And it decodes as the worker reads it.
+        match postcard::from_bytes::<ToWorker>(&encoded).unwrap() {
+            ToWorker::Run {
+                generation,
+                arena,
+                jobs: decoded,
+            } => {
+                assert_eq!(generation, 70_000);
+                assert!(arena.is_none());
+                let ids: Vec<u64> = decoded.iter().map(|job| job.id).collect();
+                assert_eq!(ids, [7, u64::MAX, 8]);
+                assert!(
+                    matches!(&decoded[2].payload, Payload::Inline(bytes) if bytes.0 == [9; 200])
+                );
+            }
+            other => panic!("decoded {other:?}"),
+        }
+    }
 
     /// The page as the worker maps it.
     fn mapped_again(page: &Progress) -> Progress {

@@ -17,6 +17,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -32,6 +33,11 @@ use crate::codec;
 /// Bumped whenever the encoding of tasks or outcomes changes; part of the registry fingerprint.
 /// (Each backend checks the version of its own messages separately.)
 const TASK_MODEL_VERSION: u32 = 2;
+
+/// A task's encoding as [`prepare`] makes it: one allocation, shared without copying by the
+/// backend's record of the task (to send it again if its worker is lost) and the message that
+/// carries it.
+pub type EncodedTask = Arc<[u8]>;
 
 /// Worker side of an entry: encoded task in, encoded outcome out.
 pub type RunFn = fn(&[u8]) -> RunResult;
@@ -554,13 +560,13 @@ impl Registry {
 /// ```
 pub fn prepare<T: Task + Serialize>(
     task: &T,
-) -> Result<(Registered, Vec<u8>), TaskError<T::Error>> {
+) -> Result<(Registered, EncodedTask), TaskError<T::Error>> {
     let registered = Registry::get().lookup::<T>().ok_or_else(|| {
         TaskError::Backend(concurrent_futures_core::BackendError::new(not_registered(
             std::any::type_name::<T>(),
         )))
     })?;
-    let payload = codec::encode(task).map_err(|message| {
+    let payload = codec::encode_shared(task).map_err(|message| {
         TaskError::Codec(CodecError {
             stage: CodecStage::EncodeTask,
             message,

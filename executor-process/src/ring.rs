@@ -11,6 +11,8 @@
 //! padded to 8, written at `tail % capacity` and wrapping round the end. The producer writes
 //! the bytes, then publishes the new `tail` (release); the consumer reads `tail` (acquire),
 //! copies the record out, then publishes its new `head` (release), which gives the space back.
+//! The producer reads `head` again only when the space it last knew to be free is too small:
+//! the consumer writes it after every record, so each read is a cache miss on the sender's path.
 //! Each side keeps its own position privately and only *reads* the other's from the region, so
 //! a peer that scribbles on the control block can make the reader see garbage, never make it
 //! read outside the ring: every `tail`, length and kind read from the region is checked
@@ -229,6 +231,11 @@ pub struct Producer {
     /// Where the next record goes; the consumer's `head` is read, never trusted further than
     /// `tail - capacity ..= tail`.
     tail: u64,
+    /// The consumer's `head` as last read. The consumer writes `head` after every record, so
+    /// reading it costs a cache miss each time; the producer reads it again only when the
+    /// space it knows to be free is too small, which in a ring mostly empty is almost never.
+    /// Heads only advance, so this is never more space than there really is.
+    head: u64,
 }
 
 /// Why a record was not written.
@@ -245,20 +252,28 @@ pub type MustWake = bool;
 
 impl Producer {
     fn new(place: std::sync::Arc<RingPlace>) -> Producer {
-        Producer { place, tail: 0 }
+        Producer {
+            place,
+            tail: 0,
+            head: 0,
+        }
     }
 
     /// Writes a record of `kind` holding `bytes` (at most [`MAX_RECORD`] and half the ring).
     pub fn push(&mut self, kind: Kind, bytes: &[u8]) -> Result<MustWake, PushError> {
         let capacity = self.place.capacity as u64;
         debug_assert!(bytes.len() <= MAX_RECORD.min(self.place.capacity / 2));
-        let head = self.place.control().head.load(Ordering::Acquire);
-        let used = self.tail.wrapping_sub(head);
-        if used > capacity {
-            return Err(PushError::Corrupt);
-        }
-        if capacity - used < record_size(bytes.len()) {
-            return Err(PushError::Full);
+        let needed = record_size(bytes.len());
+        if capacity - self.tail.wrapping_sub(self.head) < needed {
+            let head = self.place.control().head.load(Ordering::Acquire);
+            let used = self.tail.wrapping_sub(head);
+            if used > capacity {
+                return Err(PushError::Corrupt);
+            }
+            self.head = head;
+            if capacity - used < needed {
+                return Err(PushError::Full);
+            }
         }
         // SAFETY: the record's bytes from `tail` (wrapping) are free: the consumer gave them
         // back (its `head` is at most `capacity - record_size` behind `tail`), and it reads no
@@ -573,10 +588,13 @@ mod tests {
             let error = consumer.pop(&mut Vec::new()).unwrap_err();
             assert!(error.contains(expected), "{error}");
         }
-        // A head that claims the consumer read what was never written.
+        // A head that claims the consumer read what was never written: the producer reads the
+        // head again only when the space it knew to be free runs short, and refuses it then.
         let rings = self::rings();
         let (mut producer, _) = rings.split(End::Worker);
-        control(&rings).head.store(64, Ordering::Release);
-        assert_eq!(producer.push(Kind::Data, b"x"), Err(PushError::Corrupt));
+        control(&rings).head.store(1 << 40, Ordering::Release);
+        let half = vec![0u8; MAX_RECORD];
+        assert_eq!(producer.push(Kind::Data, &half), Ok(false));
+        assert_eq!(producer.push(Kind::Data, &half), Err(PushError::Corrupt));
     }
 }

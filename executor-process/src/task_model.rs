@@ -9,7 +9,8 @@
 //! - parent side: [`Registry::get`]`().`[`lookup::<T>()`](Registry::lookup) gives the entry
 //!   [`index`](Registered::index) to send and the [`decode`](Registered::decode) function for
 //!   the outcome (or `None`: fail the future with [`not_registered`]); the task itself is
-//!   [`encode`]d; [`prepare`] does both and gives the error to fail the future with;
+//!   [`encode`]d; [`prepare`] does both, encoding in place into an [`EncodedTask`] to keep and
+//!   send without a copy, and gives the error to fail the future with;
 //! - worker side: [`Registry::runner`] turns the index back into a [`RunFn`], which decodes
 //!   the task, runs it with panics caught and encodes its outcome ([`RunResult`]);
 //! - both sides compare [`Registry::fingerprint`] before any task travels, so a worker of
@@ -47,6 +48,7 @@
 
 pub use crate::codec::{decode, encode};
 pub use crate::registry::{
-    DecodeFn, REGISTRY_SALT_ENV, Registered, Registry, RunFn, RunResult, not_registered, prepare,
+    DecodeFn, EncodedTask, REGISTRY_SALT_ENV, Registered, Registry, RunFn, RunResult,
+    not_registered, prepare,
 };
 pub use crate::remote_fn::{Call, RemoteFn};

@@ -310,7 +310,7 @@ impl Shared {
 
     /// `Future::interrupt` on a running job: if its worker has not claimed it yet, take it back
     /// and cancel it; if the worker runs it, kill the worker.
-    pub(super) fn interrupt(&self, job: u64) {
+    pub(crate) fn interrupt(&self, job: u64) {
         let mut effects = Effects::default();
         {
             let mut state = self.lock();

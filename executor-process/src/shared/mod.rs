@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use concurrent_futures_core::backend::Drive;
 use concurrent_futures_core::{BrokenExecutor, PanicInfo, Rejected, WorkerExit};
+use smallvec::SmallVec;
 
 use crate::builder::Config;
 use crate::guard::{self, ConnectionFailure};
@@ -150,12 +151,15 @@ enum Kill {
 
 /// Side effects of one state change, applied after unlocking (see the module docs). Messages
 /// are already queued on their links, in decision order; `flush` names the links to send on.
+///
+/// A submit flushes one link and a result completes one future, nearly always: those lists
+/// keep that much inline, so neither costs the pool an allocation per task.
 #[derive(Default)]
 struct Effects {
-    flush: Vec<Arc<Link>>,
+    flush: SmallVec<[Arc<Link>; 2]>,
     signals: Vec<(Arc<ProcessHandle>, i32)>,
     commands: Vec<Command>,
-    finish: Vec<(Box<dyn crate::job::ErasedPromise>, Outcome)>,
+    finish: SmallVec<[(Box<dyn crate::job::ErasedPromise>, Outcome); 1]>,
 }
 
 /// Effects a caller runs later, with [`Shared::apply_deferred`], once it holds no lock.

@@ -2,12 +2,13 @@
 //! count up, and breaking the pool.
 
 use super::*;
+use crate::link::SentJobs;
 
 impl Shared {
     /// Feeds idle workers from the queue (taking unclaimed tasks back from busy workers' batches
     /// when the queue runs dry), retires and dismisses workers that are done.
     pub(super) fn dispatch(&self, state: &mut State, effects: &mut Effects) {
-        let mut fed = Vec::new();
+        let mut fed = Fed::new();
         self.assign(state, effects, &mut fed);
         if state.queue.is_empty() && state.workers.iter().any(is_idle) {
             let stolen = steal(&mut state.workers, &fed);
@@ -38,7 +39,11 @@ impl Shared {
     }
 
     /// Gives each idle worker a batch from the queue; records their ids in `fed`.
-    pub(super) fn assign(&self, state: &mut State, effects: &mut Effects, fed: &mut Vec<u64>) {
+    pub(super) fn assign(&self, state: &mut State, effects: &mut Effects, fed: &mut Fed) {
+        if state.queue.is_empty() {
+            // Every result dispatches; most find nothing queued.
+            return;
+        }
         let now = Instant::now();
         let State {
             queue,
@@ -66,7 +71,9 @@ impl Shared {
                 continue;
             };
             let limit = batch_size(queue.len(), serving, *task_nanos, max_batch).min(allowance);
-            let mut batch: Vec<Job> = Vec::new();
+            // The batch goes straight into `inflight` (idle, so empty): no list of its own.
+            debug_assert!(worker.inflight.is_empty());
+            let batch = &mut worker.inflight;
             let mut inline_bytes = 0;
             let mut total_bytes = 0;
             while batch.len() < limit {
@@ -81,13 +88,7 @@ impl Shared {
                         continue; // cancelled while queued
                     }
                     job.started = true;
-                    let shared = self.me.clone();
-                    let id = job.id;
-                    promise.on_interrupt(Box::new(move || {
-                        if let Some(shared) = shared.upgrade() {
-                            shared.interrupt(id);
-                        }
-                    }));
+                    promise.on_interrupt(self.me.clone(), job.id);
                 } else if job.promise.is_none() {
                     continue; // interrupted while waiting to be resent
                 }
@@ -107,7 +108,7 @@ impl Shared {
                 }
                 total_bytes += size;
                 job.position = batch.len() as u32;
-                batch.push(job);
+                batch.push_back(job);
             }
             if batch.is_empty() {
                 continue;
@@ -123,7 +124,7 @@ impl Shared {
                     at: now + limit,
                 });
             }
-            let messages = batch
+            let messages: SentJobs = batch
                 .iter_mut()
                 .map(|job| {
                     let timed = job.timeout.is_some();
@@ -139,7 +140,6 @@ impl Shared {
             }
             link.queue_run(worker.generation, messages);
             effects.flush.push(link);
-            worker.inflight.extend(batch);
             fed.push(worker.id);
         }
     }
@@ -208,6 +208,9 @@ impl Shared {
     }
 }
 
+/// The ids of the workers fed in one round of [`Shared::dispatch`]: one or two nearly always.
+pub(super) type Fed = SmallVec<[u64; 4]>;
+
 /// Workers that serve or soon will: batches are sized for a fair share among them.
 pub(super) fn is_serving(worker: &Worker) -> bool {
     worker.kill.is_none() && worker.phase != Phase::Exiting
@@ -216,7 +219,7 @@ pub(super) fn is_serving(worker: &Worker) -> bool {
 /// Takes back the tasks that busy workers have not claimed yet (leaving each its next one, so
 /// it does not go idle in turn), except from workers fed in this round (`fed`). The tasks come
 /// back in order, still running as far as their futures know.
-pub(super) fn steal(workers: &mut [Worker], fed: &[u64]) -> Vec<Job> {
+pub(super) fn steal(workers: &mut [Worker], fed: &Fed) -> Vec<Job> {
     let mut stolen = Vec::new();
     for worker in workers.iter_mut() {
         if worker.kill.is_some() || worker.inflight.len() < 2 || fed.contains(&worker.id) {
