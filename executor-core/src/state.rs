@@ -96,6 +96,8 @@ enum Listener<T, E> {
     Waiter(Arc<Waiter>, usize),
     /// An awaiting task.
     Waker(Waker),
+    /// The backend's way to stop the running task (at most one); dropped on completion.
+    Interrupt(Interrupt),
 }
 
 /// What the future's lock protects.
@@ -103,10 +105,6 @@ struct Guarded<T, E> {
     state: State,
     /// Rarely used, so one `Vec` for all kinds: an empty one costs 24 bytes and no allocation.
     listeners: Vec<Listener<T, E>>,
-    /// The backend's way to stop the running task; dropped on completion. Beside the listeners
-    /// rather than among them: a process pool registers one for every task it starts, and a
-    /// slot of its own spares that task the `Vec`'s allocation.
-    interrupt: Option<Interrupt>,
     outcome: Outcome<T, E>,
     /// Whether the outcome is an error other than a cancellation (kept after a take).
     failed: bool,
@@ -184,7 +182,6 @@ impl<T, E, S: TaskSlot> Inner<T, E, S> {
             guarded: Mutex::new(Guarded {
                 state: State::Pending,
                 listeners: Vec::new(),
-                interrupt: None,
                 outcome: Outcome::Unset,
                 failed: false,
                 blocked: 0,
@@ -327,11 +324,8 @@ impl<T, E, S: ?Sized> Inner<T, E, S> {
             listeners: std::mem::take(&mut guard.listeners),
             failed,
         };
-        let interrupt = guard.interrupt.take();
         let blocked = guard.blocked > 0;
         drop(guard);
-        // The hook may hold the backend's state: dropped with no lock held, like the listeners.
-        drop(interrupt);
         if blocked {
             self.done.notify_all();
         }
@@ -350,6 +344,7 @@ impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
                 Listener::Waiter(waiter, index) => waiter.notify(*index, n.failed),
                 Listener::Waker(waker) => waker.wake_by_ref(),
                 Listener::Callback(_) => has_callbacks = true,
+                Listener::Interrupt(_) => {}
             }
         }
         if has_callbacks {
@@ -435,7 +430,8 @@ impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
     pub(crate) fn set_interrupt(&self, interrupt: Interrupt) {
         let mut guard = self.guarded.lock();
         if !guard.state.is_done() {
-            let old = guard.interrupt.replace(interrupt);
+            let old = take_interrupt(&mut guard.listeners);
+            guard.listeners.push(Listener::Interrupt(interrupt));
             drop(guard);
             drop(old);
         }
@@ -454,7 +450,7 @@ impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
                     // It started between the two locks: go round and interrupt the running task.
                 }
                 State::Running => {
-                    return match guard.interrupt.take() {
+                    return match take_interrupt(&mut guard.listeners) {
                         Some(interrupt) => {
                             drop(guard);
                             interrupt();
@@ -490,6 +486,17 @@ impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
         guard
             .listeners
             .retain(|l| !matches!(l, Listener::Waiter(w, _) if Arc::ptr_eq(w, waiter)));
+    }
+}
+
+/// Removes the interrupt hook from `listeners`, keeping the others in order.
+fn take_interrupt<T, E>(listeners: &mut Vec<Listener<T, E>>) -> Option<Interrupt> {
+    let at = listeners
+        .iter()
+        .position(|l| matches!(l, Listener::Interrupt(_)))?;
+    match listeners.remove(at) {
+        Listener::Interrupt(interrupt) => Some(interrupt),
+        _ => unreachable!("the position of an interrupt"),
     }
 }
 
